@@ -1,0 +1,24 @@
+// Benchmark entry point: `npm run bench -- <suite> [options]`.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BACKEND_NAMES, type ComputeBackend } from '../src/compute/backend.js';
+import { benchKernels } from './kernels.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('npm run bench --')
+  .command(
+    'kernels',
+    'conv2d forward / input-gradient / filter-gradient ms and GFLOP/s at small-UNet shapes, per backend',
+    (y) => y
+      .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends to time (default: every one that loads)' })
+      .option('reps', { type: 'number', default: 5, describe: 'timed repetitions per kernel (median is reported)' })
+      .option('shipped', { type: 'boolean', default: true, describe: "also time tfjs-backend-wasm's own kernels for comparison" })
+      .option('out', { type: 'string', default: 'results/bench', describe: 'directory for the JSON result' }),
+    async (a) => {
+      await benchKernels({ backends: a.backends as ComputeBackend[] | undefined, reps: a.reps, shipped: a.shipped, outDir: a.out });
+    },
+  )
+  .demandCommand(1, 'name a benchmark suite: kernels')
+  .strict()
+  .help()
+  .parseAsync();

@@ -1,0 +1,120 @@
+// Conv2D kernel benchmark: forward, input gradient and filter gradient at the shapes of a small UNet.
+import path from 'node:path';
+import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
+import { installWasmConvGradients, uninstallWasmConvGradients } from '../src/compute/wasm-conv-grads.js';
+import { writeFileAtomic } from '../src/util/fs.js';
+import { timeInterleaved } from '../src/util/timing.js';
+
+export interface ConvShape {
+  name: string;
+  batch: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  k: number;
+  stride: number;
+}
+
+/** The convolutions of a DDPM-style UNet on 28×28 inputs (levels 28 and 14), batch 64. */
+export const UNET_SHAPES: ConvShape[] = [
+  { name: '28x28 32->32', batch: 64, h: 28, w: 28, cin: 32, cout: 32, k: 3, stride: 1 },
+  { name: '28x28 32->64', batch: 64, h: 28, w: 28, cin: 32, cout: 64, k: 3, stride: 1 },
+  { name: '28x28 64->64 s2', batch: 64, h: 28, w: 28, cin: 64, cout: 64, k: 3, stride: 2 },
+  { name: '14x14 64->128', batch: 64, h: 14, w: 14, cin: 64, cout: 128, k: 3, stride: 1 },
+  { name: '14x14 128->128', batch: 64, h: 14, w: 14, cin: 128, cout: 128, k: 3, stride: 1 },
+];
+
+type Op = 'forward' | 'input-grad' | 'filter-grad';
+
+export interface KernelRow {
+  backend: string;
+  shape: string;
+  op: Op;
+  ms: number | null;
+  gflops: number | null;
+  /** ms relative to the forward conv at the same shape and backend. */
+  vsForward: number | null;
+  note?: string;
+}
+
+function convFlops(s: ConvShape): number {
+  const oh = Math.ceil(s.h / s.stride), ow = Math.ceil(s.w / s.stride);
+  return 2 * s.batch * oh * ow * s.k * s.k * s.cin * s.cout;
+}
+
+function benchShape(s: ConvShape, label: string, reps: number, skipFilter: boolean): KernelRow[] {
+  const oh = Math.ceil(s.h / s.stride), ow = Math.ceil(s.w / s.stride);
+  const x = tf.randomNormal([s.batch, s.h, s.w, s.cin]) as tf.Tensor4D;
+  const w = tf.randomNormal([s.k, s.k, s.cin, s.cout]) as tf.Tensor4D;
+  const dy = tf.randomNormal([s.batch, oh, ow, s.cout]) as tf.Tensor4D;
+  const attrs = { strides: s.stride, pad: 'same', dataFormat: 'NHWC' };
+  // tfjs-node queues work asynchronously; reading one element forces completion everywhere.
+  const finish = (t: tf.Tensor) => { tf.tidy(() => t.flatten().slice(0, 1).dataSync()); t.dispose(); };
+  const ops: Record<Op, () => void> = {
+    forward: () => finish(tf.conv2d(x, w, s.stride, 'same')),
+    'input-grad': () => finish(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }) as tf.Tensor),
+    'filter-grad': () => finish(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor),
+  };
+  if (skipFilter) delete (ops as Partial<typeof ops>)['filter-grad'];
+  const flops = convFlops(s);
+  const times = timeInterleaved(ops, reps);
+  const fwdMs = times.forward.ms;
+  const rows: KernelRow[] = (['forward', 'input-grad', 'filter-grad'] as Op[]).map((op) => {
+    const t = times[op];
+    if (!t) return { backend: label, shape: s.name, op, ms: null, gflops: null, vsForward: null, note: 'no kernel registered' };
+    return { backend: label, shape: s.name, op, ms: t.ms, gflops: flops / t.ms / 1e6, vsForward: t.ms / fwdMs };
+  });
+  tf.dispose([x, w, dy]);
+  return rows;
+}
+
+function fmt(v: number | null, digits: number): string {
+  return v == null ? '—' : v.toFixed(digits);
+}
+
+export function printTable(rows: KernelRow[]): void {
+  const header = ['backend', 'shape', 'op', 'ms', 'GFLOP/s', 'x fwd'];
+  const body = rows.map((r) => [r.backend, r.shape, r.op, fmt(r.ms, 1), fmt(r.gflops, 2), r.ms == null ? (r.note ?? '—') : fmt(r.vsForward, 2)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+}
+
+export interface KernelBenchOptions {
+  backends?: ComputeBackend[];
+  reps?: number;
+  /** Also time tfjs-backend-wasm's shipped kernels, for a before/after comparison. */
+  shipped?: boolean;
+  outDir?: string;
+}
+
+export async function benchKernels(opts: KernelBenchOptions = {}): Promise<KernelRow[]> {
+  const backends = opts.backends ?? (await availableBackends());
+  const rows: KernelRow[] = [];
+  for (const b of backends) {
+    await selectBackend(b);
+    const variants: { label: string; shipped: boolean }[] = b === 'wasm' && opts.shipped !== false
+      ? [{ label: 'wasm', shipped: false }, { label: 'wasm (as shipped)', shipped: true }]
+      : [{ label: b, shipped: false }];
+    for (const v of variants) {
+      if (b === 'wasm') (v.shipped ? uninstallWasmConvGradients : installWasmConvGradients)();
+      // The pure-JS backend is ~50x slower: one timed run per op keeps the benchmark to minutes.
+      const reps = b === 'cpu' ? 1 : (opts.reps ?? 5);
+      for (const s of UNET_SHAPES) {
+        const r = benchShape(s, v.label, reps, v.shipped);
+        rows.push(...r);
+        console.log(`[bench kernels] ${v.label} ${s.name}: ` + r.map((x) => `${x.op} ${fmt(x.ms, 1)} ms`).join(', '));
+      }
+    }
+    if (b === 'wasm') installWasmConvGradients();
+  }
+  printTable(rows);
+  const outDir = opts.outDir ?? path.join('results', 'bench');
+  const file = path.join(outDir, `kernels-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileAtomic(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+  return rows;
+}

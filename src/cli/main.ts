@@ -1,0 +1,34 @@
+// The difflab command line: one module per command under ./commands.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { infoCommand } from './commands/info.js';
+
+const commands = [infoCommand];
+
+export async function main(argv: string[]): Promise<void> {
+  let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
+  for (const c of commands) cli = cli.command(c as never);
+  await cli
+    .demandCommand(1, 'name a command; see difflab --help')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg);
+    })
+    .parseAsync();
+}
+
+class UsageError extends Error {}
+
+try {
+  await main(hideBin(process.argv));
+} catch (e) {
+  // Errors are printed here, short: an uncaught one would be rethrown by the wasm runtime's
+  // process handler and print its whole minified source.
+  const err = e as Error;
+  console.error(`difflab: ${err.message}`);
+  if (process.env.DIFFLAB_DEBUG && err.stack) console.error(err.stack);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+}

@@ -1,0 +1,157 @@
+// Picks and initialises the tfjs compute backend; the only place that imports a backend package.
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { installWasmConvGradients } from './wasm-conv-grads.js';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendRequest = (typeof BACKEND_NAMES)[number];
+export type ComputeBackend = Exclude<BackendRequest, 'auto'>;
+
+/** Order in which `auto` tries backends: fastest first. */
+export const AUTO_ORDER: ComputeBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendAttempt {
+  backend: ComputeBackend;
+  ok: boolean;
+  /** Why it was skipped, or a note on how it runs. */
+  reason: string;
+}
+
+export interface BackendChoice {
+  requested: BackendRequest;
+  /** difflab's name for the backend in use. */
+  backend: ComputeBackend;
+  /** tfjs's registered name ('tensorflow', 'wasm', 'cpu'). */
+  tfjsBackend: string;
+  attempts: BackendAttempt[];
+  /** Threads the backend computes with. */
+  threads: number;
+}
+
+export class BackendUnavailableError extends Error {
+  constructor(readonly backend: ComputeBackend, readonly reason: string, readonly install: string) {
+    super(`compute backend '${backend}' is not available: ${reason}. ${install}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+const INSTALL_HINT: Record<ComputeBackend, string> = {
+  'tensorflow-gpu': 'Install it with `npm install @tensorflow/tfjs-node-gpu` on a Linux machine with CUDA 11.x/cuDNN 8 and access to storage.googleapis.com (its install step downloads libtensorflow).',
+  tensorflow: 'Install it with `npm install @tensorflow/tfjs-node` on a machine with access to storage.googleapis.com (its install step downloads libtensorflow).',
+  wasm: 'Reinstall dependencies with `npm ci`: @tensorflow/tfjs-backend-wasm ships with difflab.',
+  cpu: 'The cpu backend is part of @tensorflow/tfjs; reinstall dependencies with `npm ci`.',
+};
+
+function isModuleNotFound(e: unknown, pkg: string): boolean {
+  const err = e as { code?: string; message?: string };
+  return (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && String(err.message).includes(pkg);
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/** Loads a backend's package and registers it with tfjs; returns a reason string on failure. */
+async function load(backend: ComputeBackend): Promise<{ ok: true; tfjsName: string; note: string } | { ok: false; reason: string }> {
+  switch (backend) {
+    case 'tensorflow-gpu':
+    case 'tensorflow': {
+      const pkg = backend === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      // Both packages register the same 'tensorflow' backend; once one is loaded the other cannot be.
+      if (tf.findBackend('tensorflow') && loadedNative !== pkg) {
+        return { ok: false, reason: `${loadedNative} is already loaded in this process` };
+      }
+      try {
+        await import(pkg);
+        loadedNative = pkg;
+        return { ok: true, tfjsName: 'tensorflow', note: `native libtensorflow via ${pkg}` };
+      } catch (e) {
+        if (isModuleNotFound(e, pkg)) return { ok: false, reason: `${pkg.replace('@tensorflow/', '')} not installed` };
+        return { ok: false, reason: `${pkg} is installed but failed to load: ${firstLine(e)}` };
+      }
+    }
+    case 'wasm': {
+      try {
+        await import('@tensorflow/tfjs-backend-wasm');
+        return { ok: true, tfjsName: 'wasm', note: 'WebAssembly + XNNPACK (SIMD) with difflab conv gradient kernels' };
+      } catch (e) {
+        return { ok: false, reason: `@tensorflow/tfjs-backend-wasm failed to load: ${firstLine(e)}` };
+      }
+    }
+    case 'cpu':
+      return { ok: true, tfjsName: 'cpu', note: 'pure JavaScript reference kernels (slow)' };
+  }
+}
+
+let loadedNative: string | undefined;
+let current: BackendChoice | undefined;
+
+async function activate(tfjsName: string): Promise<string | undefined> {
+  try {
+    const ok = await tf.setBackend(tfjsName);
+    await tf.ready();
+    return ok ? undefined : `tf.setBackend('${tfjsName}') failed to initialise`;
+  } catch (e) {
+    return `initialisation failed: ${firstLine(e)}`;
+  }
+}
+
+function threadsOf(tfjsName: string): number {
+  if (tfjsName === 'wasm') {
+    // The Node build of tfjs-backend-wasm is single-threaded unless threaded wasm is supported.
+    const multi = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+    const b = tf.backend() as unknown as { getThreadsCount?: () => number };
+    return multi && b.getThreadsCount ? b.getThreadsCount() : 1;
+  }
+  // libtensorflow's intra-op pool defaults to one thread per core.
+  if (tfjsName === 'tensorflow') return Number(process.env.TF_NUM_INTRAOP_THREADS) || os.availableParallelism();
+  return 1;
+}
+
+/**
+ * Selects, loads and activates a compute backend. `auto` takes the first that works of
+ * tensorflow-gpu → tensorflow → wasm → cpu and records why each earlier one was skipped.
+ */
+export async function selectBackend(requested: BackendRequest = 'auto'): Promise<BackendChoice> {
+  if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
+    throw new Error(`--backend: unknown backend '${requested}'; expected one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  const candidates = requested === 'auto' ? AUTO_ORDER : [requested as ComputeBackend];
+  const attempts: BackendAttempt[] = [];
+  for (const backend of candidates) {
+    const loaded = await load(backend);
+    if (!loaded.ok) {
+      attempts.push({ backend, ok: false, reason: loaded.reason });
+      if (requested !== 'auto') throw new BackendUnavailableError(backend, loaded.reason, INSTALL_HINT[backend]);
+      continue;
+    }
+    const failure = await activate(loaded.tfjsName);
+    if (failure) {
+      attempts.push({ backend, ok: false, reason: failure });
+      if (requested !== 'auto') throw new BackendUnavailableError(backend, failure, INSTALL_HINT[backend]);
+      continue;
+    }
+    // After initialisation, so the shipped kernels' setup has run and they can be restored later.
+    if (loaded.tfjsName === 'wasm') installWasmConvGradients();
+    attempts.push({ backend, ok: true, reason: loaded.note });
+    current = { requested, backend, tfjsBackend: loaded.tfjsName, attempts, threads: threadsOf(loaded.tfjsName) };
+    return current;
+  }
+  throw new Error(`no compute backend could be initialised: ${attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
+}
+
+/** The backend chosen by the last selectBackend call, if any. */
+export function currentBackend(): BackendChoice | undefined {
+  return current;
+}
+
+/** Backends that load in this process, for benchmarks that compare them. */
+export async function availableBackends(): Promise<ComputeBackend[]> {
+  const out: ComputeBackend[] = [];
+  for (const b of AUTO_ORDER) {
+    if ((await load(b)).ok) out.push(b);
+  }
+  return out;
+}
+
+export { tf };
