@@ -2,8 +2,9 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { infoCommand } from './commands/info.js';
+import { scheduleCommand } from './commands/schedule.js';
 
-const commands = [infoCommand];
+const commands = [infoCommand, scheduleCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
