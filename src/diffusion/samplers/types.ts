@@ -1,0 +1,76 @@
+// Shared sampler types: every sampler is a function over a denoiser in σ space (x = x0 + σ·ε).
+import { tf } from '../../compute/backend.js';
+import type { Rng } from '../../util/rng.js';
+
+/** D(x, σ) ≈ E[x0 | x]: returns a new tensor; the caller owns it. */
+export type Denoiser = (x: tf.Tensor, sigma: number) => tf.Tensor;
+
+export interface StepInfo {
+  /** index of the step just taken, from 0 */
+  i: number;
+  sigma: number;
+  sigmaNext: number;
+  x: tf.Tensor;
+  denoised: tf.Tensor;
+  nfe: number;
+}
+
+export interface SamplerOptions {
+  /** Decreasing noise levels σ_0 > … > σ_{N−1} > σ_N = 0 (N steps). */
+  sigmas: Float64Array;
+  /** Source of fresh noise for stochastic samplers. */
+  rng?: Rng;
+  /** Stochasticity: ddim's η, euler-ancestral's η. */
+  eta?: number;
+  /** Clip the denoiser's x0 estimate to [lo, hi] (off by default). */
+  clipDenoised?: [number, number];
+  /** Called after every step, with tensors valid only during the call. */
+  onStep?: (s: StepInfo) => void;
+  /** heun (Karras et al. 2022, Alg. 2): S_churn, S_tmin, S_tmax, S_noise. */
+  churn?: { sChurn: number; sTmin?: number; sTmax?: number; sNoise?: number };
+  /** ddpm: posterior variance β̃_t ('beta-tilde', default) or β_t ('beta'). */
+  variance?: 'beta' | 'beta-tilde';
+  /** lms, dpm-solver++: order. */
+  order?: number;
+  /** probability-flow: tolerances of the adaptive RK45 solver. */
+  rtol?: number;
+  atol?: number;
+}
+
+export interface SampleResult {
+  x: tf.Tensor;
+  /** Exact number of denoiser evaluations. */
+  nfe: number;
+}
+
+export type Sampler = (denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions) => SampleResult;
+
+/** Wraps a denoiser to count its calls and apply optional x0 clipping. */
+export function counted(denoiser: Denoiser, clip?: [number, number]): { D: Denoiser; nfe: () => number } {
+  let n = 0;
+  const D: Denoiser = (x, sigma) => {
+    n++;
+    const out = denoiser(x, sigma);
+    if (!clip) return out;
+    const c = tf.clipByValue(out, clip[0], clip[1]);
+    out.dispose();
+    return c;
+  };
+  return { D, nfe: () => n };
+}
+
+export function requireRng(opts: SamplerOptions, name: string): Rng {
+  if (!opts.rng) throw new Error(`sampler ${name} is stochastic: pass rng`);
+  return opts.rng;
+}
+
+/** Standard normals shaped like x, from the run's RNG. */
+export function noiseLike(rng: Rng, x: tf.Tensor): tf.Tensor {
+  return tf.tensor(rng.normals(x.size), x.shape, 'float32');
+}
+
+/** Replaces `state` by `next`, disposing the old tensor unless it is the caller's input. */
+export function advance(state: tf.Tensor, next: tf.Tensor, input: tf.Tensor): tf.Tensor {
+  if (state !== input) state.dispose();
+  return next;
+}

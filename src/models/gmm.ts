@@ -1,0 +1,172 @@
+// A Gaussian mixture with its exact denoiser E[x0|x_σ], score and log-density, in float64.
+//
+// With x = x0 + σ·ε and x0 ~ Σ_k π_k N(μ_k, diag(s_k²)), the noisy marginal is
+// p_σ(x) = Σ_k π_k N(x; μ_k, diag(s_k² + σ²)) and, by Gaussian conjugacy,
+// E[x0|x] = Σ_k r_k(x)·(μ_k + s_k²/(s_k² + σ²)·(x − μ_k)), r_k ∝ π_k N(x; μ_k, s_k² + σ²).
+import fs from 'node:fs';
+import { tf } from '../compute/backend.js';
+import type { Rng } from '../util/rng.js';
+
+export interface Gmm {
+  dim: number;
+  weights: Float64Array;
+  /** means[k] has length dim */
+  means: Float64Array[];
+  /** per-component, per-dimension variances s_k² */
+  variances: Float64Array[];
+}
+
+/** JSON file format: { weights: number[K], means: number[K][D], stds: number | number[K] | number[K][D] }. */
+export interface GmmSpec {
+  weights: number[];
+  means: number[][];
+  stds: number | number[] | number[][];
+}
+
+export class GmmSpecError extends Error {
+  constructor(where: string, message: string) {
+    super(`${where}: ${message}`);
+    this.name = 'GmmSpecError';
+  }
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** Validates a GMM spec; `where` names the file in error messages. */
+export function gmmFromSpec(spec: unknown, where = 'gmm'): Gmm {
+  const s = spec as Partial<GmmSpec>;
+  if (typeof s !== 'object' || s === null) throw new GmmSpecError(where, 'expected an object with weights, means, stds');
+  for (const key of Object.keys(s)) {
+    if (!['weights', 'means', 'stds'].includes(key)) throw new GmmSpecError(`${where}: ${key}`, 'unknown key; expected weights, means, stds');
+  }
+  if (!Array.isArray(s.means) || s.means.length === 0) throw new GmmSpecError(`${where}: means`, 'expected a non-empty array of mean vectors');
+  const K = s.means.length;
+  const dim = Array.isArray(s.means[0]) ? s.means[0].length : 0;
+  if (dim === 0) throw new GmmSpecError(`${where}: means[0]`, 'expected a non-empty array of numbers');
+  const means = s.means.map((m, k) => {
+    if (!Array.isArray(m) || m.length !== dim || !m.every(isNum)) throw new GmmSpecError(`${where}: means[${k}]`, `expected ${dim} finite numbers`);
+    return Float64Array.from(m);
+  });
+  const w = s.weights ?? Array(K).fill(1 / K);
+  if (!Array.isArray(w) || w.length !== K || !w.every((v) => isNum(v) && v > 0)) {
+    throw new GmmSpecError(`${where}: weights`, `expected ${K} positive numbers (one per mean)`);
+  }
+  const total = w.reduce((a, b) => a + b, 0);
+  const weights = Float64Array.from(w, (v) => v / total);
+  if (s.stds === undefined) throw new GmmSpecError(`${where}: stds`, 'missing; expected a number, one per component, or one vector per component');
+  const variances = means.map((_, k) => {
+    const sd = isNum(s.stds) ? s.stds : (s.stds as unknown[])[k];
+    const v = isNum(sd) ? Array(dim).fill(sd) : sd;
+    if (!Array.isArray(v) || v.length !== dim || !v.every((x) => isNum(x) && x > 0)) {
+      throw new GmmSpecError(`${where}: stds${isNum(s.stds) ? '' : `[${k}]`}`, `expected a positive number or ${dim} positive numbers`);
+    }
+    return Float64Array.from(v as number[], (x) => x * x);
+  });
+  return { dim, weights, means, variances };
+}
+
+export function loadGmm(file: string): Gmm {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new GmmSpecError(file, `cannot read: ${(e as Error).message}`);
+  }
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch (e) {
+    throw new GmmSpecError(file, `not valid JSON: ${(e as Error).message}`);
+  }
+  return gmmFromSpec(spec, file);
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/** log π_k + log N(x_i; μ_k, s_k² + σ²) for every component, into `out` (length K). */
+function componentLogLik(g: Gmm, x: Float64Array, i: number, sigma2: number, out: Float64Array): void {
+  const d = g.dim;
+  for (let k = 0; k < g.weights.length; k++) {
+    const mu = g.means[k], v = g.variances[k];
+    let q = 0, logdet = 0;
+    for (let j = 0; j < d; j++) {
+      const vj = v[j] + sigma2, diff = x[i * d + j] - mu[j];
+      q += (diff * diff) / vj;
+      logdet += Math.log(vj);
+    }
+    out[k] = Math.log(g.weights[k]) - 0.5 * (d * LOG_2PI + logdet + q);
+  }
+}
+
+function logSumExp(a: Float64Array): number {
+  let m = -Infinity;
+  for (const v of a) m = Math.max(m, v);
+  let s = 0;
+  for (const v of a) s += Math.exp(v - m);
+  return m + Math.log(s);
+}
+
+/** log p_σ(x_i) for each row of x (row-major, n × dim); σ = 0 gives the data density. */
+export function gmmLogDensity(g: Gmm, x: Float64Array, sigma = 0): Float64Array {
+  const n = x.length / g.dim, out = new Float64Array(n), buf = new Float64Array(g.weights.length);
+  for (let i = 0; i < n; i++) {
+    componentLogLik(g, x, i, sigma * sigma, buf);
+    out[i] = logSumExp(buf);
+  }
+  return out;
+}
+
+/** E[x0 | x0 + σε = x] for each row of x. */
+export function gmmDenoise(g: Gmm, x: Float64Array, sigma: number): Float64Array {
+  const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
+  const out = new Float64Array(x.length), buf = new Float64Array(K);
+  for (let i = 0; i < n; i++) {
+    componentLogLik(g, x, i, s2, buf);
+    const lse = logSumExp(buf);
+    for (let k = 0; k < K; k++) {
+      const r = Math.exp(buf[k] - lse);
+      if (r === 0) continue;
+      const mu = g.means[k], v = g.variances[k];
+      for (let j = 0; j < d; j++) out[i * d + j] += r * (mu[j] + (v[j] / (v[j] + s2)) * (x[i * d + j] - mu[j]));
+    }
+  }
+  return out;
+}
+
+/** ∇_x log p_σ(x) = (E[x0|x] − x)/σ² (Tweedie), computed directly as Σ_k r_k (μ_k − x)/(s_k² + σ²). */
+export function gmmScore(g: Gmm, x: Float64Array, sigma: number): Float64Array {
+  const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
+  const out = new Float64Array(x.length), buf = new Float64Array(K);
+  for (let i = 0; i < n; i++) {
+    componentLogLik(g, x, i, s2, buf);
+    const lse = logSumExp(buf);
+    for (let k = 0; k < K; k++) {
+      const r = Math.exp(buf[k] - lse);
+      for (let j = 0; j < d; j++) out[i * d + j] += (r * (g.means[k][j] - x[i * d + j])) / (g.variances[k][j] + s2);
+    }
+  }
+  return out;
+}
+
+/** n exact samples, row-major. */
+export function gmmSample(g: Gmm, n: number, rng: Rng): Float64Array {
+  const d = g.dim, out = new Float64Array(n * d);
+  const cdf = new Float64Array(g.weights.length);
+  let acc = 0;
+  g.weights.forEach((w, k) => { acc += w; cdf[k] = acc; });
+  for (let i = 0; i < n; i++) {
+    const u = rng.uniform() * acc;
+    let k = 0;
+    while (k < cdf.length - 1 && cdf[k] < u) k++;
+    for (let j = 0; j < d; j++) out[i * d + j] = g.means[k][j] + Math.sqrt(g.variances[k][j]) * rng.normal();
+  }
+  return out;
+}
+
+/** The exact denoiser as a tensor function (x: [n, dim], σ) → E[x0|x], computed in float64. */
+export function gmmDenoiser(g: Gmm): (x: tf.Tensor, sigma: number) => tf.Tensor {
+  return (x, sigma) => {
+    const v = Float64Array.from(x.dataSync());
+    return tf.tensor(Float32Array.from(gmmDenoise(g, v, sigma)), x.shape, 'float32');
+  };
+}
