@@ -170,3 +170,49 @@ export function gmmDenoiser(g: Gmm): (x: tf.Tensor, sigma: number) => tf.Tensor 
     return tf.tensor(Float32Array.from(gmmDenoise(g, v, sigma)), x.shape, 'float32');
   };
 }
+
+/**
+ * ∇·E[x0|x] per row: Σ_j [Σ_k r_k a_kj + Cov_r(g_j, m_j)] with a_kj = s_kj²/(s_kj²+σ²),
+ * m_kj = μ_kj + a_kj(x_j − μ_kj) and g_kj = −(x_j − μ_kj)/(s_kj²+σ²) = ∂ log N_k/∂x_j.
+ */
+export function gmmDenoiserDivergence(g: Gmm, x: Float64Array, sigma: number): Float64Array {
+  const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
+  const out = new Float64Array(n), buf = new Float64Array(K), r = new Float64Array(K);
+  for (let i = 0; i < n; i++) {
+    componentLogLik(g, x, i, s2, buf);
+    const lse = logSumExp(buf);
+    for (let k = 0; k < K; k++) r[k] = Math.exp(buf[k] - lse);
+    let div = 0;
+    for (let j = 0; j < d; j++) {
+      let ea = 0, eg = 0, em = 0, egm = 0;
+      const xj = x[i * d + j];
+      for (let k = 0; k < K; k++) {
+        const v = g.variances[k][j], mu = g.means[k][j], a = v / (v + s2);
+        const m = mu + a * (xj - mu), gk = -(xj - mu) / (v + s2);
+        ea += r[k] * a; eg += r[k] * gk; em += r[k] * m; egm += r[k] * gk * m;
+      }
+      div += ea + egm - eg * em;
+    }
+    out[i] = div;
+  }
+  return out;
+}
+
+/**
+ * The same exact denoiser written in tfjs ops (float32), so that it can be differentiated: used to
+ * test autodiff-based divergences (exact and Hutchinson) against the closed form above.
+ */
+export function gmmDenoiserTf(g: Gmm): (x: tf.Tensor, sigma: number) => tf.Tensor {
+  const K = g.weights.length, d = g.dim;
+  const mu = tf.tensor(g.means.flatMap((m) => Array.from(m)), [1, K, d]);
+  const v = tf.tensor(g.variances.flatMap((m) => Array.from(m)), [1, K, d]);
+  const logw = tf.tensor(Array.from(g.weights, Math.log), [1, K]);
+  return (x, sigma) => tf.tidy(() => {
+    const vs = v.add(sigma * sigma);
+    const diff = x.expandDims(1).sub(mu); // [n, K, d]
+    const ll = logw.sub(diff.square().div(vs).add(vs.log()).sum(2).mul(0.5)); // constants cancel in r
+    const r = tf.softmax(ll, 1).expandDims(2);
+    const m = mu.add(v.div(vs).mul(diff));
+    return r.mul(m).sum(1);
+  });
+}
