@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, type ComputeBackend } from '../src/compute/backend.js';
 import { benchKernels } from './kernels.js';
+import { benchSamplers } from './samplers.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('npm run bench --')
@@ -18,7 +19,20 @@ await yargs(hideBin(process.argv))
       await benchKernels({ backends: a.backends as ComputeBackend[] | undefined, reps: a.reps, shipped: a.shipped, outDir: a.out });
     },
   )
-  .demandCommand(1, 'name a benchmark suite: kernels')
+  .command(
+    'samplers',
+    'sampler error vs NFE on an exact Gaussian mixture (path RMS to the exact ODE solution, sliced W2 to exact samples)',
+    (y) => y
+      .option('gmm', { type: 'string', default: 'configs/gmm/25-gaussians.json', describe: 'mixture JSON' })
+      .option('n', { type: 'number', default: 4000, describe: 'samples per point' })
+      .option('steps', { type: 'number', array: true, default: [10, 20, 50, 100], describe: 'step counts' })
+      .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: 'compute backend' })
+      .option('out', { type: 'string', default: 'results/bench', describe: 'directory for the JSON result' }),
+    async (a) => {
+      await benchSamplers({ gmm: a.gmm, n: a.n, steps: a.steps, compute: a.backend, outDir: a.out });
+    },
+  )
+  .demandCommand(1, 'name a benchmark suite: kernels, samplers')
   .strict()
   .help()
   .parseAsync();

@@ -2,9 +2,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { infoCommand } from './commands/info.js';
+import { nllCommand } from './commands/nll.js';
+import { sampleCommand } from './commands/sample.js';
 import { scheduleCommand } from './commands/schedule.js';
 
-const commands = [infoCommand, scheduleCommand];
+const commands = [infoCommand, scheduleCommand, sampleCommand, nllCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
@@ -22,6 +24,12 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 class UsageError extends Error {}
+
+// `difflab schedule ... | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 try {
   await main(hideBin(process.argv));

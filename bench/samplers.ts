@@ -1,0 +1,67 @@
+// Sampler error vs NFE on an exact Gaussian mixture: no model error, only the sampler's.
+import path from 'node:path';
+import { analyticBackend } from '../src/backends/analytic.js';
+import { selectBackend, tf, type BackendRequest } from '../src/compute/backend.js';
+import { getSampler, SAMPLER_NAMES, samplingSigmas } from '../src/diffusion/samplers/index.js';
+import { discreteSchedule } from '../src/diffusion/schedules.js';
+import { slicedWasserstein2 } from '../src/metrics/sliced-wasserstein.js';
+import { gmmSample, loadGmm } from '../src/models/gmm.js';
+import { writeFileAtomic } from '../src/util/fs.js';
+import { Rng } from '../src/util/rng.js';
+
+export interface SamplerBenchRow {
+  sampler: string;
+  steps: number;
+  nfe: number;
+  /** RMS distance to the exact probability-flow solution from the same noise (deterministic samplers). */
+  pathRms: number | null;
+  /** Sliced W2 to exact samples of the mixture. */
+  sw2: number;
+  seconds: number;
+}
+
+export async function benchSamplers(opts: { gmm: string; n: number; steps: number[]; compute: BackendRequest; outDir: string }) {
+  await selectBackend(opts.compute);
+  const gmm = loadGmm(opts.gmm);
+  const backend = analyticBackend(gmm);
+  const truth = gmmSample(gmm, opts.n, new Rng(1000));
+  // The floor: SW2 between two independent exact sample sets of this size.
+  const floor = slicedWasserstein2(gmmSample(gmm, opts.n, new Rng(1001)), truth, gmm.dim, new Rng(7));
+  console.log(`[bench samplers] ${opts.gmm}: n = ${opts.n}; sliced W2 between two exact sample sets (the floor): ${floor.toFixed(4)}`);
+  const z = new Rng(1).normals(opts.n * gmm.dim);
+  const rows: SamplerBenchRow[] = [];
+  for (const name of SAMPLER_NAMES.filter((s) => s !== 'probability-flow')) {
+    const e = getSampler(name);
+    for (const steps of opts.steps) {
+      const sigmas = e.grid === 'discrete'
+        ? samplingSigmas({ kind: 'discrete', steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
+        : samplingSigmas({ kind: 'karras', steps });
+      const scale = e.grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
+      const xT = tf.tensor(z.map((v) => v * scale), [opts.n, gmm.dim]);
+      const t0 = performance.now();
+      const r = e.sampler(backend.denoiser, xT, { ...e.preset, sigmas, rng: new Rng(2) });
+      const seconds = (performance.now() - t0) / 1000;
+      const x = Float64Array.from(r.x.dataSync());
+      let pathRms: number | null = null;
+      if (!e.stochastic) {
+        const ref = getSampler('probability-flow').sampler(backend.denoiser, xT, { sigmas, rtol: 1e-8, atol: 1e-8 });
+        const v = ref.x.dataSync();
+        pathRms = Math.sqrt(x.reduce((s, xi, i) => s + (xi - v[i]) ** 2, 0) / x.length);
+        ref.x.dispose();
+      }
+      const sw2 = slicedWasserstein2(x, truth, gmm.dim, new Rng(7));
+      tf.dispose([xT, r.x]);
+      rows.push({ sampler: name, steps, nfe: r.nfe, pathRms, sw2, seconds });
+      console.log(`[bench samplers] ${name} ${steps} steps: NFE ${r.nfe}, path RMS ${pathRms?.toExponential(2) ?? '—'}, SW2 ${sw2.toFixed(4)}`);
+    }
+  }
+  const header = ['sampler', 'steps', 'NFE', 'path RMS', 'SW2'];
+  const body = rows.map((r) => [r.sampler, String(r.steps), String(r.nfe), r.pathRms === null ? '— (stochastic)' : r.pathRms.toExponential(2), r.sw2.toFixed(4)]);
+  const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  console.log(header.map((h, i) => h.padEnd(w[i])).join('  '));
+  for (const b of body) console.log(b.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
+  console.log(`SW2 floor (two exact sample sets of n = ${opts.n}): ${floor.toFixed(4)}`);
+  const file = path.join(opts.outDir, `samplers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileAtomic(file, JSON.stringify({ gmm: opts.gmm, n: opts.n, floor, rows }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+}
