@@ -151,6 +151,23 @@ test('reported NFE equals the number of denoiser calls', () => {
   xT.dispose();
 });
 
+test('onStep is called once per step with the grid σs; clipping bounds every x0 estimate', () => {
+  const D = gmmDenoiser(gmm1);
+  const sigmas = gridFor('heun', 6);
+  const xT = startNoise(sigmas[0], 1);
+  const seen: [number, number][] = [];
+  let maxDen = -Infinity;
+  const r = getSampler('heun').sampler(D, xT, {
+    sigmas, clipDenoised: [-1, 1],
+    onStep: (s) => { seen.push([s.sigma, s.sigmaNext]); maxDen = Math.max(maxDen, ...Array.from(s.denoised.dataSync(), Math.abs)); },
+  });
+  assert.equal(seen, Array.from({ length: 6 }, (_, i) => [sigmas[i], sigmas[i + 1]]));
+  assert.ok(maxDen <= 1, `a clipped x0 estimate reached ${maxDen}`);
+  // The mixture has a mode at −2, so unclipped samples go below −1; clipped ones cannot.
+  assert.ok(Math.min(...Array.from(r.x.dataSync())) >= -1 - 1e-6);
+  tf.dispose([xT, r.x]);
+});
+
 test('no tensors leak across a sampler run', () => {
   const D = gmmDenoiser(gmm2);
   for (const name of [...Object.keys(DETERMINISTIC), 'ddpm', 'euler-ancestral', 'probability-flow']) {

@@ -30,6 +30,7 @@ interface SampleArgs {
   variance: 'beta' | 'beta-tilde';
   rtol: number;
   atol: number;
+  clipDenoised?: number[];
 }
 
 export const MODEL_BACKENDS = ['analytic'] as const;
@@ -73,7 +74,10 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     .option('variance', { choices: ['beta-tilde', 'beta'] as const, default: 'beta-tilde' as const, describe: 'ddpm: posterior variance' })
     .option('rtol', { type: 'number', default: 1e-5, describe: 'probability-flow: relative tolerance' })
     .option('atol', { type: 'number', default: 1e-5, describe: 'probability-flow: absolute tolerance' })
+    .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default)' })
     .check((a) => {
+      const c = a['clip-denoised'] as number[] | undefined;
+      if (c && (c.length !== 2 || !(c[0] < c[1]))) throw new Error(`--clip-denoised: expected two numbers LO HI with LO < HI, got ${c.join(' ')}`);
       if (!Number.isInteger(a.steps) || a.steps < 1) throw new Error(`--steps: expected an integer ≥ 1, got ${a.steps}`);
       if (!Number.isInteger(a.n) || a.n < 1) throw new Error(`--n: expected an integer ≥ 1, got ${a.n}`);
       if (!String(a.out).endsWith('.npy')) throw new Error(`--out: expected a .npy file name, got ${a.out}`);
@@ -106,6 +110,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     const r = entry.sampler(backend.denoiser, xT, {
       ...entry.preset, sigmas, rng, eta: a.eta, variance: a.variance, rtol: a.rtol, atol: a.atol,
       churn: a.churn > 0 ? { sChurn: a.churn } : undefined,
+      clipDenoised: a.clipDenoised ? [a.clipDenoised[0], a.clipDenoised[1]] : undefined,
     });
     const seconds = (performance.now() - t0) / 1000;
     const samples = Float32Array.from(r.x.dataSync());
