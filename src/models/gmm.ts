@@ -106,6 +106,13 @@ function logSumExp(a: Float64Array): number {
   return m + Math.log(s);
 }
 
+/** Posterior component weights r_k(x_i) ∝ π_k N(x_i; μ_k, s_k² + σ²), written into `r`. */
+function responsibilities(g: Gmm, x: Float64Array, i: number, sigma2: number, buf: Float64Array, r: Float64Array): void {
+  componentLogLik(g, x, i, sigma2, buf);
+  const lse = logSumExp(buf);
+  for (let k = 0; k < buf.length; k++) r[k] = Math.exp(buf[k] - lse);
+}
+
 /** log p_σ(x_i) for each row of x (row-major, n × dim); σ = 0 gives the data density. */
 export function gmmLogDensity(g: Gmm, x: Float64Array, sigma = 0): Float64Array {
   const n = x.length / g.dim, out = new Float64Array(n), buf = new Float64Array(g.weights.length);
@@ -119,15 +126,13 @@ export function gmmLogDensity(g: Gmm, x: Float64Array, sigma = 0): Float64Array 
 /** E[x0 | x0 + σε = x] for each row of x. */
 export function gmmDenoise(g: Gmm, x: Float64Array, sigma: number): Float64Array {
   const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
-  const out = new Float64Array(x.length), buf = new Float64Array(K);
+  const out = new Float64Array(x.length), buf = new Float64Array(K), r = new Float64Array(K);
   for (let i = 0; i < n; i++) {
-    componentLogLik(g, x, i, s2, buf);
-    const lse = logSumExp(buf);
+    responsibilities(g, x, i, s2, buf, r);
     for (let k = 0; k < K; k++) {
-      const r = Math.exp(buf[k] - lse);
-      if (r === 0) continue;
+      if (r[k] === 0) continue;
       const mu = g.means[k], v = g.variances[k];
-      for (let j = 0; j < d; j++) out[i * d + j] += r * (mu[j] + (v[j] / (v[j] + s2)) * (x[i * d + j] - mu[j]));
+      for (let j = 0; j < d; j++) out[i * d + j] += r[k] * (mu[j] + (v[j] / (v[j] + s2)) * (x[i * d + j] - mu[j]));
     }
   }
   return out;
@@ -136,13 +141,11 @@ export function gmmDenoise(g: Gmm, x: Float64Array, sigma: number): Float64Array
 /** ∇_x log p_σ(x) = (E[x0|x] − x)/σ² (Tweedie), computed directly as Σ_k r_k (μ_k − x)/(s_k² + σ²). */
 export function gmmScore(g: Gmm, x: Float64Array, sigma: number): Float64Array {
   const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
-  const out = new Float64Array(x.length), buf = new Float64Array(K);
+  const out = new Float64Array(x.length), buf = new Float64Array(K), r = new Float64Array(K);
   for (let i = 0; i < n; i++) {
-    componentLogLik(g, x, i, s2, buf);
-    const lse = logSumExp(buf);
+    responsibilities(g, x, i, s2, buf, r);
     for (let k = 0; k < K; k++) {
-      const r = Math.exp(buf[k] - lse);
-      for (let j = 0; j < d; j++) out[i * d + j] += (r * (g.means[k][j] - x[i * d + j])) / (g.variances[k][j] + s2);
+      for (let j = 0; j < d; j++) out[i * d + j] += (r[k] * (g.means[k][j] - x[i * d + j])) / (g.variances[k][j] + s2);
     }
   }
   return out;
@@ -179,9 +182,7 @@ export function gmmDenoiserDivergence(g: Gmm, x: Float64Array, sigma: number): F
   const d = g.dim, K = g.weights.length, n = x.length / d, s2 = sigma * sigma;
   const out = new Float64Array(n), buf = new Float64Array(K), r = new Float64Array(K);
   for (let i = 0; i < n; i++) {
-    componentLogLik(g, x, i, s2, buf);
-    const lse = logSumExp(buf);
-    for (let k = 0; k < K; k++) r[k] = Math.exp(buf[k] - lse);
+    responsibilities(g, x, i, s2, buf, r);
     let div = 0;
     for (let j = 0; j < d; j++) {
       let ea = 0, eg = 0, em = 0, egm = 0;

@@ -4,7 +4,7 @@
 // (usually the training timesteps chosen by a spacing rule) and move between σ form x and VP form
 // x_vp = √ᾱ·x internally.
 import { tf } from '../../compute/backend.js';
-import { advance, counted, noiseLike, requireRng, type SampleResult, type SamplerOptions, type Denoiser } from './types.js';
+import { noiseLike, requireRng, runSingleEvalSteps, type SampleResult, type SamplerOptions, type Denoiser } from './types.js';
 
 const abar = (sigma: number) => 1 / (1 + sigma * sigma);
 
@@ -16,25 +16,15 @@ const abar = (sigma: number) => 1 / (1 + sigma * sigma);
 export function sampleDdim(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
   const eta = opts.eta ?? 0;
   const rng = eta > 0 ? requireRng(opts, 'ddim with eta > 0') : undefined;
-  const { D, nfe } = counted(denoiser, opts.clipDenoised);
   const s = opts.sigmas;
-  let x = xT;
-  for (let i = 0; i < s.length - 1; i++) {
-    const den = D(x, s[i]);
-    const next = tf.tidy(() => {
-      if (s[i + 1] === 0) return den.clone();
-      const a = abar(s[i]), aN = abar(s[i + 1]);
-      const eps = x.sub(den).div(s[i]);
-      const sEta = eta * Math.sqrt((1 - aN) / (1 - a)) * Math.sqrt(1 - a / aN);
-      let xvp = den.mul(Math.sqrt(aN)).add(eps.mul(Math.sqrt(Math.max(0, 1 - aN - sEta * sEta))));
-      if (sEta > 0) xvp = xvp.add(noiseLike(rng!, x).mul(sEta));
-      return xvp.div(Math.sqrt(aN));
-    });
-    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
-    den.dispose();
-    x = advance(x, next, xT);
-  }
-  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+  return runSingleEvalSteps(denoiser, xT, opts, (x, den, i) => {
+    const a = abar(s[i]), aN = abar(s[i + 1]);
+    const eps = x.sub(den).div(s[i]);
+    const sEta = eta * Math.sqrt((1 - aN) / (1 - a)) * Math.sqrt(1 - a / aN);
+    let xvp = den.mul(Math.sqrt(aN)).add(eps.mul(Math.sqrt(Math.max(0, 1 - aN - sEta * sEta))));
+    if (sEta > 0) xvp = xvp.add(noiseLike(rng!, x).mul(sEta));
+    return xvp.div(Math.sqrt(aN));
+  });
 }
 
 /**
@@ -44,24 +34,13 @@ export function sampleDdim(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptio
  */
 export function sampleDdpm(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
   const rng = requireRng(opts, 'ddpm');
-  const { D, nfe } = counted(denoiser, opts.clipDenoised);
   const s = opts.sigmas;
-  let x = xT;
-  for (let i = 0; i < s.length - 1; i++) {
-    const den = D(x, s[i]);
-    const next = tf.tidy(() => {
-      if (s[i + 1] === 0) return den.clone();
-      const a = abar(s[i]), aN = abar(s[i + 1]), beta = 1 - a / aN;
-      const coefX0 = (Math.sqrt(aN) * beta) / (1 - a);
-      const coefXt = (Math.sqrt(a / aN) * (1 - aN)) / (1 - a);
-      const variance = opts.variance === 'beta' ? beta : ((1 - aN) / (1 - a)) * beta;
-      const xvp = x.mul(Math.sqrt(a));
-      const mean = den.mul(coefX0).add(xvp.mul(coefXt));
-      return mean.add(noiseLike(rng, x).mul(Math.sqrt(variance))).div(Math.sqrt(aN));
-    });
-    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
-    den.dispose();
-    x = advance(x, next, xT);
-  }
-  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+  return runSingleEvalSteps(denoiser, xT, opts, (x, den, i) => {
+    const a = abar(s[i]), aN = abar(s[i + 1]), beta = 1 - a / aN;
+    const coefX0 = (Math.sqrt(aN) * beta) / (1 - a);
+    const coefXt = (Math.sqrt(a / aN) * (1 - aN)) / (1 - a);
+    const variance = opts.variance === 'beta' ? beta : ((1 - aN) / (1 - a)) * beta;
+    const mean = den.mul(coefX0).add(x.mul(Math.sqrt(a)).mul(coefXt));
+    return mean.add(noiseLike(rng, x).mul(Math.sqrt(variance))).div(Math.sqrt(aN));
+  });
 }

@@ -1,20 +1,11 @@
 // Euler, Euler-ancestral and Heun (Karras et al. 2022, Alg. 1/2) samplers for dx/dσ = (x − D(x, σ))/σ.
 import { tf } from '../../compute/backend.js';
-import { advance, counted, noiseLike, requireRng, type SampleResult, type SamplerOptions, type Denoiser } from './types.js';
+import { advance, counted, noiseLike, requireRng, runSingleEvalSteps, type SampleResult, type SamplerOptions, type Denoiser } from './types.js';
 
 /** First-order Euler on the probability-flow ODE; with D from an ε-model this is DDIM with η = 0. */
 export function sampleEuler(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
-  const { D, nfe } = counted(denoiser, opts.clipDenoised);
   const s = opts.sigmas;
-  let x = xT;
-  for (let i = 0; i < s.length - 1; i++) {
-    const den = D(x, s[i]);
-    const next = tf.tidy(() => (s[i + 1] === 0 ? den.clone() : x.add(x.sub(den).div(s[i]).mul(s[i + 1] - s[i]))));
-    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
-    den.dispose();
-    x = advance(x, next, xT);
-  }
-  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+  return runSingleEvalSteps(denoiser, xT, opts, (x, den, i) => x.add(x.sub(den).div(s[i]).mul(s[i + 1] - s[i])));
 }
 
 /** σ_down, σ_up for an ancestral step from σ to σ' (k-diffusion's get_ancestral_step). */
@@ -27,21 +18,12 @@ export function ancestralStep(sigma: number, sigmaNext: number, eta: number): { 
 /** Euler step to σ_down, then fresh noise of scale σ_up (η = 1 by default). */
 export function sampleEulerAncestral(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
   const rng = requireRng(opts, 'euler-ancestral');
-  const { D, nfe } = counted(denoiser, opts.clipDenoised);
   const s = opts.sigmas, eta = opts.eta ?? 1;
-  let x = xT;
-  for (let i = 0; i < s.length - 1; i++) {
-    const den = D(x, s[i]);
+  return runSingleEvalSteps(denoiser, xT, opts, (x, den, i) => {
     const { down, up } = ancestralStep(s[i], s[i + 1], eta);
-    const next = tf.tidy(() => {
-      const stepped = s[i + 1] === 0 ? den.clone() : x.add(x.sub(den).div(s[i]).mul(down - s[i]));
-      return up > 0 ? stepped.add(noiseLike(rng, x).mul(up)) : stepped;
-    });
-    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
-    den.dispose();
-    x = advance(x, next, xT);
-  }
-  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+    const stepped = x.add(x.sub(den).div(s[i]).mul(down - s[i]));
+    return up > 0 ? stepped.add(noiseLike(rng, x).mul(up)) : stepped;
+  });
 }
 
 /**

@@ -74,3 +74,24 @@ export function advance(state: tf.Tensor, next: tf.Tensor, input: tf.Tensor): tf
   if (state !== input) state.dispose();
   return next;
 }
+
+/**
+ * Runs a sampler that calls the denoiser once per step: `step` maps (x, x̂0, i) to the next x (inside a
+ * tidy), except that the step to σ = 0 always returns x̂0. Handles NFE, the callback and disposal.
+ */
+export function runSingleEvalSteps(
+  denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions,
+  step: (x: tf.Tensor, denoised: tf.Tensor, i: number) => tf.Tensor,
+): SampleResult {
+  const { D, nfe } = counted(denoiser, opts.clipDenoised);
+  const s = opts.sigmas;
+  let x = xT;
+  for (let i = 0; i < s.length - 1; i++) {
+    const den = D(x, s[i]);
+    const next = tf.tidy(() => (s[i + 1] === 0 ? den.clone() : step(x, den, i)));
+    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
+    den.dispose();
+    x = advance(x, next, xT);
+  }
+  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+}
