@@ -1,7 +1,7 @@
 // Conv2D kernel benchmark: forward, input gradient and filter gradient at the shapes of a small UNet.
 import path from 'node:path';
 import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
-import { installWasmConvGradients, uninstallWasmConvGradients } from '../src/compute/wasm-conv-grads.js';
+import { installWasmKernels, uninstallWasmKernels } from '../src/compute/wasm-kernels.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { timeInterleaved } from '../src/util/timing.js';
 
@@ -101,7 +101,7 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
       ? [{ label: 'wasm', shipped: false }, { label: 'wasm (as shipped)', shipped: true }]
       : [{ label: b, shipped: false }];
     for (const v of variants) {
-      if (b === 'wasm') (v.shipped ? uninstallWasmConvGradients : installWasmConvGradients)();
+      if (b === 'wasm') (v.shipped ? uninstallWasmKernels : installWasmKernels)();
       // The pure-JS backend is ~50x slower (its filter gradient took 120 s per call at batch 64 here):
       // batch 8 and one timed run per op keep it to minutes; GFLOP/s stay comparable.
       const reps = b === 'cpu' ? 1 : (opts.reps ?? 5);
@@ -112,7 +112,7 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
         console.log(`[bench kernels] ${v.label} ${s.name}: ` + r.map((x) => `${x.op} ${fmt(x.ms, 1)} ms`).join(', '));
       }
     }
-    if (b === 'wasm') installWasmConvGradients();
+    if (b === 'wasm') installWasmKernels();
   }
   printTable(rows);
   const outDir = opts.outDir ?? path.join('results', 'bench');

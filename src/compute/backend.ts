@@ -1,7 +1,7 @@
 // Picks and initialises the tfjs compute backend; the only place that imports a backend package.
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { installWasmConvGradients } from './wasm-conv-grads.js';
+import { installWasmKernels } from './wasm-kernels.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_NAMES)[number];
@@ -73,7 +73,7 @@ async function load(backend: ComputeBackend): Promise<{ ok: true; tfjsName: stri
     case 'wasm': {
       try {
         await import('@tensorflow/tfjs-backend-wasm');
-        return { ok: true, tfjsName: 'wasm', note: 'WebAssembly + XNNPACK (SIMD) with difflab conv gradient kernels' };
+        return { ok: true, tfjsName: 'wasm', note: 'WebAssembly + XNNPACK (SIMD) with difflab conv-gradient and matmul kernels' };
       } catch (e) {
         return { ok: false, reason: `@tensorflow/tfjs-backend-wasm failed to load: ${firstLine(e)}` };
       }
@@ -132,7 +132,7 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
       continue;
     }
     // After initialisation, so the shipped kernels' setup has run and they can be restored later.
-    if (loaded.tfjsName === 'wasm') installWasmConvGradients();
+    if (loaded.tfjsName === 'wasm') installWasmKernels();
     attempts.push({ backend, ok: true, reason: loaded.note });
     current = { requested, backend, tfjsBackend: loaded.tfjsName, attempts, threads: threadsOf(loaded.tfjsName) };
     return current;

@@ -12,7 +12,6 @@ import {
   getKernel,
   registerKernel,
   unregisterKernel,
-  util,
   type KernelConfig,
   type KernelFunc,
   type NamedAttrMap,
@@ -175,16 +174,12 @@ export function makeConv2DBackpropInputWasm(fallback: KernelFunc | undefined) {
       inHeight: h, inWidth: w, inChannels: ci, batchSize: n } = info;
     const { top: pt, left: pl } = info.padInfo;
 
-    // Reversed, channel-swapped filter: wr[a, b, co, ci] = W[KH−1−a, KW−1−b, ci, co].
-    const rev = run('Reverse', backend, { x: filter }, { dims: [0, 1] });
-    const wr = transpose(backend, rev, [0, 1, 3, 2]);
-    free(backend, rev);
-
     // Rows in padded coordinates i' = i + pad are q·s + r; q0..q1 covers every i in [0, H).
     const q0h = Math.floor(pt / sh), q1h = Math.ceil((pt + h) / sh), qh = q1h - q0h;
     const q0w = Math.floor(pl / sw), q1w = Math.ceil((pl + w) / sw), qw = q1w - q0w;
 
     if (sh === 1 && sw === 1) {
+      const wr = flippedSubFilter(backend, filter, 0, 1, kh, 0, 1, kw);
       const crop = cropNegative(backend, dy, kh - 1 - q0h, q1h - oh, kw - 1 - q0w, q1w - ow);
       const out = conv(backend, crop.x, wr, crop.pads, [1, 1]);
       free(backend, wr);
@@ -199,12 +194,8 @@ export function makeConv2DBackpropInputWasm(fallback: KernelFunc | undefined) {
       for (let rw = 0; rw < sw; rw++) {
         const mw = Math.max(0, Math.ceil((kw - rw) / sw));
         if (mh === 0 || mw === 0) continue; // no tap lands on this phase: its rows stay zero
-        // Taps kh = rh + s·m, reversed: wr rows starting at KH−1−rh−s·(M−1), stride s.
-        const ah = kh - 1 - rh - sh * (mh - 1), aw = kw - 1 - rw - sw * (mw - 1);
-        const sub = run('StridedSlice', backend, { x: wr }, {
-          begin: [ah, aw, 0, 0], end: [ah + sh * (mh - 1) + 1, aw + sw * (mw - 1) + 1, filter.shape[3], ci], strides: [sh, sw, 1, 1],
-          beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-        });
+        // Taps kh = rh + s·m, reversed: flipped-filter rows from KH−1−rh−s·(M−1), stride s.
+        const sub = flippedSubFilter(backend, filter, kh - 1 - rh - sh * (mh - 1), sh, mh, kw - 1 - rw - sw * (mw - 1), sw, mw);
         const crop = cropNegative(backend, dy, mh - 1 - q0h, q1h - oh, mw - 1 - q0w, q1w - ow);
         const phase = conv(backend, crop.x, sub, crop.pads, [1, 1]); // [N, qh, qw, ci]
         // Views are taken after the conv: an allocation may have grown (and so moved) the wasm heap.
@@ -213,9 +204,30 @@ export function makeConv2DBackpropInputWasm(fallback: KernelFunc | undefined) {
         if (crop.owned) free(backend, crop.x);
       }
     }
-    free(backend, wr);
     return out;
   };
+}
+
+/**
+ * The reversed, channel-swapped (sub-)filter wr[j, l, co, ci] = W[KH−1−(a0 + sa·j), KW−1−(b0 + sb·l), ci, co]
+ * for j < na, l < nb, built in one JS pass: the filter is small, and wasm's Reverse and StridedSlice
+ * kernels are scalar loops with a high per-element cost.
+ */
+function flippedSubFilter(backend: WasmBackendLike, filter: TensorInfo, a0: number, sa: number, na: number, b0: number, sb: number, nb: number): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape;
+  const out = backend.makeOutput([na, nb, co, ci], 'float32');
+  const src = backend.typedArrayFromHeap(filter), dst = backend.typedArrayFromHeap(out);
+  let o = 0;
+  for (let j = 0; j < na; j++) {
+    const row = kh - 1 - (a0 + sa * j);
+    for (let l = 0; l < nb; l++) {
+      const base = (row * kw + (kw - 1 - (b0 + sb * l))) * ci * co;
+      for (let c = 0; c < co; c++) {
+        for (let i = 0; i < ci; i++) dst[o++] = src[base + i * co + c];
+      }
+    }
+  }
+  return out;
 }
 
 /** Writes phase (rh, rw) of a strided input gradient into its rows/cols of dx, dropping padding rows. */
