@@ -1,15 +1,18 @@
 // difflab's replacement and added kernels for tfjs-backend-wasm, installed together.
 import { installWasmConvGradients, uninstallWasmConvGradients } from './wasm-conv-grads.js';
 import { installWasmMatMul, uninstallWasmMatMul } from './wasm-matmul.js';
+import { installWasmSlice, uninstallWasmSlice } from './wasm-slice.js';
 
 /** Registers every difflab wasm kernel; call after the wasm backend has initialised. */
 export function installWasmKernels(): void {
   installWasmConvGradients();
   installWasmMatMul();
+  installWasmSlice();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for before/after benchmarks). */
 export function uninstallWasmKernels(): void {
   uninstallWasmConvGradients();
   uninstallWasmMatMul();
+  uninstallWasmSlice();
 }

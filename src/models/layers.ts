@@ -1,0 +1,112 @@
+// Building blocks of the UNet and the autoencoder: named parameters and the layers that use them.
+//
+// Parameters live in a flat, named store (e.g. "down.1.res.0.conv1.weight") so that a checkpoint is
+// a plain safetensors file with the same names, and parameter counts come straight from the shapes.
+import { tf } from '../compute/backend.js';
+import { Rng } from '../util/rng.js';
+
+export type Init = 'fan-avg' | 'zeros' | 'ones';
+
+export class ParamStore {
+  readonly vars = new Map<string, tf.Variable>();
+
+  constructor(private readonly rng: Rng) {}
+
+  /**
+   * Registers a parameter. 'fan-avg' is DDPM's default_init: uniform with variance 1/fan_avg
+   * (Glorot), fans taken from the kernel's receptive field × channels.
+   */
+  add(name: string, shape: number[], init: Init): tf.Variable {
+    if (this.vars.has(name)) throw new Error(`parameter ${name} registered twice`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(size);
+    if (init === 'ones') v.fill(1);
+    if (init === 'fan-avg') {
+      const receptive = shape.length > 2 ? shape.slice(0, -2).reduce((a, b) => a * b, 1) : 1;
+      const fanIn = shape[shape.length - 2] * receptive, fanOut = shape[shape.length - 1] * receptive;
+      const limit = Math.sqrt(3 / ((fanIn + fanOut) / 2));
+      for (let i = 0; i < size; i++) v[i] = (2 * this.rng.uniform() - 1) * limit;
+    }
+    const variable = tf.variable(tf.tensor(v, shape), true, name);
+    this.vars.set(name, variable);
+    return variable;
+  }
+
+  get(name: string): tf.Variable {
+    const v = this.vars.get(name);
+    if (!v) throw new Error(`no parameter named ${name}`);
+    return v;
+  }
+
+  count(): number {
+    let n = 0;
+    for (const v of this.vars.values()) n += v.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+  }
+}
+
+/** Floating-point operations, counted as 2 per multiply-add, of the layers that dominate (conv, dense, attention matmuls). */
+export class FlopCounter {
+  total = 0;
+  conv(hOut: number, wOut: number, k: number, cin: number, cout: number): void { this.total += 2 * hOut * wOut * k * k * cin * cout; }
+  dense(rows: number, cin: number, cout: number): void { this.total += 2 * rows * cin * cout; }
+  matmul(m: number, k: number, n: number): void { this.total += 2 * m * k * n; }
+}
+
+export function registerConv(p: ParamStore, name: string, k: number, cin: number, cout: number, init: Init = 'fan-avg'): void {
+  p.add(`${name}.weight`, [k, k, cin, cout], init);
+  p.add(`${name}.bias`, [cout], 'zeros');
+}
+
+export function conv(p: ParamStore, name: string, x: tf.Tensor4D, stride = 1): tf.Tensor4D {
+  return tf.conv2d(x, p.get(`${name}.weight`) as tf.Tensor4D, stride, 'same').add(p.get(`${name}.bias`)) as tf.Tensor4D;
+}
+
+export function registerDense(p: ParamStore, name: string, cin: number, cout: number, init: Init = 'fan-avg'): void {
+  p.add(`${name}.weight`, [cin, cout], init);
+  p.add(`${name}.bias`, [cout], 'zeros');
+}
+
+export function dense(p: ParamStore, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.matMul(x, p.get(`${name}.weight`) as tf.Tensor2D).add(p.get(`${name}.bias`)) as tf.Tensor2D;
+}
+
+export function registerGroupNorm(p: ParamStore, name: string, channels: number): void {
+  p.add(`${name}.gamma`, [channels], 'ones');
+  p.add(`${name}.beta`, [channels], 'zeros');
+}
+
+/** GroupNorm (Wu & He 2018) over NHWC: statistics per sample and group of channels. */
+export function groupNorm(p: ParamStore, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const g = x.reshape([b, h, w, groups, c / groups]);
+  const { mean, variance } = tf.moments(g, [1, 2, 4], true);
+  const normed = g.sub(mean).mul(tf.rsqrt(variance.add(eps))).reshape([b, h, w, c]);
+  return normed.mul(p.get(`${name}.gamma`)).add(p.get(`${name}.beta`)) as tf.Tensor4D;
+}
+
+export const silu = <T extends tf.Tensor>(x: T): T => x.mul(tf.sigmoid(x)) as T;
+
+/** Number of GroupNorm groups: 32 as in DDPM where the channels allow, fewer for narrow layers. */
+export function normGroups(channels: number, preferred = 32): number {
+  let g = Math.min(preferred, channels);
+  while (channels % g !== 0) g--;
+  return g;
+}
+
+/**
+ * Sinusoidal embedding of (possibly fractional) timesteps, as in ADM: [cos(t·f), sin(t·f)] with
+ * f_i = exp(−ln(10000)·i/half), i < half.
+ */
+export function timestepEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
+  const half = Math.floor(dim / 2);
+  const freqs = tf.tensor1d(Array.from({ length: half }, (_, i) => Math.exp((-Math.log(10000) * i) / half)));
+  const args = t.reshape([-1, 1]).mul(freqs.reshape([1, half]));
+  const emb = tf.concat([tf.cos(args), tf.sin(args)], 1) as tf.Tensor2D;
+  return dim % 2 ? (tf.pad(emb, [[0, 0], [0, 1]]) as tf.Tensor2D) : emb;
+}
