@@ -110,3 +110,77 @@ export function timestepEmbedding(t: tf.Tensor1D, dim: number): tf.Tensor2D {
   const emb = tf.concat([tf.cos(args), tf.sin(args)], 1) as tf.Tensor2D;
   return dim % 2 ? (tf.pad(emb, [[0, 0], [0, 1]]) as tf.Tensor2D) : emb;
 }
+
+// ---- residual and attention blocks shared by the UNet and the autoencoder ----
+
+export interface BlockShape {
+  name: string;
+  cin: number;
+  cout: number;
+  /** Side length of the block's input. */
+  res: number;
+}
+
+/** Registers a residual block; `tembDim` adds the timestep projection (UNet) or not (autoencoder). */
+export function registerResBlock(p: ParamStore, b: BlockShape, tembDim?: number): void {
+  registerGroupNorm(p, `${b.name}.norm1`, b.cin);
+  registerConv(p, `${b.name}.conv1`, 3, b.cin, b.cout);
+  if (tembDim) registerDense(p, `${b.name}.temb`, tembDim, b.cout);
+  registerGroupNorm(p, `${b.name}.norm2`, b.cout);
+  // Zero-initialised last conv: the block starts as the identity (DDPM/ADM).
+  registerConv(p, `${b.name}.conv2`, 3, b.cout, b.cout, 'zeros');
+  if (b.cin !== b.cout) registerConv(p, `${b.name}.skip`, 1, b.cin, b.cout);
+}
+
+/** GN → SiLU → conv → (+ dense(SiLU(temb))) → GN → SiLU → dropout → conv, plus the (projected) input. */
+export function resBlock(p: ParamStore, b: BlockShape, x: tf.Tensor4D, temb?: tf.Tensor2D, dropout?: { rate: number; seed: number }): tf.Tensor4D {
+  let h = conv(p, `${b.name}.conv1`, silu(groupNorm(p, `${b.name}.norm1`, x, normGroups(b.cin))));
+  if (temb) h = h.add(dense(p, `${b.name}.temb`, silu(temb)).reshape([-1, 1, 1, b.cout])) as tf.Tensor4D;
+  h = silu(groupNorm(p, `${b.name}.norm2`, h, normGroups(b.cout)));
+  if (dropout && dropout.rate > 0) h = tf.dropout(h, dropout.rate, undefined, dropout.seed) as tf.Tensor4D;
+  h = conv(p, `${b.name}.conv2`, h);
+  const skip = b.cin !== b.cout ? conv(p, `${b.name}.skip`, x) : x;
+  return skip.add(h) as tf.Tensor4D;
+}
+
+export function resBlockFlops(f: FlopCounter, b: BlockShape, tembDim?: number): void {
+  f.conv(b.res, b.res, 3, b.cin, b.cout);
+  if (tembDim) f.dense(1, tembDim, b.cout);
+  f.conv(b.res, b.res, 3, b.cout, b.cout);
+  if (b.cin !== b.cout) f.conv(b.res, b.res, 1, b.cin, b.cout);
+}
+
+export function registerAttention(p: ParamStore, b: BlockShape, heads: number): void {
+  if (b.cin % heads !== 0) throw new Error(`model.heads: ${heads} does not divide ${b.cin} channels`);
+  registerGroupNorm(p, `${b.name}.norm`, b.cin);
+  registerDense(p, `${b.name}.qkv`, b.cin, 3 * b.cin);
+  registerDense(p, `${b.name}.proj`, b.cin, b.cin, 'zeros');
+}
+
+/** Multi-head self-attention over the spatial positions with a residual connection. */
+export function attention(p: ParamStore, b: BlockShape, x: tf.Tensor4D, heads: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const d = c / heads;
+  const flat = groupNorm(p, `${b.name}.norm`, x, normGroups(c)).reshape([n * h * w, c]) as tf.Tensor2D;
+  const qkv = dense(p, `${b.name}.qkv`, flat).reshape([n, h * w, 3 * c]);
+  // q, k, v are consecutive blocks of c channels; heads split each block.
+  const pick = (i: number) => qkv.slice([0, 0, i * c], [n, h * w, c]).reshape([n, h * w, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, h * w, d]);
+  const attn = tf.softmax(tf.matMul(pick(0), pick(1), false, true).mul(1 / Math.sqrt(d)));
+  const out = tf.matMul(attn, pick(2)).reshape([n, heads, h * w, d]).transpose([0, 2, 1, 3]).reshape([n * h * w, c]) as tf.Tensor2D;
+  return x.add(dense(p, `${b.name}.proj`, out).reshape([n, h, w, c])) as tf.Tensor4D;
+}
+
+export function attentionFlops(f: FlopCounter, b: BlockShape): void {
+  const l = b.res * b.res;
+  f.dense(l, b.cin, 3 * b.cin);
+  f.matmul(l, b.cin, l); // q·kᵀ over all heads
+  f.matmul(l, l, b.cin); // attention · v
+  f.dense(l, b.cin, b.cin);
+}
+
+/** Nearest-neighbour ×2, cropped to `target` when the level below was rounded up (odd sizes). */
+export function upsample2x(x: tf.Tensor4D, target: number): tf.Tensor4D {
+  const res = x.shape[1];
+  const up = tf.image.resizeNearestNeighbor(x, [2 * res, 2 * res]);
+  return target === 2 * res ? up : up.slice([0, 0, 0, 0], [-1, target, target, -1]);
+}

@@ -3,7 +3,8 @@
 import { tf } from '../compute/backend.js';
 import { Rng } from '../util/rng.js';
 import {
-  conv, dense, FlopCounter, groupNorm, normGroups, ParamStore, registerConv, registerDense, registerGroupNorm, silu, timestepEmbedding,
+  attention, attentionFlops, conv, dense, FlopCounter, groupNorm, normGroups, ParamStore, registerAttention, registerConv, registerDense,
+  registerGroupNorm, registerResBlock, resBlock, resBlockFlops, silu, timestepEmbedding, upsample2x,
 } from './layers.js';
 
 export interface UNetConfig {
@@ -106,47 +107,15 @@ export class UNet {
   }
 
   private addRes(list: Block[], name: string, cin: number, cout: number, res: number, skip?: number): void {
-    const p = this.params;
-    registerGroupNorm(p, `${name}.norm1`, cin);
-    registerConv(p, `${name}.conv1`, 3, cin, cout);
-    registerDense(p, `${name}.temb`, this.tembDim, cout);
-    registerGroupNorm(p, `${name}.norm2`, cout);
-    registerConv(p, `${name}.conv2`, 3, cout, cout, 'zeros');
-    if (cin !== cout) registerConv(p, `${name}.skip`, 1, cin, cout);
-    list.push({ kind: 'res', name, cin, cout, res, skip });
+    const b: Block = { kind: 'res', name, cin, cout, res, skip };
+    registerResBlock(this.params, b, this.tembDim);
+    list.push(b);
   }
 
   private addAttn(list: Block[], name: string, c: number, res: number): void {
-    const p = this.params;
-    if (c % (this.config.heads ?? 1) !== 0) throw new Error(`model.heads: ${this.config.heads} does not divide ${c} channels`);
-    registerGroupNorm(p, `${name}.norm`, c);
-    registerDense(p, `${name}.qkv`, c, 3 * c);
-    registerDense(p, `${name}.proj`, c, c, 'zeros');
-    list.push({ kind: 'attn', name, cin: c, cout: c, res });
-  }
-
-  private resBlock(b: Block, x: tf.Tensor4D, temb: tf.Tensor2D, opts: ForwardOptions, salt: number): tf.Tensor4D {
-    const p = this.params;
-    let h = conv(p, `${b.name}.conv1`, silu(groupNorm(p, `${b.name}.norm1`, x, normGroups(b.cin))));
-    h = h.add(dense(p, `${b.name}.temb`, silu(temb)).reshape([-1, 1, 1, b.cout])) as tf.Tensor4D;
-    h = silu(groupNorm(p, `${b.name}.norm2`, h, normGroups(b.cout)));
-    if (opts.training && this.config.dropout > 0) h = tf.dropout(h, this.config.dropout, undefined, (opts.seed ?? 0) * 7919 + salt) as tf.Tensor4D;
-    h = conv(p, `${b.name}.conv2`, h);
-    const skip = b.cin !== b.cout ? conv(p, `${b.name}.skip`, x) : x;
-    return skip.add(h) as tf.Tensor4D;
-  }
-
-  private attnBlock(b: Block, x: tf.Tensor4D): tf.Tensor4D {
-    const p = this.params;
-    const [n, h, w, c] = x.shape;
-    const heads = this.config.heads ?? 1, d = c / heads;
-    const flat = groupNorm(p, `${b.name}.norm`, x, normGroups(c)).reshape([n * h * w, c]) as tf.Tensor2D;
-    const qkv = dense(p, `${b.name}.qkv`, flat).reshape([n, h * w, 3 * c]);
-    // q, k, v are consecutive blocks of c channels; heads split each block.
-    const pick = (i: number) => qkv.slice([0, 0, i * c], [n, h * w, c]).reshape([n, h * w, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, h * w, d]);
-    const attn = tf.softmax(tf.matMul(pick(0), pick(1), false, true).mul(1 / Math.sqrt(d)));
-    const out = tf.matMul(attn, pick(2)).reshape([n, heads, h * w, d]).transpose([0, 2, 1, 3]).reshape([n * h * w, c]) as tf.Tensor2D;
-    return x.add(dense(p, `${b.name}.proj`, out).reshape([n, h, w, c])) as tf.Tensor4D;
+    const b: Block = { kind: 'attn', name, cin: c, cout: c, res };
+    registerAttention(this.params, b, this.config.heads ?? 1);
+    list.push(b);
   }
 
   /** x: [N, H, W, C]; t: [N] timesteps (integers or fractions, as trained). */
@@ -158,25 +127,18 @@ export class UNet {
       let h = conv(p, 'in', x);
       const hs: tf.Tensor4D[] = [h];
       let salt = 0;
+      const heads = this.config.heads ?? 1;
+      const drop = () => (opts.training && this.config.dropout > 0 ? { rate: this.config.dropout, seed: (opts.seed ?? 0) * 7919 + salt++ } : undefined);
       for (const b of this.down) {
-        if (b.kind === 'res') { h = this.resBlock(b, h, temb, opts, salt++); hs.push(h); }
-        else if (b.kind === 'attn') { h = this.attnBlock(b, h); hs[hs.length - 1] = h; }
+        if (b.kind === 'res') { h = resBlock(p, b, h, temb, drop()); hs.push(h); }
+        else if (b.kind === 'attn') { h = attention(p, b, h, heads); hs[hs.length - 1] = h; }
         else { h = conv(p, b.name, h, 2); hs.push(h); }
       }
-      for (const b of this.mid) h = b.kind === 'res' ? this.resBlock(b, h, temb, opts, salt++) : this.attnBlock(b, h);
+      for (const b of this.mid) h = b.kind === 'res' ? resBlock(p, b, h, temb, drop()) : attention(p, b, h, heads);
       for (const b of this.up) {
-        if (b.kind === 'res') {
-          const skip = hs.pop()!;
-          h = this.resBlock(b, tf.concat([h, skip], 3) as tf.Tensor4D, temb, opts, salt++);
-        } else if (b.kind === 'attn') {
-          h = this.attnBlock(b, h);
-        } else {
-          const target = this.levelSizes[this.levelSizes.indexOf(b.res) - 1];
-          let upsampled = tf.image.resizeNearestNeighbor(h, [2 * b.res, 2 * b.res]);
-          // An odd level (e.g. 7 from 13) was rounded up on the way down: crop back.
-          if (target !== 2 * b.res) upsampled = upsampled.slice([0, 0, 0, 0], [-1, target, target, -1]);
-          h = conv(p, b.name, upsampled);
-        }
+        if (b.kind === 'res') h = resBlock(p, b, tf.concat([h, hs.pop()!], 3) as tf.Tensor4D, temb, drop());
+        else if (b.kind === 'attn') h = attention(p, b, h, heads);
+        else h = conv(p, b.name, upsample2x(h, this.levelSizes[this.levelSizes.indexOf(b.res) - 1]));
       }
       return conv(p, 'out.conv', silu(groupNorm(p, 'out.norm', h, normGroups(h.shape[3]))));
     });
@@ -195,16 +157,9 @@ export class UNet {
     const countBlock = (b: Block) => {
       const r = b.res;
       if (b.kind === 'res') {
-        f.conv(r, r, 3, b.cin, b.cout);
-        f.dense(1, this.tembDim, b.cout);
-        f.conv(r, r, 3, b.cout, b.cout);
-        if (b.cin !== b.cout) f.conv(r, r, 1, b.cin, b.cout);
+        resBlockFlops(f, b, this.tembDim);
       } else if (b.kind === 'attn') {
-        const l = r * r;
-        f.dense(l, b.cin, 3 * b.cin);
-        f.matmul(l, b.cin, l); // q·kᵀ over all heads
-        f.matmul(l, l, b.cin); // attention · v
-        f.dense(l, b.cin, b.cin);
+        attentionFlops(f, b);
       } else if (b.kind === 'down') {
         f.conv(half(r), half(r), 3, b.cin, b.cout);
       } else {
