@@ -27,7 +27,10 @@ export class ParamStore {
       const limit = Math.sqrt(3 / ((fanIn + fanOut) / 2));
       for (let i = 0; i < size; i++) v[i] = (2 * this.rng.uniform() - 1) * limit;
     }
-    const variable = tf.variable(tf.tensor(v, shape), true, name);
+    // Unnamed for tfjs: its variable names are global to the process, so two live models would clash.
+    const init0 = tf.tensor(v, shape);
+    const variable = tf.variable(init0, true);
+    init0.dispose();
     this.vars.set(name, variable);
     return variable;
   }

@@ -62,6 +62,17 @@ export class Rng {
     return out;
   }
 
+  /** The full generator state, for checkpoints: a resumed run continues the same stream. */
+  getState(): { s: number[]; spare: number | null } {
+    return { s: Array.from(this.s), spare: this.spare ?? null };
+  }
+
+  setState(st: { s: number[]; spare: number | null }): void {
+    if (st.s.length !== 4) throw new Error('rng state: expected 4 words');
+    this.s.set(st.s);
+    this.spare = st.spare ?? undefined;
+  }
+
   /** A generator derived from this one, so sub-tasks get independent reproducible streams. */
   fork(): Rng {
     return new Rng(this.nextU32());
