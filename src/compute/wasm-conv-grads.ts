@@ -7,33 +7,8 @@
 // Covered: NHWC, dilation 1 (tfjs-core's conv gradients reject dilation > 1 anyway), any stride,
 // any kernel size, 'same' / 'valid' / explicit padding. Anything else (NCHW) falls back to the
 // shipped Conv2DBackpropInput; there is no shipped filter gradient to fall back to, so NCHW throws.
-import {
-  backend_util,
-  getKernel,
-  registerKernel,
-  unregisterKernel,
-  type KernelConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-
-/** The slice of tfjs-backend-wasm's BackendWasm that these kernels use. */
-interface WasmBackendLike {
-  disposeData(dataId: object): boolean;
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
-
-function run(name: string, backend: WasmBackendLike, inputs: Record<string, TensorInfo> | TensorInfo[], attrs: object = {}): TensorInfo {
-  const k = getKernel(name, 'wasm');
-  if (k == null) throw new Error(`wasm kernel ${name} is not registered`);
-  return k.kernelFunc({ inputs: inputs as never, backend: backend as never, attrs: attrs as NamedAttrMap }) as TensorInfo;
-}
-
-function free(backend: WasmBackendLike, ...ts: TensorInfo[]): void {
-  for (const t of ts) backend.disposeData(t.dataId);
-}
+import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { freeAll as free, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 function reshape(backend: WasmBackendLike, x: TensorInfo, shape: number[]): TensorInfo {
   return run('Reshape', backend, { x }, { shape });
@@ -249,32 +224,18 @@ function interleavePhase(src: Float32Array, dst: Float32Array, g: {
   }
 }
 
-let shippedInput: KernelConfig | undefined;
-let installed = false;
+const inputGrad = wasmKernelSwap('Conv2DBackpropInput', (shipped) => makeConv2DBackpropInputWasm(shipped) as unknown as KernelFunc);
+// tfjs-backend-wasm ships no Conv2DBackpropFilter: there is nothing to fall back to or restore.
+const filterGrad = wasmKernelSwap('Conv2DBackpropFilter', () => conv2DBackpropFilterWasm as unknown as KernelFunc);
 
 /** Registers difflab's conv gradient kernels on the wasm backend (idempotent). */
 export function installWasmConvGradients(): void {
-  if (installed) return;
-  shippedInput = getKernel('Conv2DBackpropInput', 'wasm');
-  if (shippedInput) unregisterKernel('Conv2DBackpropInput', 'wasm');
-  registerKernel({
-    kernelName: 'Conv2DBackpropInput', backendName: 'wasm',
-    kernelFunc: makeConv2DBackpropInputWasm(shippedInput?.kernelFunc) as unknown as KernelFunc,
-  });
-  if (getKernel('Conv2DBackpropFilter', 'wasm')) unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2DBackpropFilterWasm as unknown as KernelFunc });
-  installed = true;
+  inputGrad.install();
+  filterGrad.install();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for benchmarks that compare against them). */
 export function uninstallWasmConvGradients(): void {
-  if (!installed) return;
-  unregisterKernel('Conv2DBackpropInput', 'wasm');
-  unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  if (shippedInput) registerKernel(shippedInput);
-  installed = false;
-}
-
-export function wasmConvGradientsInstalled(): boolean {
-  return installed;
+  inputGrad.uninstall();
+  filterGrad.uninstall();
 }

@@ -6,19 +6,8 @@
 // through XNNPACK. This kernel makes transposes explicit with the backend's fast [0, 2, 1] transpose,
 // folds a batch-shared right operand into one big product, and otherwise loops the XNNPACK path over
 // the batch.
-import { getKernel, registerKernel, unregisterKernel, util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-
-interface WasmBackendLike {
-  disposeData(dataId: object): boolean;
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
-
-function run(name: string, backend: WasmBackendLike, inputs: Record<string, TensorInfo>, attrs: object = {}): TensorInfo {
-  const k = getKernel(name, 'wasm');
-  if (k == null) throw new Error(`wasm kernel ${name} is not registered`);
-  return k.kernelFunc({ inputs: inputs as never, backend: backend as never, attrs: attrs as NamedAttrMap }) as TensorInfo;
-}
+import { util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 /**
  * Batch item i of a [B, R, C] tensor as a new [1, R, C] tensor. The item is contiguous, so a heap copy
@@ -92,20 +81,11 @@ export function makeBatchMatMulWasm(shipped: KernelFunc) {
   };
 }
 
-let shippedMatMul: KernelConfig | undefined;
+const swap = wasmKernelSwap('BatchMatMul', (shipped) => {
+  if (!shipped) throw new Error('tfjs-backend-wasm registers no BatchMatMul to route through XNNPACK');
+  return makeBatchMatMulWasm(shipped) as unknown as KernelFunc;
+});
 
 /** Registers the XNNPACK-routed BatchMatMul on wasm (idempotent); call after the backend initialises. */
-export function installWasmMatMul(): void {
-  if (shippedMatMul) return;
-  shippedMatMul = getKernel('BatchMatMul', 'wasm');
-  if (!shippedMatMul) return;
-  unregisterKernel('BatchMatMul', 'wasm');
-  registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: makeBatchMatMulWasm(shippedMatMul.kernelFunc) as unknown as KernelFunc });
-}
-
-export function uninstallWasmMatMul(): void {
-  if (!shippedMatMul) return;
-  unregisterKernel('BatchMatMul', 'wasm');
-  registerKernel(shippedMatMul);
-  shippedMatMul = undefined;
-}
+export const installWasmMatMul = (): void => swap.install();
+export const uninstallWasmMatMul = (): void => swap.uninstall();

@@ -2,12 +2,8 @@
 //
 // The shipped kernel has loops for ranks 2–4 and an element-by-element generic path above that:
 // a rank-5 slice of 100k values (multi-head attention's q/k/v split) took 84–150 ms here.
-import { getKernel, registerKernel, slice_util, unregisterKernel, util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: TensorInfo['dtype']): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 export function makeSliceWasm(shipped: KernelFunc) {
   return function sliceWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }): TensorInfo {
@@ -38,19 +34,10 @@ export function makeSliceWasm(shipped: KernelFunc) {
   };
 }
 
-let shippedSlice: KernelConfig | undefined;
+const swap = wasmKernelSwap('Slice', (shipped) => {
+  if (!shipped) throw new Error('tfjs-backend-wasm registers no Slice to replace');
+  return makeSliceWasm(shipped) as unknown as KernelFunc;
+});
 
-export function installWasmSlice(): void {
-  if (shippedSlice) return;
-  shippedSlice = getKernel('Slice', 'wasm');
-  if (!shippedSlice) return;
-  unregisterKernel('Slice', 'wasm');
-  registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: makeSliceWasm(shippedSlice.kernelFunc) as unknown as KernelFunc });
-}
-
-export function uninstallWasmSlice(): void {
-  if (!shippedSlice) return;
-  unregisterKernel('Slice', 'wasm');
-  registerKernel(shippedSlice);
-  shippedSlice = undefined;
-}
+export const installWasmSlice = (): void => swap.install();
+export const uninstallWasmSlice = (): void => swap.uninstall();
