@@ -43,8 +43,8 @@ function summarize(nats: Float64Array, dims: number, dq: Dequantization, nfe: nu
 
 // ---- probability-flow ODE likelihood ----
 
-/** ∇·f(x, σ) per sample for f = (x − D(x, σ))/σ. */
-export type DivergenceFn = (x: tf.Tensor, sigma: number) => Float64Array;
+/** ∇·f(x, σ) per sample for f = (x − D(x, σ))/σ; `dispose` releases state held across a solve. */
+export type DivergenceFn = ((x: tf.Tensor, sigma: number) => Float64Array) & { dispose?: () => void };
 
 /** From an exact divergence of the denoiser (e.g. the GMM's closed form): ∇·f = (d − ∇·D)/σ. */
 export function divergenceFromDenoiserDivergence(divD: (x: Float64Array, sigma: number) => Float64Array): DivergenceFn {
@@ -83,7 +83,7 @@ export type ProbeKind = 'rademacher' | 'gaussian';
  */
 export function hutchinsonDivergence(denoiser: Denoiser, probe: ProbeKind, rng: Rng): DivergenceFn {
   let eps: tf.Tensor | undefined;
-  return (x, sigma) => {
+  const fn: DivergenceFn = (x, sigma) => {
     if (!eps || eps.size !== x.size) {
       eps?.dispose();
       const v = new Float32Array(x.size);
@@ -97,6 +97,8 @@ export function hutchinsonDivergence(denoiser: Denoiser, probe: ProbeKind, rng: 
       return vjp.mul(e).reshape([x.shape[0], -1]).sum(1);
     }));
   };
+  fn.dispose = () => { eps?.dispose(); eps = undefined; };
+  return fn;
 }
 
 export interface OdeNllOptions {
@@ -132,6 +134,7 @@ export function odeNll(denoiser: Denoiser, div: DivergenceFn, x: tf.Tensor, opts
   const sol = solveRk45(f, init, sigmaMin, sigmaMax, { rtol: opts.rtol ?? 1e-5, atol: opts.atol ?? 1e-5 });
   const v = sol.x.dataSync();
   tf.dispose([init, sol.x]);
+  div.dispose?.();
   const nats = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let sq = 0;

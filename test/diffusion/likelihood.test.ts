@@ -53,7 +53,9 @@ test('Hutchinson estimates (Rademacher and Gaussian probes) agree with the exact
   const Dtf = gmmDenoiserTf(mix);
   const exact = odeNll(Dtf, exactDivergence(Dtf), xs, { sigmaMax: 1000 });
   for (const probe of ['rademacher', 'gaussian'] as const) {
+    const before = tf.memory().numTensors;
     const est = odeNll(Dtf, hutchinsonDivergence(Dtf, probe, new Rng(4)), xs, { sigmaMax: 1000 });
+    assert.is(tf.memory().numTensors, before, `${probe}: tensors left behind by the solve`);
     // The estimator is unbiased per sample: the mean paired difference must be within 4 standard errors.
     const diffs = est.nats.map((v, i) => v - exact.nats[i]);
     const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
