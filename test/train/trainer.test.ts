@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PixelBackend } from '../../src/backends/pixel.js';
+import { selectBackend, tf } from '../../src/compute/backend.js';
+import { discreteSchedule } from '../../src/diffusion/schedules.js';
+import { UNet, type UNetConfig } from '../../src/models/unet.js';
+import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { train, TrainingDivergedError, type TrainOptions, type TrainTask } from '../../src/train/trainer.js';
+import { Rng } from '../../src/util/rng.js';
+
+test.before(async () => { await selectBackend('wasm'); });
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-train-'));
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const CFG: UNetConfig = { imageSize: 8, inChannels: 1, outChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.1 };
+
+test('the pixel denoiser turns the network output into x0 as its parameterization says', () => {
+  // A fresh UNet outputs exactly 0 (zero-initialised output conv), so D(x, σ) has a closed form:
+  // eps → x0 = x_t/α = x; x0 → 0; v → x0 = α·x_t = x/(1 + σ²).
+  const m = new UNet(CFG, 1), s = discreteSchedule('linear');
+  const x = tf.tensor4d(new Rng(2).normals(2 * 64), [2, 8, 8, 1]), sigma = 1.7;
+  const xv = x.dataSync();
+  const expect = { eps: (v: number) => v, x0: () => 0, v: (v: number) => v / (1 + sigma * sigma) };
+  for (const param of ['eps', 'x0', 'v'] as const) {
+    const d = new PixelBackend(m, s, { parameterization: param, weighting: 'simple' }).denoiser(x, sigma);
+    const dv = d.dataSync();
+    for (let i = 0; i < dv.length; i++) assert.ok(Math.abs(dv[i] - expect[param](xv[i])) < 1e-5, `${param}: ${dv[i]} vs ${expect[param](xv[i])}`);
+    d.dispose();
+  }
+  x.dispose();
+  m.dispose();
+});
+
+function task(seed: number, nanAt?: number): { t: TrainTask; dispose: () => void; model: UNet } {
+  const model = new UNet(CFG, seed);
+  const backend = new PixelBackend(model, discreteSchedule('linear', { T: 100 }), { parameterization: 'v', weighting: 'min-snr', gamma: 5 });
+  const data = tf.tensor4d(new Rng(9).normals(12 * 64).map((v) => Math.tanh(v)), [12, 8, 8, 1]);
+  let calls = 0;
+  const t: TrainTask = {
+    params: model.params.vars,
+    datasetSize: 12,
+    loss: (idx, rng, s) => {
+      const l = backend.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, s);
+      // A diverged loss is still connected to the parameters: multiply, don't replace.
+      return nanAt !== undefined && ++calls > nanAt ? (l.mul(NaN) as tf.Scalar) : l;
+    },
+  };
+  return { t, model, dispose: () => { model.dispose(); data.dispose(); } };
+}
+
+const OPTS = (outDir: string): TrainOptions => ({
+  steps: 6, batchSize: 4, seed: 3, lr: { base: 2e-3, warmupSteps: 2, totalSteps: 6, decay: 'cosine' }, adam: { weightDecay: 0.01 },
+  clipNorm: 1, emaDecay: 0.9, checkpointEvery: 3, outDir, config: { test: true }, label: 'test',
+});
+
+test('interrupted + resumed training equals an uninterrupted run; memory is flat; the loss log has every step', () => {
+  const a = task(1);
+  const counts: number[] = [];
+  const ra = train(a.t, { ...OPTS(path.join(dir, 'a')), onStep: () => counts.push(tf.memory().numTensors) });
+  assert.is(ra.step, 6);
+  assert.ok(counts.slice(1).every((c) => c === counts[1]), `tensor count drifts: ${counts.join(' ')}`);
+  const log = fs.readFileSync(path.join(dir, 'a', 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(log.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+
+  // Stop after 3 steps, then a fresh process-like start (other init seed) resumes from the checkpoint.
+  const b1 = task(1);
+  train(b1.t, { ...OPTS(path.join(dir, 'b')), steps: 3, lr: { ...OPTS('').lr } }).ema.dispose();
+  b1.dispose();
+  const b2 = task(7);
+  const rb = train(b2.t, { ...OPTS(path.join(dir, 'b')), resume: true });
+  assert.is(rb.step, 6);
+  for (const [name, v] of a.model.params.vars) assert.equal(Array.from(b2.model.params.get(name).dataSync()), Array.from(v.dataSync()), name);
+  for (const [name, v] of ra.ema.shadow) assert.equal(Array.from(rb.ema.shadow.get(name)!.dataSync()), Array.from(v.dataSync()), `EMA ${name}`);
+  ra.ema.dispose(); rb.ema.dispose(); a.dispose(); b2.dispose();
+});
+
+test('a NaN loss stops training with the step named, and the last good checkpoint stays loadable', () => {
+  const c = task(1, 4); // the 5th loss evaluation (step index 4) is NaN
+  const out = path.join(dir, 'nan');
+  try {
+    train(c.t, OPTS(out)).ema.dispose();
+    assert.unreachable('training should have stopped');
+  } catch (e) {
+    assert.instance(e, TrainingDivergedError);
+    assert.match((e as Error).message, /training stopped at step 4: the loss is NaN\. The last good checkpoint, .*step-000003, is kept\./);
+  }
+  const base = latestCheckpoint(out)!;
+  assert.match(base, /step-000003$/);
+  const fresh = new UNet(CFG, 5);
+  assert.is(loadCheckpoint(base, { params: fresh.params.vars }).step, 3);
+  fresh.dispose();
+  c.dispose();
+});
+
+test.run();
