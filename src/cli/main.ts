@@ -5,8 +5,9 @@ import { infoCommand } from './commands/info.js';
 import { nllCommand } from './commands/nll.js';
 import { sampleCommand } from './commands/sample.js';
 import { scheduleCommand } from './commands/schedule.js';
+import { trainCommand } from './commands/train.js';
 
-const commands = [infoCommand, scheduleCommand, sampleCommand, nllCommand];
+const commands = [infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

@@ -64,6 +64,21 @@ export function latestCheckpoint(dir: string): string | undefined {
   return fs.existsSync(`${base}.safetensors`) && fs.existsSync(`${base}.json`) ? base : undefined;
 }
 
+/** Loads one set of weights, the raw parameters ('model') or their EMA ('ema'), into `params`. */
+export function loadWeights(base: string, params: Map<string, tf.Variable>, which: 'model' | 'ema'): CheckpointMeta {
+  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CheckpointMeta;
+  const { tensors } = readSafetensors(`${base}.safetensors`);
+  for (const [name, v] of params) {
+    const t = tensors[`${which}.${name}`];
+    if (!t) throw new Error(`${base}.safetensors: missing tensor ${which}.${name}`);
+    if (t.shape.join() !== v.shape.join()) throw new Error(`${base}.safetensors: ${which}.${name} has shape ${JSON.stringify(t.shape)}, the model expects ${JSON.stringify(v.shape)}`);
+    const val = tf.tensor(t.data as Float32Array, v.shape);
+    v.assign(val);
+    val.dispose();
+  }
+  return meta;
+}
+
 /** Restores parameters, EMA and optimizer moments in place; returns the sidecar. */
 export function loadCheckpoint(base: string, s: TrainState): CheckpointMeta {
   const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CheckpointMeta;

@@ -12,7 +12,7 @@ import { computeFor, withModelBackend } from './sample.js';
 interface NllArgs {
   backend: string;
   compute: BackendRequest;
-  gmm: string;
+  gmm?: string;
   data: string;
   method: 'ode' | 'vlb';
   schedule: 'vp' | DiscreteScheduleName;
@@ -41,6 +41,7 @@ export const nllCommand: CommandModule<object, NllArgs> = {
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<NllArgs>,
   handler: async (a: ArgumentsCamelCase<NllArgs>) => {
     await selectBackend(computeFor(a));
+    if (!a.gmm) throw new Error('--gmm: required (difflab nll evaluates the analytic backend; trained models follow with difflab eval)');
     const gmm = loadGmm(a.gmm);
     const backend = analyticBackend(gmm);
     const arr = readNpy(a.data);

@@ -6,13 +6,17 @@ import { getSampler, SAMPLER_NAMES, samplingSigmas } from '../../diffusion/sampl
 import { DISCRETE_SCHEDULES, discreteSchedule, TIMESTEP_SPACINGS, type DiscreteScheduleName, type TimestepSpacing } from '../../diffusion/schedules.js';
 import { slicedWasserstein2 } from '../../metrics/sliced-wasserstein.js';
 import { gmmSample, loadGmm } from '../../models/gmm.js';
+import { loadRun, sampleRun } from '../../train/pipeline.js';
 import { readNpy, writeNpy } from '../../util/npy.js';
+import { writeGrid } from '../../util/png.js';
 import { Rng } from '../../util/rng.js';
 
 interface SampleArgs {
   backend: string;
   compute: BackendRequest;
-  gmm: string;
+  gmm?: string;
+  checkpoint?: string;
+  weights: 'ema' | 'model';
   sampler: string;
   steps: number;
   n: number;
@@ -47,16 +51,18 @@ export function withModelBackend<T>(y: Argv<T>) {
       describe: "model backend: 'analytic' = the exact denoiser of the Gaussian mixture in --gmm (a compute backend name here also selects the analytic model, computed there)",
     })
     .option('compute', { choices: BACKEND_NAMES, default: 'auto' as BackendRequest, describe: 'tfjs compute backend when --backend names a model backend' })
-    .option('gmm', { type: 'string', demandOption: true, describe: 'Gaussian mixture JSON: {"weights": [K], "means": [K][D], "stds": number | [K] | [K][D]}' });
+    .option('gmm', { type: 'string', describe: 'Gaussian mixture JSON: {"weights": [K], "means": [K][D], "stds": number | [K] | [K][D]}' });
 }
 
 export const sampleCommand: CommandModule<object, SampleArgs> = {
   command: 'sample',
-  describe: 'Draw samples with a sampler and write them as a NumPy .npy file (float32, [n, dim])',
+  describe: 'Draw samples with a sampler: from a Gaussian mixture (--gmm, writes .npy) or a trained run (--checkpoint, writes a .png grid or .npy)',
   builder: (y: Argv) => withModelBackend(y)
+    .option('checkpoint', { type: 'string', describe: 'a training run directory (with diffusion/ and, for latent runs, vae/)' })
+    .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: '--checkpoint: sample with the EMA or the raw weights' })
     .option('sampler', { choices: SAMPLER_NAMES, demandOption: true, describe: 'sampler' })
     .option('steps', { type: 'number', default: 50, describe: 'sampling steps (probability-flow: σ range only; it adapts its steps)' })
-    .option('n', { type: 'number', default: 1000, describe: 'number of samples' })
+    .option('n', { type: 'number', describe: 'number of samples (default 1000 from --gmm, 64 from --checkpoint)' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise and of stochastic samplers' })
     .option('out', { type: 'string', demandOption: true, describe: 'output .npy file' })
     .option('eta', { type: 'number', describe: 'ddim: η (0 = deterministic); euler-ancestral: η (default 1)' })
@@ -79,13 +85,30 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       const c = a['clip-denoised'] as number[] | undefined;
       if (c && (c.length !== 2 || !(c[0] < c[1]))) throw new Error(`--clip-denoised: expected two numbers LO HI with LO < HI, got ${c.join(' ')}`);
       if (!Number.isInteger(a.steps) || a.steps < 1) throw new Error(`--steps: expected an integer ≥ 1, got ${a.steps}`);
-      if (!Number.isInteger(a.n) || a.n < 1) throw new Error(`--n: expected an integer ≥ 1, got ${a.n}`);
-      if (!String(a.out).endsWith('.npy')) throw new Error(`--out: expected a .npy file name, got ${a.out}`);
+      if (a.n !== undefined && (!Number.isInteger(a.n) || a.n < 1)) throw new Error(`--n: expected an integer ≥ 1, got ${a.n}`);
+      if (!a.gmm === !a.checkpoint) throw new Error('give exactly one of --gmm (an analytic mixture) or --checkpoint (a trained run)');
+      const out = String(a.out);
+      if (a.gmm && !out.endsWith('.npy')) throw new Error(`--out: expected a .npy file name, got ${out}`);
+      if (a.checkpoint && !out.endsWith('.npy') && !out.endsWith('.png')) throw new Error(`--out: expected a .png (grid) or .npy file name, got ${out}`);
       return true;
     }) as unknown as Argv<SampleArgs>,
   handler: async (a: ArgumentsCamelCase<SampleArgs>) => {
     await selectBackend(computeFor(a));
-    const gmm = loadGmm(a.gmm);
+    if (a.checkpoint) {
+      const run = loadRun(a.checkpoint, a.weights);
+      try {
+        const n = a.n ?? 64;
+        const r = sampleRun(run, { sampler: a.sampler, steps: a.steps, n, seed: a.seed, eta: a.eta });
+        const v = r.images.dataSync() as Float32Array;
+        if (a.out.endsWith('.png')) writeGrid(a.out, v, r.images.shape); else writeNpy(a.out, v, r.images.shape);
+        console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${a.sampler}, ${a.steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(1)} s → ${a.out}`);
+        r.images.dispose();
+      } finally {
+        run.dispose();
+      }
+      return;
+    }
+    const gmm = loadGmm(a.gmm!);
     const backend = analyticBackend(gmm);
     const entry = getSampler(a.sampler);
     const grid = a.grid ?? entry.grid;
@@ -94,18 +117,19 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       spacing: a.spacing, sigmaMin: a.sigmaMin, sigmaMax: a.sigmaMax, rho: a.rho,
     });
     const rng = new Rng(a.seed);
+    const nSamples = a.n ?? 1000;
     let z: Float32Array;
     if (a.initNoise) {
       const arr = readNpy(a.initNoise);
-      if (arr.shape.length !== 2 || arr.shape[0] !== a.n || arr.shape[1] !== gmm.dim) {
-        throw new Error(`--init-noise ${a.initNoise}: expected shape [${a.n}, ${gmm.dim}] (--n × the GMM's dimension), got [${arr.shape.join(', ')}]`);
+      if (arr.shape.length !== 2 || arr.shape[0] !== nSamples || arr.shape[1] !== gmm.dim) {
+        throw new Error(`--init-noise ${a.initNoise}: expected shape [${nSamples}, ${gmm.dim}] (--n × the GMM's dimension), got [${arr.shape.join(', ')}]`);
       }
       z = Float32Array.from(arr.data);
     } else {
-      z = rng.fork().normals(a.n * gmm.dim);
+      z = rng.fork().normals(nSamples * gmm.dim);
     }
     const scale = grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
-    const xT = tf.tensor(z.map((v) => v * scale), [a.n, gmm.dim]);
+    const xT = tf.tensor(z.map((v) => v * scale), [nSamples, gmm.dim]);
     const t0 = performance.now();
     const r = entry.sampler(backend.denoiser, xT, {
       ...entry.preset, sigmas, rng, eta: a.eta, variance: a.variance, rtol: a.rtol, atol: a.atol,
@@ -115,10 +139,10 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     const seconds = (performance.now() - t0) / 1000;
     const samples = Float32Array.from(r.x.dataSync());
     tf.dispose([xT, r.x]);
-    writeNpy(a.out, samples, [a.n, gmm.dim]);
-    const truth = gmmSample(gmm, Math.max(a.n, 2000), new Rng(a.seed + 1));
+    writeNpy(a.out, samples, [nSamples, gmm.dim]);
+    const truth = gmmSample(gmm, Math.max(nSamples, 2000), new Rng(a.seed + 1));
     const sw = slicedWasserstein2(Float64Array.from(samples), truth, gmm.dim, new Rng(a.seed + 2));
-    console.log(`${a.sampler}: ${a.n} samples, ${a.steps} steps on a ${grid} grid, NFE ${r.nfe}, ${seconds.toFixed(2)} s → ${a.out}`);
+    console.log(`${a.sampler}: ${nSamples} samples, ${a.steps} steps on a ${grid} grid, NFE ${r.nfe}, ${seconds.toFixed(2)} s → ${a.out}`);
     console.log(`sliced W2 to ${truth.length / gmm.dim} exact samples: ${sw.toFixed(4)}`);
   },
 };

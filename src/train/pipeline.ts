@@ -1,0 +1,173 @@
+// From a training config to trained models: data, the VAE stage, the diffusion stage, and sampling
+// from a finished run directory.
+import fs from 'node:fs';
+import path from 'node:path';
+import { estimateScaleFactor, LatentBackend } from '../backends/latent.js';
+import { PixelBackend } from '../backends/pixel.js';
+import type { DiffusionBackend } from '../backends/types.js';
+import { tf } from '../compute/backend.js';
+import { datasetHash, loadDataset, permutation, subset, toFloat } from '../data/index.js';
+import { getSampler, samplingSigmas } from '../diffusion/samplers/index.js';
+import { discreteSchedule } from '../diffusion/schedules.js';
+import { UNet } from '../models/unet.js';
+import { Vae } from '../models/vae.js';
+import { Rng } from '../util/rng.js';
+import { latestCheckpoint, loadWeights } from './checkpoint.js';
+import type { TrainConfigT } from './config.js';
+import { train, type TrainOptions } from './trainer.js';
+
+export type Stage = 'vae' | 'diffusion' | 'all';
+
+export function runDir(cfg: TrainConfigT): string {
+  return cfg.out ?? path.join('results', 'train', cfg.name);
+}
+
+/** The training images as one [N, H, W, C] tensor in [−1, 1], with the dataset's hash. */
+export function loadTrainingData(cfg: TrainConfigT): { x: tf.Tensor4D; hash: string } {
+  let ds = loadDataset({ ...cfg.data });
+  if (cfg.data.limit && cfg.data.limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(cfg.seed)).slice(0, cfg.data.limit));
+  return { x: toFloat(ds, Int32Array.from({ length: ds.n }, (_, i) => i)), hash: datasetHash(ds) };
+}
+
+export function buildVae(cfg: TrainConfigT, imageSize: number, channels: number): Vae {
+  return new Vae({ imageSize, inChannels: channels, ...cfg.vae!.model }, cfg.seed + 11);
+}
+
+export function buildUnet(cfg: TrainConfigT, imageSize: number, channels: number): UNet {
+  return new UNet({ imageSize, inChannels: channels, outChannels: channels, ...cfg.diffusion.model }, cfg.seed + 23);
+}
+
+function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string): TrainOptions {
+  return {
+    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, config: cfg, dataHash,
+    lr: { base: block.lr, warmupSteps: block.warmupSteps, totalSteps: block.steps, decay: block.decay, minFactor: block.minLrFactor },
+    adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, checkpointEvery: block.checkpointEvery,
+  };
+}
+
+export interface StageReport {
+  stage: 'vae' | 'diffusion';
+  steps: number;
+  finalLoss: number;
+  seconds: number;
+  checkpoint: string;
+}
+
+/** Runs the configured stages in order (latent: VAE, then diffusion on its frozen latents). */
+export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): StageReport[] {
+  const out = runDir(cfg);
+  const { x, hash } = loadTrainingData(cfg);
+  const [, h, , c] = x.shape;
+  const reports: StageReport[] = [];
+  let vae: Vae | undefined;
+  try {
+    if (cfg.backend === 'latent') {
+      vae = buildVae(cfg, h, c);
+      const vaeDir = path.join(out, 'vae');
+      if (stage === 'vae' || stage === 'all') {
+        const t0 = performance.now();
+        const v = vae, lossCfg = cfg.vae!.loss;
+        const r = train({
+          params: v.params.vars, datasetSize: x.shape[0],
+          loss: (idx, rng) => tf.tidy(() => {
+            const xb = tf.gather(x, Array.from(idx)) as tf.Tensor4D;
+            const eps = tf.tensor4d(rng.normals(idx.length * v.latentSize * v.latentSize * v.config.latentChannels), [idx.length, v.latentSize, v.latentSize, v.config.latentChannels]);
+            return v.loss(xb, eps, lossCfg).loss;
+          }),
+        }, trainOptions(cfg.vae!.train, cfg, vaeDir, 'vae', resume, hash));
+        r.ema.dispose();
+        reports.push({ stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
+      }
+      const base = latestCheckpoint(vaeDir);
+      if (!base) throw new Error(`${vaeDir}: no VAE checkpoint; run the vae stage first (--stage vae or all)`);
+      loadWeights(base, vae.params.vars, 'model'); // the autoencoder is used as trained, without EMA
+    }
+    if (stage === 'diffusion' || stage === 'all') {
+      const t0 = performance.now();
+      let data: tf.Tensor4D, backend: PixelBackend | LatentBackend, scaleFactor: number | undefined;
+      const schedule = discreteSchedule(cfg.diffusion.schedule.name, { T: cfg.diffusion.schedule.T, zeroTerminalSnr: cfg.diffusion.schedule.zeroTerminalSnr });
+      if (vae) {
+        scaleFactor = estimateScaleFactor(vae, x);
+        const unet = buildUnet(cfg, vae.latentSize, vae.config.latentChannels);
+        backend = new LatentBackend(vae, scaleFactor, unet, schedule, cfg.diffusion.objective);
+        data = backend.encodeAll(x);
+      } else {
+        backend = new PixelBackend(buildUnet(cfg, h, c), schedule, cfg.diffusion.objective);
+        data = x;
+      }
+      const b = backend;
+      try {
+        const r = train({
+          params: b.model.params.vars, datasetSize: data.shape[0],
+          loss: (idx, rng, seed) => tf.tidy(() => b.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
+        }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(out, 'diffusion'), 'diffusion', resume, hash), config: { ...cfg, scaleFactor } });
+        r.ema.dispose();
+        reports.push({ stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
+      } finally {
+        if (data !== x) data.dispose();
+        b.model.dispose();
+      }
+    }
+  } finally {
+    x.dispose();
+    vae?.dispose();
+  }
+  return reports;
+}
+
+export interface LoadedRun {
+  backend: DiffusionBackend & { model: UNet };
+  config: TrainConfigT;
+  dispose(): void;
+}
+
+/** Rebuilds a run's diffusion backend from its newest checkpoints, with EMA (or raw) weights. */
+export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema'): LoadedRun {
+  const base = latestCheckpoint(path.join(dir, 'diffusion'));
+  if (!base) throw new Error(`${dir}: no diffusion checkpoint (expected ${path.join(dir, 'diffusion', 'latest.json')})`);
+  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: TrainConfigT & { scaleFactor?: number } };
+  const cfg = meta.config;
+  const schedule = discreteSchedule(cfg.diffusion.schedule.name, { T: cfg.diffusion.schedule.T, zeroTerminalSnr: cfg.diffusion.schedule.zeroTerminalSnr });
+  if (cfg.backend === 'latent') {
+    const vaeBase = latestCheckpoint(path.join(dir, 'vae'));
+    if (!vaeBase) throw new Error(`${dir}: the latent run has no VAE checkpoint under vae/`);
+    const vcfg = (JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: TrainConfigT }).config;
+    const probe = loadTrainingShape(vcfg);
+    const vae = buildVae(vcfg, probe.h, probe.c);
+    loadWeights(vaeBase, vae.params.vars, 'model');
+    const unet = buildUnet(cfg, vae.latentSize, vae.config.latentChannels);
+    loadWeights(base, unet.params.vars, weights);
+    const backend = new LatentBackend(vae, cfg.scaleFactor!, unet, schedule, cfg.diffusion.objective);
+    return { backend, config: cfg, dispose: () => { vae.dispose(); unet.dispose(); } };
+  }
+  const probe = loadTrainingShape(cfg);
+  const unet = buildUnet(cfg, probe.h, probe.c);
+  loadWeights(base, unet.params.vars, weights);
+  return { backend: new PixelBackend(unet, schedule, cfg.diffusion.objective), config: cfg, dispose: () => unet.dispose() };
+}
+
+/** Image side and channels of a config's data after its transforms, without keeping the data. */
+function loadTrainingShape(cfg: TrainConfigT): { h: number; c: number } {
+  const ds = loadDataset({ ...cfg.data, split: cfg.data.split });
+  return { h: ds.height, c: ds.channels };
+}
+
+/** Draws n samples from a loaded run and decodes them to images in [−1, 1]. */
+export function sampleRun(run: LoadedRun, opts: { sampler: string; steps: number; n: number; seed: number; eta?: number }): { images: tf.Tensor4D; nfe: number; seconds: number } {
+  const e = getSampler(opts.sampler);
+  const b = run.backend;
+  const schedule = (b as PixelBackend | LatentBackend).schedule;
+  // Karras grids span the σ range the model was trained on (as k-diffusion wraps discrete models).
+  const sigmas = e.grid === 'discrete'
+    ? samplingSigmas({ kind: 'discrete', steps: opts.steps, schedule, spacing: 'trailing' })
+    : samplingSigmas({ kind: 'karras', steps: opts.steps, sigmaMax: schedule.sigmas[schedule.T - 1], sigmaMin: schedule.sigmas[0] });
+  const rng = new Rng(opts.seed);
+  const scale = e.grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
+  const xT = tf.tensor(rng.fork().normals(opts.n * b.latentShape.reduce((p, q) => p * q, 1)).map((v) => v * scale), [opts.n, ...b.latentShape]);
+  const t0 = performance.now();
+  const r = e.sampler(b.denoiser, xT, { ...e.preset, sigmas, rng, eta: opts.eta });
+  const images = tf.tidy(() => tf.clipByValue(b.decode(r.x), -1, 1)) as tf.Tensor4D;
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose([xT, r.x]);
+  return { images, nfe: r.nfe, seconds };
+}
