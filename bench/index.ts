@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, type ComputeBackend } from '../src/compute/backend.js';
 import { benchKernels } from './kernels.js';
 import { benchSamplers } from './samplers.js';
+import { benchTrain } from './train.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('npm run bench --')
@@ -32,7 +33,21 @@ await yargs(hideBin(process.argv))
       await benchSamplers({ gmm: a.gmm, n: a.n, steps: a.steps, compute: a.backend, outDir: a.out });
     },
   )
-  .demandCommand(1, 'name a benchmark suite: kernels, samplers')
+  .command(
+    'train',
+    'training ms/step, images/s, GFLOP/s, peak RSS and ms per sampling step, pixel UNet and latent UNet + VAE decoder, batch 64',
+    (y) => y
+      .option('pixel', { type: 'string', default: 'configs/train/mnist16-pixel.yaml', describe: 'config of the reference pixel model' })
+      .option('latent', { type: 'string', default: 'configs/train/mnist16-latent.yaml', describe: 'config of the reference latent model' })
+      .option('batch', { type: 'number', default: 64 })
+      .option('steps', { type: 'number', default: 5, describe: 'timed training steps (after one warm-up step)' })
+      .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends (default: every one that loads, except cpu)' })
+      .option('out', { type: 'string', default: 'results/bench' }),
+    async (a) => {
+      await benchTrain({ pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out });
+    },
+  )
+  .demandCommand(1, 'name a benchmark suite: kernels, samplers, train')
   .strict()
   .help()
   .parseAsync();

@@ -1,0 +1,86 @@
+// Training and sampling throughput of the reference pixel UNet and of the latent UNet + VAE decoder.
+import path from 'node:path';
+import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
+import { loadTrainConfig } from '../src/train/config.js';
+import { buildUnet, buildVae } from '../src/train/pipeline.js';
+import { UNet } from '../src/models/unet.js';
+import { writeFileAtomic } from '../src/util/fs.js';
+import { Rng } from '../src/util/rng.js';
+import { AdamW } from '../src/train/optim.js';
+
+export interface TrainBenchRow {
+  backend: string;
+  model: string;
+  batch: number;
+  msPerStep: number;
+  imagesPerSec: number;
+  /** Training GFLOP/s, counting a step as 3× the forward FLOPs (forward + backward). */
+  gflops: number;
+  peakRssMiB: number;
+  /** One denoiser evaluation at this batch (plus the VAE decode, for latent, reported separately). */
+  msPerSampleStep: number;
+  msDecode?: number;
+}
+
+function timeSteps(model: UNet, batch: number, steps: number): { ms: number; sampleMs: number; peak: number } {
+  const c = model.config, r = new Rng(1);
+  const x = tf.tensor4d(r.normals(batch * c.imageSize ** 2 * c.inChannels), [batch, c.imageSize, c.imageSize, c.inChannels]);
+  const t = tf.tensor1d(Array.from({ length: batch }, () => r.int(1000)));
+  const vars = [...model.params.vars.values()];
+  const opt = new AdamW({ lr: 1e-4 });
+  let peak = process.memoryUsage().rss;
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => model.forward(x, t, { training: true, seed: 1 }).sub(x).square().mean() as tf.Scalar, vars);
+    value.dataSync();
+    opt.apply(model.params.vars, grads, 1e-4);
+    tf.dispose([value, ...Object.values(grads)]);
+    peak = Math.max(peak, process.memoryUsage().rss);
+  };
+  step(); // warm-up: operator creation, first allocations
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const ms = (performance.now() - t0) / steps;
+  const s0 = performance.now();
+  for (let i = 0; i < 3; i++) { const y = model.forward(x, t); y.dataSync(); y.dispose(); }
+  const sampleMs = (performance.now() - s0) / 3;
+  tf.dispose([x, t]);
+  opt.dispose();
+  return { ms, sampleMs, peak };
+}
+
+export async function benchTrain(opts: { pixel: string; latent: string; batch: number; steps: number; backends?: ComputeBackend[]; outDir: string }) {
+  const rows: TrainBenchRow[] = [];
+  for (const b of opts.backends ?? (await availableBackends()).filter((x) => x !== 'cpu')) {
+    await selectBackend(b);
+    const pcfg = loadTrainConfig(opts.pixel);
+    const unet = buildUnet(pcfg, pcfg.data.resize?.[0] ?? 28, 1);
+    const p = timeSteps(unet, opts.batch, opts.steps);
+    rows.push({
+      backend: b, model: `pixel UNet (${opts.pixel})`, batch: opts.batch, msPerStep: p.ms, imagesPerSec: (1000 * opts.batch) / p.ms,
+      gflops: (3 * unet.flopsPerImage() * opts.batch) / p.ms / 1e6, peakRssMiB: p.peak / 2 ** 20, msPerSampleStep: p.sampleMs,
+    });
+    unet.dispose();
+    const lcfg = loadTrainConfig(opts.latent);
+    const size = lcfg.data.resize?.[0] ?? 28;
+    const vae = buildVae(lcfg, size, 1);
+    const lunet = buildUnet(lcfg, vae.latentSize, vae.config.latentChannels);
+    const l = timeSteps(lunet, opts.batch, opts.steps);
+    const z = tf.randomNormal([opts.batch, vae.latentSize, vae.latentSize, vae.config.latentChannels]) as tf.Tensor4D;
+    const d0 = performance.now();
+    for (let i = 0; i < 3; i++) { const y = vae.decode(z); y.dataSync(); y.dispose(); }
+    const msDecode = (performance.now() - d0) / 3;
+    rows.push({
+      backend: b, model: `latent UNet + VAE decoder (${opts.latent})`, batch: opts.batch, msPerStep: l.ms, imagesPerSec: (1000 * opts.batch) / l.ms,
+      gflops: (3 * lunet.flopsPerImage() * opts.batch) / l.ms / 1e6, peakRssMiB: l.peak / 2 ** 20, msPerSampleStep: l.sampleMs, msDecode,
+    });
+    tf.dispose(z);
+    vae.dispose();
+    lunet.dispose();
+    for (const r of rows.slice(-2)) {
+      console.log(`[bench train] ${r.backend} ${r.model}: ${r.msPerStep.toFixed(0)} ms/step, ${r.imagesPerSec.toFixed(1)} img/s, ${r.gflops.toFixed(2)} GFLOP/s (3× forward), peak RSS ${r.peakRssMiB.toFixed(0)} MiB, ${r.msPerSampleStep.toFixed(0)} ms per sampling step${r.msDecode !== undefined ? `, VAE decode ${r.msDecode.toFixed(0)} ms` : ''} (batch ${r.batch})`);
+    }
+  }
+  const file = path.join(opts.outDir, `train-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileAtomic(file, JSON.stringify({ rows }, null, 2) + '\n');
+  console.log(`wrote ${file}`);
+}
