@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
 import { BatchSampler } from '../data/images.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -75,8 +76,13 @@ export function train(task: TrainTask, opts: TrainOptions): TrainResult {
     }
   }
   const logFile = path.join(opts.outDir, 'loss.jsonl');
+  // A run killed after its last checkpoint logged steps that the resumed run will redo: drop them.
+  if (fs.existsSync(logFile)) {
+    const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+    writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
+  }
   const vars = [...task.params.values()];
-  const bar = progress(opts.label ?? 'train', opts.steps);
+  const bar = progress(opts.label ?? 'train', opts.steps, 10, step);
   const save = () => saveCheckpoint(opts.outDir, state, {
     step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state() },
   });

@@ -10,13 +10,13 @@ export interface Progress {
  * A bar when stderr is a TTY; otherwise one line every `everySeconds` (and at the end), so logs show
  * steady progress without flooding.
  */
-export function progress(label: string, total: number, everySeconds = 10): Progress {
+export function progress(label: string, total: number, everySeconds = 10, start = 0): Progress {
   const t0 = Date.now();
   if (process.stderr.isTTY && !process.env.CI) {
     const bar = new cliProgress.SingleBar({
       format: `${label} [{bar}] {value}/{total} | {info} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true,
     }, cliProgress.Presets.shades_classic);
-    bar.start(total, 0, { info: '' });
+    bar.start(total, start, { info: '' });
     return {
       update: (done, info) => bar.update(done, { info: info ? fmtInfo(info) : '' }),
       stop: () => bar.stop(),
@@ -25,7 +25,8 @@ export function progress(label: string, total: number, everySeconds = 10): Progr
   let last = 0;
   const line = (done: number, info?: Record<string, string | number>) => {
     const secs = (Date.now() - t0) / 1000;
-    const eta = done > 0 ? (secs / done) * (total - done) : NaN;
+    // Rate from this session's steps only: a resumed run starts at `start`.
+    const eta = done > start ? (secs / (done - start)) * (total - done) : NaN;
     process.stderr.write(`[${label}] ${done}/${total} (${((100 * done) / total).toFixed(0)}%) ${info ? fmtInfo(info) + ' ' : ''}elapsed ${secs.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) + ' s' : '?'}\n`);
   };
   return {

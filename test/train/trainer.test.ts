@@ -69,9 +69,13 @@ test('interrupted + resumed training equals an uninterrupted run; memory is flat
   const b1 = task(1);
   train(b1.t, { ...OPTS(path.join(dir, 'b')), steps: 3, lr: { ...OPTS('').lr } }).ema.dispose();
   b1.dispose();
+  // A killed run may have logged steps past its last checkpoint; the resumed run must not repeat them.
+  fs.appendFileSync(path.join(dir, 'b', 'loss.jsonl'), JSON.stringify({ step: 4, loss: 9 }) + '\n');
   const b2 = task(7);
   const rb = train(b2.t, { ...OPTS(path.join(dir, 'b')), resume: true });
   assert.is(rb.step, 6);
+  const steps = fs.readFileSync(path.join(dir, 'b', 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(steps, [1, 2, 3, 4, 5, 6]);
   for (const [name, v] of a.model.params.vars) assert.equal(Array.from(b2.model.params.get(name).dataSync()), Array.from(v.dataSync()), name);
   for (const [name, v] of ra.ema.shadow) assert.equal(Array.from(rb.ema.shadow.get(name)!.dataSync()), Array.from(v.dataSync()), `EMA ${name}`);
   ra.ema.dispose(); rb.ema.dispose(); a.dispose(); b2.dispose();

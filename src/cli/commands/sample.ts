@@ -17,6 +17,7 @@ interface SampleArgs {
   gmm?: string;
   checkpoint?: string;
   weights: 'ema' | 'model';
+  clip: boolean;
   sampler: string;
   steps: number;
   n: number;
@@ -60,6 +61,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   builder: (y: Argv) => withModelBackend(y)
     .option('checkpoint', { type: 'string', describe: 'a training run directory (with diffusion/ and, for latent runs, vae/)' })
     .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: '--checkpoint: sample with the EMA or the raw weights' })
+    .option('clip', { type: 'boolean', default: true, describe: '--checkpoint, pixel runs: clip x0 estimates to the data range [-1, 1] as DDPM/DDIM do (--no-clip turns it off)' })
     .option('sampler', { choices: SAMPLER_NAMES, demandOption: true, describe: 'sampler' })
     .option('steps', { type: 'number', default: 50, describe: 'sampling steps (probability-flow: σ range only; it adapts its steps)' })
     .option('n', { type: 'number', describe: 'number of samples (default 1000 from --gmm, 64 from --checkpoint)' })
@@ -98,7 +100,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       const run = loadRun(a.checkpoint, a.weights);
       try {
         const n = a.n ?? 64;
-        const r = sampleRun(run, { sampler: a.sampler, steps: a.steps, n, seed: a.seed, eta: a.eta });
+        const r = sampleRun(run, { sampler: a.sampler, steps: a.steps, n, seed: a.seed, eta: a.eta, clip: a.clip });
         const v = r.images.dataSync() as Float32Array;
         if (a.out.endsWith('.png')) writeGrid(a.out, v, r.images.shape); else writeNpy(a.out, v, r.images.shape);
         console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${a.sampler}, ${a.steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(1)} s → ${a.out}`);
