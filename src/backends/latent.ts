@@ -8,22 +8,35 @@ import type { Rng } from '../util/rng.js';
 import { diffusionLoss, unetDenoiser, type DiffusionObjective } from './pixel.js';
 import type { DiffusionBackend } from './types.js';
 
+/** Posterior means of q(z|x) for a whole dataset, encoded in batches. */
+export function encodeMeans(vae: Vae, x: tf.Tensor4D, batch = 64): tf.Tensor4D {
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < x.shape[0]; i += batch) {
+    parts.push(tf.tidy(() => vae.encode(x.slice([i, 0, 0, 0], [Math.min(batch, x.shape[0] - i), -1, -1, -1])).mean));
+  }
+  const out = tf.concat(parts, 0) as tf.Tensor4D;
+  tf.dispose(parts);
+  return out;
+}
+
+/** LDM's scale factor from unscaled latents: 1/std, accumulated in float64. */
+export function scaleFactorOf(z: tf.Tensor): number {
+  const v = z.dataSync();
+  let sum = 0, sumSq = 0;
+  for (let i = 0; i < v.length; i++) { sum += v[i]; sumSq += v[i] * v[i]; }
+  const mean = sum / v.length;
+  return 1 / Math.sqrt(sumSq / v.length - mean * mean);
+}
+
 /**
  * LDM's scale factor: 1/std of the latents over data, so that the diffusion sees roughly unit
- * variance whatever the autoencoder learned. Computed from the posterior means of `x` in batches.
+ * variance whatever the autoencoder learned. Computed from the posterior means of `x`.
  */
 export function estimateScaleFactor(vae: Vae, x: tf.Tensor4D, batch = 64): number {
-  let sum = 0, sumSq = 0, count = 0;
-  for (let i = 0; i < x.shape[0]; i += batch) {
-    const [s, ss, n] = tf.tidy(() => {
-      const xb = x.slice([i, 0, 0, 0], [Math.min(batch, x.shape[0] - i), -1, -1, -1]);
-      const z = vae.encode(xb).mean;
-      return [z.sum().dataSync()[0], z.square().sum().dataSync()[0], z.size];
-    });
-    sum += s; sumSq += ss; count += n;
-  }
-  const mean = sum / count, variance = sumSq / count - mean * mean;
-  return 1 / Math.sqrt(variance);
+  const z = encodeMeans(vae, x, batch);
+  const s = scaleFactorOf(z);
+  z.dispose();
+  return s;
 }
 
 export class LatentBackend implements DiffusionBackend {
@@ -54,12 +67,9 @@ export class LatentBackend implements DiffusionBackend {
 
   /** Latents of a whole dataset in batches, computed once: the VAE is frozen while the UNet trains. */
   encodeAll(x: tf.Tensor4D, batch = 64): tf.Tensor4D {
-    const parts: tf.Tensor[] = [];
-    for (let i = 0; i < x.shape[0]; i += batch) {
-      parts.push(tf.tidy(() => this.encode(x.slice([i, 0, 0, 0], [Math.min(batch, x.shape[0] - i), -1, -1, -1]))));
-    }
-    const out = tf.concat(parts, 0) as tf.Tensor4D;
-    tf.dispose(parts);
+    const means = encodeMeans(this.vae, x, batch);
+    const out = means.mul(this.scaleFactor) as tf.Tensor4D;
+    means.dispose();
     return out;
   }
 

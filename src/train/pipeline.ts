@@ -2,7 +2,7 @@
 // from a finished run directory.
 import fs from 'node:fs';
 import path from 'node:path';
-import { estimateScaleFactor, LatentBackend } from '../backends/latent.js';
+import { encodeMeans, LatentBackend, scaleFactorOf } from '../backends/latent.js';
 import { PixelBackend } from '../backends/pixel.js';
 import type { DiffusionBackend } from '../backends/types.js';
 import { tf } from '../compute/backend.js';
@@ -74,7 +74,7 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
             const eps = tf.tensor4d(rng.normals(idx.length * v.latentSize * v.latentSize * v.config.latentChannels), [idx.length, v.latentSize, v.latentSize, v.config.latentChannels]);
             return v.loss(xb, eps, lossCfg).loss;
           }),
-        }, trainOptions(cfg.vae!.train, cfg, vaeDir, 'vae', resume, hash));
+        }, { ...trainOptions(cfg.vae!.train, cfg, vaeDir, 'vae', resume, hash), config: { ...cfg, dataShape: [h, h, c] } });
         r.ema.dispose();
         reports.push({ stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
       }
@@ -87,10 +87,13 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
       let data: tf.Tensor4D, backend: PixelBackend | LatentBackend, scaleFactor: number | undefined;
       const schedule = discreteSchedule(cfg.diffusion.schedule.name, { T: cfg.diffusion.schedule.T, zeroTerminalSnr: cfg.diffusion.schedule.zeroTerminalSnr });
       if (vae) {
-        scaleFactor = estimateScaleFactor(vae, x);
+        // One pass over the data: the scale factor and the training latents come from the same means.
+        const means = encodeMeans(vae, x);
+        scaleFactor = scaleFactorOf(means);
         const unet = buildUnet(cfg, vae.latentSize, vae.config.latentChannels);
         backend = new LatentBackend(vae, scaleFactor, unet, schedule, cfg.diffusion.objective);
-        data = backend.encodeAll(x);
+        data = means.mul(scaleFactor) as tf.Tensor4D;
+        means.dispose();
       } else {
         backend = new PixelBackend(buildUnet(cfg, h, c), schedule, cfg.diffusion.objective);
         data = x;
@@ -100,7 +103,7 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
         const r = train({
           params: b.model.params.vars, datasetSize: data.shape[0],
           loss: (idx, rng, seed) => tf.tidy(() => b.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
-        }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(out, 'diffusion'), 'diffusion', resume, hash), config: { ...cfg, scaleFactor } });
+        }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(out, 'diffusion'), 'diffusion', resume, hash), config: { ...cfg, scaleFactor, dataShape: [h, h, c] } });
         r.ema.dispose();
         reports.push({ stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
       } finally {
@@ -125,14 +128,14 @@ export interface LoadedRun {
 export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema'): LoadedRun {
   const base = latestCheckpoint(path.join(dir, 'diffusion'));
   if (!base) throw new Error(`${dir}: no diffusion checkpoint (expected ${path.join(dir, 'diffusion', 'latest.json')})`);
-  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: TrainConfigT & { scaleFactor?: number } };
+  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: SavedConfig };
   const cfg = meta.config;
   const schedule = discreteSchedule(cfg.diffusion.schedule.name, { T: cfg.diffusion.schedule.T, zeroTerminalSnr: cfg.diffusion.schedule.zeroTerminalSnr });
   if (cfg.backend === 'latent') {
     const vaeBase = latestCheckpoint(path.join(dir, 'vae'));
     if (!vaeBase) throw new Error(`${dir}: the latent run has no VAE checkpoint under vae/`);
-    const vcfg = (JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: TrainConfigT }).config;
-    const probe = loadTrainingShape(vcfg);
+    const vcfg = (JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: SavedConfig }).config;
+    const probe = trainingShape(vcfg);
     const vae = buildVae(vcfg, probe.h, probe.c);
     loadWeights(vaeBase, vae.params.vars, 'model');
     const unet = buildUnet(cfg, vae.latentSize, vae.config.latentChannels);
@@ -140,15 +143,22 @@ export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema'): LoadedRu
     const backend = new LatentBackend(vae, cfg.scaleFactor!, unet, schedule, cfg.diffusion.objective);
     return { backend, config: cfg, dispose: () => { vae.dispose(); unet.dispose(); } };
   }
-  const probe = loadTrainingShape(cfg);
+  const probe = trainingShape(cfg);
   const unet = buildUnet(cfg, probe.h, probe.c);
   loadWeights(base, unet.params.vars, weights);
   return { backend: new PixelBackend(unet, schedule, cfg.diffusion.objective), config: cfg, dispose: () => unet.dispose() };
 }
 
-/** Image side and channels of a config's data after its transforms, without keeping the data. */
-function loadTrainingShape(cfg: TrainConfigT): { h: number; c: number } {
-  const ds = loadDataset({ ...cfg.data, split: cfg.data.split });
+/** A config as checkpoints store it: with the scale factor (latent) and the training images' shape. */
+type SavedConfig = TrainConfigT & { scaleFactor?: number; dataShape?: [number, number, number] };
+
+/**
+ * Image side and channels the models were built for: recorded in the checkpoint; runs written before
+ * it was recorded fall back to loading their dataset once.
+ */
+function trainingShape(cfg: SavedConfig): { h: number; c: number } {
+  if (cfg.dataShape) return { h: cfg.dataShape[0], c: cfg.dataShape[2] };
+  const ds = loadDataset({ ...cfg.data });
   return { h: ds.height, c: ds.channels };
 }
 

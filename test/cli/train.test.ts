@@ -40,6 +40,9 @@ for (const backend of ['pixel', 'latent'] as const) {
     assert.ok(fs.existsSync(path.join(run, 'diffusion', 'step-000002.json')));
     assert.is(fs.readFileSync(path.join(run, 'diffusion', 'loss.jsonl'), 'utf8').trim().split('\n').length, 3);
     if (backend === 'latent') assert.ok(fs.existsSync(path.join(run, 'vae', 'step-000003.safetensors')));
+    // The checkpoint records the image shape, so sampling need not reload the dataset.
+    const side = JSON.parse(fs.readFileSync(path.join(run, 'diffusion', 'step-000003.json'), 'utf8'));
+    assert.equal(side.config.dataShape, [16, 16, 1]);
     const png = PNG.sync.read(fs.readFileSync(path.join(run, 'samples.png')));
     assert.equal([png.width, png.height], [8 * 18 + 2, 8 * 18 + 2]); // 8×8 tiles of 16 px with 2 px gaps
     const npy = path.join(dir, `${backend}.npy`);

@@ -6,6 +6,7 @@ import { discreteSchedule } from '../../src/diffusion/schedules.js';
 import { qSampleBatch, randn } from '../../src/diffusion/noise.js';
 import { UNet, type UNetConfig } from '../../src/models/unet.js';
 import { Rng } from '../../src/util/rng.js';
+import { executedFlops } from '../helpers/flops.js';
 
 test.before(async () => { await selectBackend('wasm'); });
 
@@ -25,29 +26,12 @@ test('output shapes match the input for several configs (odd sizes included)', (
   }
 });
 
-/** FLOPs of the Conv2D and BatchMatMul kernels a forward pass actually ran, from tf.profile. */
-async function profiledFlops(m: UNet, c: UNetConfig, n: number): Promise<number> {
-  const x = tf.zeros([n, c.imageSize, c.imageSize, c.inChannels]) as tf.Tensor4D, t = tf.tensor1d(Array(n).fill(10));
-  const info = await tf.profile(() => m.forward(x, t));
-  let flops = 0;
-  for (const k of info.kernels) {
-    if (k.name === 'Conv2D') {
-      const [out, filt] = [k.outputShapes[0]!, k.inputShapes[1]!];
-      flops += 2 * out.reduce((a, b) => a * b, 1) * filt[0] * filt[1] * filt[2];
-    } else if (k.name === 'BatchMatMul') {
-      const [out, a] = [k.outputShapes[0]!, k.inputShapes[0]!];
-      const inner = out.length === a.length && a[a.length - 2] === out[out.length - 2] ? a[a.length - 1] : a[a.length - 2];
-      flops += 2 * out.reduce((p, q) => p * q, 1) * inner;
-    }
-  }
-  tf.dispose([x, t]);
-  return flops / n;
-}
-
 test('FLOPs per image equal the conv and matmul work a forward pass actually executes', async () => {
   for (const c of CONFIGS) {
     const m = new UNet(c, 1);
-    const executed = await profiledFlops(m, c, 2);
+    const x = tf.zeros([2, c.imageSize, c.imageSize, c.inChannels]) as tf.Tensor4D, t = tf.tensor1d([10, 10]);
+    const executed = await executedFlops(() => m.forward(x, t), 2);
+    tf.dispose([x, t]);
     assert.ok(Math.abs(m.flopsPerImage() - executed) <= 1e-9 * executed, `${m.flopsPerImage()} counted vs ${executed} executed`);
     m.dispose();
   }

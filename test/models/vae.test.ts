@@ -5,6 +5,7 @@ import { loadMnistNpm, toFloat } from '../../src/data/index.js';
 import { randn } from '../../src/diffusion/noise.js';
 import { Vae, type VaeConfig } from '../../src/models/vae.js';
 import { Rng } from '../../src/util/rng.js';
+import { executedFlops } from '../helpers/flops.js';
 
 test.before(async () => { await selectBackend('wasm'); });
 
@@ -24,20 +25,6 @@ test('encoder/decoder shapes for f = 2, 4, 8 (28 → 14, 7, 4 latents; 32 → 4 
     v.dispose();
   }
 });
-
-async function executedFlops(f: () => tf.TensorContainer, n: number): Promise<number> {
-  const info = await tf.profile(f);
-  let flops = 0;
-  for (const k of info.kernels) {
-    if (k.name === 'Conv2D') flops += 2 * k.outputShapes[0]!.reduce((a, b) => a * b, 1) * k.inputShapes[1]![0] * k.inputShapes[1]![1] * k.inputShapes[1]![2];
-    if (k.name === 'BatchMatMul') {
-      const [out, a] = [k.outputShapes[0]!, k.inputShapes[0]!];
-      const inner = a[a.length - 2] === out[out.length - 2] ? a[a.length - 1] : a[a.length - 2];
-      flops += 2 * out.reduce((p, q) => p * q, 1) * inner;
-    }
-  }
-  return flops / n;
-}
 
 test('encoder and decoder FLOPs equal the conv and matmul work actually executed', async () => {
   const cfg: VaeConfig = { ...base, imageSize: 28, channelMult: [1, 2, 2] };
