@@ -1,13 +1,15 @@
 // The difflab command line: one module per command under ./commands.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { evalCommand } from './commands/eval.js';
+import { fidCommand } from './commands/fid.js';
 import { infoCommand } from './commands/info.js';
 import { nllCommand } from './commands/nll.js';
 import { sampleCommand } from './commands/sample.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { trainCommand } from './commands/train.js';
 
-const commands = [infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand];
+const commands = [infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

@@ -193,8 +193,13 @@ export interface VlbOptions {
   decoder: 'discretized' | 'gaussian';
   variance?: 'beta' | 'beta-tilde';
   rng: Rng;
-  /** Evaluate the sum over every step (exact) — the only mode; kept explicit for readers. */
-  terms?: 'all';
+  /**
+   * 'all' (default) evaluates every one of the T − 1 KL terms. A number K instead estimates their sum
+   * without bias from at most K stratified timesteps (one drawn uniformly from each stratum of equal
+   * log-SNR width, weighted by the stratum's size), as VDM estimates its diffusion loss with sampled
+   * t; the prior and decoder terms are always exact.
+   */
+  terms?: 'all' | number;
 }
 
 export interface VlbResult extends NllResult {
@@ -202,6 +207,8 @@ export interface VlbResult extends NllResult {
   prior: number;
   diffusion: number;
   decoder: number;
+  /** How the diffusion terms were summed: every step, or K stratified steps. */
+  terms: 'all' | number;
 }
 
 /**
@@ -225,8 +232,16 @@ export function variationalBound(denoiser: Denoiser, s: DiscreteSchedule, x0: tf
     perSample[i] += kl;
     prior += kl / n;
   }
+  // Which timesteps to evaluate, with weights: every one, or one drawn per stratum (shared by the
+  // images of this call, so each stratum costs one denoiser call; each image's estimate stays unbiased).
+  const K = opts.terms === undefined || opts.terms === 'all' ? s.T - 1 : Math.max(1, Math.min(Math.floor(opts.terms), s.T - 1));
+  const exact = K === s.T - 1;
+  const plan: { t: number; w: number }[] = [{ t: 0, w: 1 }]; // t = 0: the decoder term
+  for (const [lo, hi] of exact ? Array.from({ length: s.T - 1 }, (_, i) => [i + 1, i + 2]) : logSnrStrata(s, K)) {
+    plan.push({ t: lo + (hi - lo > 1 ? opts.rng.int(hi - lo) : 0), w: hi - lo });
+  }
   const xt = new Float32Array(n * d);
-  for (let t = 0; t < s.T; t++) {
+  for (const { t, w } of plan) {
     const a = s.alphasCumprod[t], sig = Math.sqrt((1 - a) / a);
     for (let k = 0; k < n * d; k++) xt[k] = Math.sqrt(a) * v0[k] + Math.sqrt(1 - a) * opts.rng.normal();
     // The denoiser works in σ form: x = x_t/√ᾱ.
@@ -260,14 +275,33 @@ export function variationalBound(denoiser: Denoiser, s: DiscreteSchedule, x0: tf
         const mp = p.coefX0 * x0hat[k] + p.coefXt * xt[k];
         kl += gaussKl(mq, p.variance, mp, model.variance);
       }
-      perSample[i] += kl;
-      diffusion += kl / n;
+      perSample[i] += w * kl;
+      diffusion += (w * kl) / n;
     }
   }
   const dq = opts.decoder === 'discretized'
     ? { natsPerDim: 0, note: 'discretized Gaussian decoder over 256 levels: the bound is already a probability of 8-bit data' }
     : CONTINUOUS;
-  return { ...summarize(perSample, d, dq, nfe), prior, diffusion, decoder };
+  return { ...summarize(perSample, d, dq, nfe), prior, diffusion, decoder, terms: exact ? 'all' : plan.length - 1 };
+}
+
+/**
+ * Splits t = 1…T−1 into at most K strata [lo, hi) of equal log-SNR width. The KL terms change fastest
+ * where log-SNR does (for 8-bit images most of the bound sits in the first few steps), so equal-t
+ * strata would give a needlessly noisy estimate; strata narrower than one step are merged.
+ */
+export function logSnrStrata(s: DiscreteSchedule, K: number): [number, number][] {
+  const logSnr = (t: number) => Math.log(s.alphasCumprod[t] / (1 - s.alphasCumprod[t]));
+  const first = logSnr(1), last = logSnr(s.T - 1);
+  const bounds = [1];
+  let t = 1;
+  for (let k = 1; k < K; k++) {
+    const target = first + ((last - first) * k) / K;
+    while (t < s.T - 1 && logSnr(t) > target) t++;
+    if (t > bounds[bounds.length - 1]) bounds.push(t);
+  }
+  bounds.push(s.T);
+  return bounds.slice(0, -1).map((lo, i) => [lo, bounds[i + 1]]);
 }
 
 /**

@@ -1,0 +1,111 @@
+// `difflab eval`: sample quality, likelihood and cost of a trained run, at one sampler setting.
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { selectBackend } from '../../compute/backend.js';
+import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
+import { resolveFeatureNet } from '../../metrics/features.js';
+import {
+  bpdValue, costValues, drawSamples, imagesOf, METRIC_GROUPS, qualityMetrics, realReference, runBitsPerDim, testImages,
+  type MetricGroup, type MetricValue,
+} from '../../metrics/evaluate.js';
+import { loadDataset, permutation, subset } from '../../data/index.js';
+import { loadRun } from '../../train/pipeline.js';
+import { Rng } from '../../util/rng.js';
+import { withCompute, type ComputeArgs } from '../options.js';
+
+interface EvalArgs extends ComputeArgs {
+  checkpoint: string;
+  metrics: string;
+  sampler: string;
+  steps: number;
+  n: number;
+  seed: number;
+  features?: string;
+  layer?: string;
+  realN?: number;
+  nllN: number;
+  nllTerms: string;
+  weights: 'ema' | 'model';
+  json: boolean;
+}
+
+export function parseMetricList(s: string, flag = '--metrics'): MetricGroup[] {
+  const items = s.split(',').map((m) => m.trim()).filter(Boolean);
+  for (const m of items) if (!(METRIC_GROUPS as readonly string[]).includes(m)) throw new Error(`${flag}: unknown metric '${m}'; expected a comma-separated list of ${METRIC_GROUPS.join(', ')}`);
+  return items as MetricGroup[];
+}
+
+export function parseTerms(s: string, flag = '--nll-terms'): 'all' | number {
+  if (s === 'all') return 'all';
+  const k = Number(s);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`${flag}: expected 'all' or a positive integer, got '${s}'`);
+  return k;
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval',
+  describe: 'Evaluate a trained run: FID/KID/PR/classifier score on a feature network, bits/dim, and sampling cost',
+  builder: (y: Argv) => withCompute(y)
+    .option('checkpoint', { type: 'string', demandOption: true, describe: 'run directory written by difflab train' })
+    .option('metrics', { type: 'string', default: 'fid,kid,pr,is,nll,cost', describe: `comma-separated: ${METRIC_GROUPS.join(', ')}` })
+    .option('sampler', { choices: SAMPLER_NAMES, default: 'ddim', describe: 'sampler for the generated set' })
+    .option('steps', { type: 'number', default: 50, describe: 'sampler steps' })
+    .option('n', { type: 'number', default: 500, describe: 'number of generated samples' })
+    .option('seed', { type: 'number', default: 0, describe: 'seed of the samples, KID subsets and likelihood noise' })
+    .option('features', { type: 'string', describe: "feature network: lenet (the run's dataset, default), lenet-<dataset>, or a TF.js model.json" })
+    .option('layer', { type: 'string', describe: 'with a TF.js model: the layer to take features from' })
+    .option('real-n', { type: 'number', describe: 'real test images for the reference statistics (default: the whole test split)' })
+    .option('nll-n', { type: 'number', default: 64, describe: 'test images for bits/dim' })
+    .option('nll-terms', { type: 'string', default: '50', describe: "bits/dim: 'all' KL terms, or K stratified timesteps (an unbiased estimate)" })
+    .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: 'EMA (default) or raw weights' })
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<EvalArgs>,
+  handler: async (a: ArgumentsCamelCase<EvalArgs>) => {
+    const groups = parseMetricList(a.metrics);
+    const terms = parseTerms(a.nllTerms);
+    await selectBackend(a.backend);
+    const run = loadRun(a.checkpoint, a.weights);
+    const rows: MetricValue[] = [];
+    try {
+      const quality = groups.filter((g) => ['fid', 'kid', 'pr', 'is'].includes(g));
+      if (quality.length || groups.includes('cost')) {
+        const { images, cost } = drawSamples(run, { sampler: a.sampler, steps: a.steps, n: a.n, seed: a.seed });
+        if (quality.length) {
+          const net = await resolveFeatureNet(a.features ?? 'lenet', { dataset: run.config.data.name, layer: a.layer });
+          const real = imagesOf(testImages(run, a.realN, a.seed));
+          const ref = realReference(net, real);
+          real.dispose();
+          rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed }));
+          if (net.testAccuracy !== undefined) rows.push({ metric: `test_accuracy@${net.name}`, value: net.testAccuracy, n: 0, notes: ['accuracy of the feature network on the test split'] });
+          net.dispose();
+        }
+        if (groups.includes('cost')) rows.push(...costValues(cost, a.n));
+        images.dispose();
+      }
+      for (const method of ['nll', 'nll-ode'] as const) {
+        if (!groups.includes(method)) continue;
+        const test = imagesOf(testImages(run, a.nllN, a.seed + 1));
+        let heldOut;
+        if (run.backend.name === 'latent') {
+          const train = loadDataset({ ...run.config.data, split: 'train' });
+          heldOut = imagesOf(subset(train, permutation(train.n, new Rng(a.seed + 2)).slice(0, 256)));
+        }
+        const r = runBitsPerDim(run, { images: test, method: method === 'nll' ? 'vlb' : 'ode', terms, seed: a.seed, heldOut });
+        rows.push(bpdValue(r, method === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'));
+        test.dispose();
+        heldOut?.dispose();
+      }
+    } finally {
+      run.dispose();
+    }
+    const header = { run: a.checkpoint, backend: run.backend.name, sampler: a.sampler, steps: a.steps, n: a.n, seed: a.seed };
+    if (a.json) {
+      console.log(JSON.stringify({ ...header, metrics: rows }, null, 2));
+      return;
+    }
+    console.log(`${run.config.name} (${run.backend.name}), ${a.sampler} ${a.steps} steps, ${a.n} samples`);
+    for (const r of rows) {
+      const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(5);
+      console.log(`  ${r.metric.padEnd(26)} ${v}${r.std !== undefined ? ` ± ${r.std.toPrecision(3)}` : ''}${r.unit ? ` ${r.unit}` : ''}  (n ${r.n})`);
+      for (const note of r.notes ?? []) console.log(`      ${note}`);
+    }
+  },
+};

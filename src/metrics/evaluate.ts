@@ -1,0 +1,165 @@
+// Evaluating a trained run: samples → FID/KID/PR/density-coverage/classifier score on a feature
+// network, bits/dim of the test images, and the cost of sampling (NFE, seconds, GFLOP per sample).
+import type { LatentBackend } from '../backends/latent.js';
+import type { PixelBackend } from '../backends/pixel.js';
+import { tf } from '../compute/backend.js';
+import { loadDataset, permutation, subset, toFloat, type DatasetSpec, type ImageDataset } from '../data/index.js';
+import { sampleRun, type LoadedRun } from '../train/pipeline.js';
+import { Rng } from '../util/rng.js';
+import { latentBitsPerDim, pixelBitsPerDim, fitDecoderStd, type BpdResult } from './bits-per-dim.js';
+import { classifierScore } from './classifier-score.js';
+import type { FeatureNet } from './features.js';
+import { fid } from './fid.js';
+import { kid } from './kid.js';
+import { matrix, type Matrix } from './linalg.js';
+import { prdc } from './prdc.js';
+
+export const METRIC_GROUPS = ['fid', 'kid', 'pr', 'is', 'nll', 'nll-ode', 'cost'] as const;
+export type MetricGroup = (typeof METRIC_GROUPS)[number];
+
+/** One number of one evaluation, as results files store it. */
+export interface MetricValue {
+  metric: string;
+  value: number;
+  std?: number;
+  n: number;
+  unit?: string;
+  notes?: string[];
+}
+
+export interface SampleCost {
+  nfe: number;
+  secondsPerSample: number;
+  /** denoiser forward FLOPs × NFE (+ the VAE decoder for latent models), per sample */
+  gflopPerSample: number;
+  denoiserGflop: number;
+  decoderGflop: number;
+}
+
+export function sampleCost(run: LoadedRun, nfe: number, seconds: number, n: number): SampleCost {
+  const b = run.backend as PixelBackend | LatentBackend;
+  const denoiserGflop = b.model.flopsPerImage() / 1e9;
+  const decoderGflop = 'vae' in b ? b.vae.flopsPerImage().decoder / 1e9 : 0;
+  return { nfe, secondsPerSample: seconds / n, gflopPerSample: denoiserGflop * nfe + decoderGflop, denoiserGflop, decoderGflop };
+}
+
+/** The run's test images, prepared exactly as its training images were (crop/pad/resize). */
+export function testImages(run: LoadedRun, limit?: number, seed = 0): ImageDataset {
+  const d = run.config.data;
+  const spec: DatasetSpec = { ...d, split: 'test' };
+  let ds = loadDataset(spec);
+  if (limit && limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(seed)).slice(0, limit));
+  return ds;
+}
+
+export function imagesOf(ds: ImageDataset): tf.Tensor4D {
+  return toFloat(ds, Int32Array.from({ length: ds.n }, (_, i) => i));
+}
+
+/** Features of the real reference set, computed once per evaluation session. */
+export interface RealReference {
+  net: FeatureNet;
+  features: Matrix;
+  n: number;
+}
+
+export function realReference(net: FeatureNet, images: tf.Tensor4D): RealReference {
+  return { net, features: net.features(images).features, n: images.shape[0] };
+}
+
+/** Rows of `m` picked by a seeded permutation, for metrics that want equal set sizes. */
+function rowsSubset(m: Matrix, k: number, seed: number): Matrix {
+  if (k >= m.rows) return m;
+  const idx = permutation(m.rows, new Rng(seed)).slice(0, k);
+  const out = matrix(k, m.cols);
+  idx.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
+  return out;
+}
+
+export interface QualityOptions {
+  groups: MetricGroup[];
+  seed: number;
+  kidSubsets?: number;
+  kidSubsetSize?: number;
+}
+
+/** Sample-quality metrics of generated images against the real reference. */
+export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: QualityOptions): MetricValue[] {
+  const out: MetricValue[] = [];
+  const net = ref.net.name;
+  const f = ref.net.features(fake);
+  const n = fake.shape[0];
+  if (opts.groups.includes('fid')) {
+    const r = fid(ref.features, f.features);
+    out.push({ metric: `fid@${net}`, value: r.value, n, notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, ...r.warnings] });
+  }
+  if (opts.groups.includes('kid')) {
+    const r = kid(ref.features, f.features, { subsets: opts.kidSubsets, subsetSize: opts.kidSubsetSize, seed: opts.seed });
+    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, n, notes: [`${r.subsets} subsets of ${r.subsetSize}`] });
+  }
+  if (opts.groups.includes('pr')) {
+    // Precision/recall are defined for equal set sizes: the real set is subsampled to n.
+    const real = rowsSubset(ref.features, n, opts.seed);
+    const r = prdc(real, f.features);
+    const note = [`${real.rows} real / ${n} generated, k = ${r.kPr} (P/R), ${r.kDc} (D/C)`];
+    out.push({ metric: `precision@${net}`, value: r.precision, n, notes: note });
+    out.push({ metric: `recall@${net}`, value: r.recall, n, notes: note });
+    out.push({ metric: `density@${net}`, value: r.density, n, notes: note });
+    out.push({ metric: `coverage@${net}`, value: r.coverage, n, notes: note });
+  }
+  if (opts.groups.includes('is') && f.probs && ref.net.classes) {
+    const r = classifierScore(f.probs, n, ref.net.classes);
+    out.push({ metric: `cs@${net}`, value: r.mean, std: r.std, n, notes: [`classifier score (Inception-Score style) over ${r.splits} splits; maximum ${ref.net.classes}`] });
+  }
+  return out;
+}
+
+export interface NllOptions {
+  /** test images (in [−1, 1], from integer pixels) */
+  images: tf.Tensor4D;
+  method: 'vlb' | 'ode';
+  terms?: 'all' | number;
+  seed: number;
+  /** latent: held-out training images to fit the decoder σ on */
+  heldOut?: tf.Tensor4D;
+}
+
+/** bits/dim of the test images under the run's model (pixel or latent), same units for both. */
+export function runBitsPerDim(run: LoadedRun, opts: NllOptions): BpdResult {
+  const b = run.backend as PixelBackend | LatentBackend;
+  if (b.name === 'pixel') return pixelBitsPerDim(b as PixelBackend, opts.images, { method: opts.method, terms: opts.terms, seed: opts.seed });
+  if (opts.method === 'ode') throw new Error('nll-ode: the latent model\'s bound uses its latent prior\'s variational bound; use nll');
+  const lb = b as LatentBackend;
+  if (!opts.heldOut) throw new Error('latent bits/dim: held-out images are needed to fit the decoder variance');
+  const std = fitDecoderStd(lb, opts.heldOut, opts.seed);
+  return latentBitsPerDim(lb, opts.images, {
+    decoderStd: std, decoderStdSource: `fit on ${opts.heldOut.shape[0]} held-out training images: RMS reconstruction error with z ~ q(z|x)`,
+    terms: opts.terms, seed: opts.seed,
+  });
+}
+
+export function bpdValue(r: BpdResult, metric: string): MetricValue {
+  return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
+}
+
+export interface SamplingSetting {
+  sampler: string;
+  steps: number;
+  n: number;
+  seed: number;
+  eta?: number;
+}
+
+/** Draws samples for one setting and measures their cost. The caller disposes `images`. */
+export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; cost: SampleCost } {
+  const r = sampleRun(run, { sampler: s.sampler, steps: s.steps, n: s.n, seed: s.seed, eta: s.eta });
+  return { images: r.images, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
+}
+
+export function costValues(c: SampleCost, n: number): MetricValue[] {
+  return [
+    { metric: 'nfe', value: c.nfe, n },
+    { metric: 'seconds_per_sample', value: c.secondsPerSample, n, unit: 's' },
+    { metric: 'gflop_per_sample', value: c.gflopPerSample, n, unit: 'GFLOP', notes: [`denoiser ${c.denoiserGflop.toFixed(4)} GFLOP × ${c.nfe} NFE${c.decoderGflop ? ` + VAE decoder ${c.decoderGflop.toFixed(4)} GFLOP` : ''}`] },
+  ];
+}

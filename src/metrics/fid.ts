@@ -1,0 +1,102 @@
+// The Fréchet distance between Gaussians fitted to two feature sets (FID's formula, as pytorch-fid computes it).
+import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
+
+export interface GaussianStats {
+  mu: Float64Array;
+  /** d×d row-major, unbiased (n − 1) */
+  sigma: Float64Array;
+  dim: number;
+  n: number;
+}
+
+export function gaussianStats(x: Matrix): GaussianStats {
+  const mu = colMeans(x);
+  return { mu, sigma: covariance(x, mu), dim: x.cols, n: x.rows };
+}
+
+export interface FrechetResult {
+  value: number;
+  /** ‖μ₁ − μ₂‖² */
+  meanTerm: number;
+  /** Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^{1/2}) */
+  traceTerm: number;
+  /** Samples in each set. */
+  n: [number, number];
+  dim: number;
+  /** The diagonal offset added to both covariances (0 when none was needed). */
+  offset: number;
+  warnings: string[];
+}
+
+/**
+ * Tr((Σ₁Σ₂)^{1/2}). Σ₁Σ₂ is not symmetric, but it is similar to the symmetric PSD matrix
+ * Σ₁^{1/2} Σ₂ Σ₁^{1/2}, whose eigenvalues are the same; the trace of the principal square root is the
+ * sum of their square roots. Both roots come from symmetric eigendecompositions in float64.
+ * Returns the smallest eigenvalue relative to the largest, so callers can see a near-singular product.
+ */
+export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): { trace: number; minRelEig: number } {
+  const e1 = symmetricEigen(s1, d);
+  // Σ₁^{1/2} = U diag(√λ) Uᵀ, with round-off negatives (a PSD matrix's) clamped to 0.
+  const root = new Float64Array(d * d);
+  const scaled = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let k = 0; k < d; k++) scaled[i * d + k] = e1.vectors[i * d + k] * Math.sqrt(Math.max(e1.values[k], 0));
+  for (let i = 0; i < d; i++) {
+    for (let j = i; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += scaled[i * d + k] * e1.vectors[j * d + k];
+      root[i * d + j] = s;
+      root[j * d + i] = s;
+    }
+  }
+  const m = matmulSquare(matmulSquare(root, s2, d), root, d);
+  for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) {
+    const v = 0.5 * (m[i * d + j] + m[j * d + i]);
+    m[i * d + j] = v;
+    m[j * d + i] = v;
+  }
+  const ev = symmetricEigen(m, d).values;
+  const maxEig = Math.max(ev[d - 1], 0);
+  let trace = 0;
+  for (const l of ev) trace += Math.sqrt(Math.max(l, 0));
+  return { trace, minRelEig: maxEig > 0 ? ev[0] / maxEig : 0 };
+}
+
+/**
+ * FID's formula, d² = ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^{1/2}) (Heusel et al. 2017; pytorch-fid's
+ * calculate_frechet_distance). Round-off can leave the product with slightly negative eigenvalues:
+ * their square roots are pytorch-fid's "negligible imaginary parts" and are discarded (clamped to 0).
+ * If the product is numerically indefinite beyond round-off (smallest eigenvalue below −1e-6 of the
+ * largest), the result would carry a real imaginary component; as pytorch-fid does for a singular
+ * product, `eps`·I is then added to both covariances and the root recomputed, and a warning says so.
+ */
+export function frechetDistance(a: GaussianStats, b: GaussianStats, eps = 1e-6): FrechetResult {
+  if (a.dim !== b.dim) throw new Error(`Fréchet distance: feature dimensions differ (${a.dim} vs ${b.dim})`);
+  const d = a.dim, warnings: string[] = [];
+  for (const s of [a, b]) {
+    if (s.n <= d) {
+      warnings.push(`only ${s.n} samples for ${d}-dimensional features: the covariance has rank ≤ ${s.n - 1} < ${d}, so FID is strongly biased and unstable; use several times more samples than dimensions (≥ ${2 * d}), and compare FIDs only at equal n`);
+      break;
+    }
+  }
+  let meanTerm = 0;
+  for (let i = 0; i < d; i++) meanTerm += (a.mu[i] - b.mu[i]) ** 2;
+  let trA = 0, trB = 0;
+  for (let i = 0; i < d; i++) { trA += a.sigma[i * d + i]; trB += b.sigma[i * d + i]; }
+  let { trace, minRelEig } = traceSqrtProduct(a.sigma, b.sigma, d);
+  let offset = 0;
+  if (!Number.isFinite(trace) || minRelEig < -1e-6) {
+    offset = eps;
+    warnings.push(`the covariance product is numerically singular (smallest relative eigenvalue ${minRelEig.toExponential(2)}); added ${eps} to both diagonals, as pytorch-fid does`);
+    const sa = Float64Array.from(a.sigma), sb = Float64Array.from(b.sigma);
+    for (let i = 0; i < d; i++) { sa[i * d + i] += eps; sb[i * d + i] += eps; }
+    ({ trace } = traceSqrtProduct(sa, sb, d));
+    // pytorch-fid takes the trace of the offset root but the traces of the original covariances.
+  }
+  const traceTerm = trA + trB - 2 * trace;
+  return { value: meanTerm + traceTerm, meanTerm, traceTerm, n: [a.n, b.n], dim: d, offset, warnings };
+}
+
+/** FID between two feature matrices (rows = samples). */
+export function fid(real: Matrix, fake: Matrix): FrechetResult {
+  return frechetDistance(gaussianStats(real), gaussianStats(fake));
+}
