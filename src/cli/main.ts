@@ -5,11 +5,12 @@ import { evalCommand } from './commands/eval.js';
 import { fidCommand } from './commands/fid.js';
 import { infoCommand } from './commands/info.js';
 import { nllCommand } from './commands/nll.js';
+import { configCommand, mergeCommand, runCommand } from './commands/run.js';
 import { sampleCommand } from './commands/sample.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { trainCommand } from './commands/train.js';
 
-const commands = [infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
+const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

@@ -1,0 +1,55 @@
+// `difflab run`, `difflab merge`, `difflab config`: experiments from files, shards, resolved configs.
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadExperiment } from '../../runner/config.js';
+import { mergeShards, parseShard, runExperiment } from '../../runner/run.js';
+
+interface RunArgs {
+  experiment: string;
+  resume: boolean;
+  force: boolean;
+  shard?: string;
+  runId?: string;
+  stage: 'all' | 'train' | 'eval';
+  results: string;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run <experiment>',
+  describe: 'Run an experiment file: train (or reuse) its models, evaluate its grid into metrics.jsonl, write charts and report.html',
+  builder: (y: Argv) => y
+    .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment file (YAML or JSON), e.g. experiments/quickstart.yaml' })
+    .option('resume', { type: 'boolean', default: false, describe: 'continue a run: finished grid points are skipped, interrupted training resumes' })
+    .option('force', { type: 'boolean', default: false, describe: 'discard earlier results of this run id and start over' })
+    .option('shard', { type: 'string', describe: 'i/n: evaluate only every n-th grid point starting at i (0-based); join with difflab merge' })
+    .option('run-id', { type: 'string', describe: 'results/<experiment>/<run-id> (default: the resolved config\'s hash)' })
+    .option('stage', { choices: ['all', 'train', 'eval'] as const, default: 'all' as const, describe: 'train models only, evaluate only (models must exist), or both' })
+    .option('results', { type: 'string', default: 'results', describe: 'results root directory' }) as unknown as Argv<RunArgs>,
+  handler: async (a: ArgumentsCamelCase<RunArgs>) => {
+    const r = await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, resultsRoot: a.results });
+    console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard ? '' : `; report: ${r.dir}/report.html`}`);
+  },
+};
+
+export const mergeCommand: CommandModule<object, { dir: string }> = {
+  command: 'merge <dir>',
+  describe: 'Join the shard results of a run directory into metrics.jsonl and write its charts and report',
+  builder: (y: Argv) => y.positional('dir', { type: 'string', demandOption: true, describe: 'results/<experiment>/<run-id>' }) as unknown as Argv<{ dir: string }>,
+  handler: async (a: ArgumentsCamelCase<{ dir: string }>) => {
+    const rows = await mergeShards(a.dir);
+    console.log(`${a.dir}: ${rows.length} rows in metrics.jsonl; report: ${a.dir}/report.html`);
+  },
+};
+
+export const configCommand: CommandModule<object, { file: string; print: boolean }> = {
+  command: 'config <file>',
+  describe: 'Validate an experiment file; --print shows it fully resolved (presets merged, defaults filled)',
+  builder: (y: Argv) => y
+    .positional('file', { type: 'string', demandOption: true })
+    .option('print', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' }) as unknown as Argv<{ file: string; print: boolean }>,
+  handler: (a: ArgumentsCamelCase<{ file: string; print: boolean }>) => {
+    const exp = loadExperiment(a.file);
+    const { file: _f, ...resolved } = exp;
+    if (a.print) console.log(JSON.stringify(resolved, null, 2));
+    else console.log(`${a.file}: valid (${Object.keys(exp.models).length} model(s), ${exp.grid?.backends.length ?? 0} backend(s) in the grid)`);
+  },
+};

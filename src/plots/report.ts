@@ -1,0 +1,113 @@
+// The HTML report: one self-contained page (vega, vega-lite and vega-embed inlined, images as data
+// URIs) with the charts, a results table, sample grids, optional claims, and the resolved config.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { ResultRow } from '../runner/results.js';
+import type { Chart, GridImage } from './specs.js';
+
+const require = createRequire(import.meta.url);
+
+/** A file of an installed package, found from its resolved entry point (its exports hide build/). */
+function packageFile(pkg: string, file: string): string {
+  let dir = path.dirname(require.resolve(pkg));
+  while (path.basename(dir) !== pkg && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return path.join(dir, file);
+}
+
+function inlineScript(pkg: string, file: string): string {
+  const js = fs.readFileSync(packageFile(pkg, file), 'utf8');
+  return `<script>${js.replace(/<\/script/gi, '<\\/script')}</script>`;
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '—';
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(4);
+}
+
+/** One table row per grid point, one column per metric (mean ± std where a std exists). */
+export function resultsTable(rows: ResultRow[]): string {
+  const metrics = [...new Set(rows.map((r) => r.metric))];
+  const points = [...new Set(rows.map((r) => r.point))];
+  const head = ['backend', 'sampler', 'steps', 'seed', 'NFE', ...metrics];
+  const body = points.map((p) => {
+    const rs = rows.filter((r) => r.point === p);
+    const r0 = rs[0];
+    const cells = metrics.map((m) => {
+      const r = rs.find((x) => x.metric === m);
+      return r ? `${fmt(r.value)}${r.std !== null && r.std !== undefined ? ` ± ${fmt(r.std)}` : ''}` : '';
+    });
+    return [r0.backend, r0.sampler ?? '—', r0.steps === null ? '—' : String(r0.steps), String(r0.seed), fmt(r0.nfe), ...cells];
+  });
+  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((b) => `<tr>${b.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
+}
+
+export interface Claim {
+  topic: string;
+  claim: string;
+  /** what this run measured, in words, with the numbers */
+  evidence: string;
+  verdict: 'supported' | 'contradicted' | 'mixed' | 'not measured';
+}
+
+export interface ReportInput {
+  title: string;
+  description?: string;
+  runInfo: Record<string, string>;
+  charts: Chart[];
+  rows: ResultRow[];
+  grids: GridImage[];
+  claims?: Claim[];
+  config: unknown;
+  notes?: string[];
+}
+
+export function renderReport(r: ReportInput): string {
+  const chartDivs = r.charts.map((c, i) => `<figure><div id="chart-${i}" class="chart" data-name="${esc(c.name)}"></div><figcaption>${esc(c.title)}</figcaption></figure>`).join('\n');
+  const specs = JSON.stringify(r.charts.map((c) => c.spec)).replace(/</g, '\\u003c');
+  const grids = r.grids.map((g) => `<figure class="grid"><img alt="${esc(g.label)}" src="${g.dataUri}" width="${g.width}" height="${g.height}"><figcaption>${esc(g.label)}</figcaption></figure>`).join('\n');
+  const claims = r.claims?.length
+    ? `<h2>Claims and what this run measured</h2><table><thead><tr><th>topic</th><th>claim</th><th>measurement</th><th>verdict</th></tr></thead><tbody>${r.claims.map((c) => `<tr><td>${esc(c.topic)}</td><td>${esc(c.claim)}</td><td>${esc(c.evidence)}</td><td class="verdict ${c.verdict.replace(' ', '-')}">${esc(c.verdict)}</td></tr>`).join('\n')}</tbody></table>`
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(r.title)}</title>
+<style>
+body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
+figure{display:inline-block;margin:0.5em;vertical-align:top}figcaption{font-size:12px;color:#555;text-align:center}
+.grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
+.verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
+</style>
+${inlineScript('vega', 'build/vega.min.js')}
+${inlineScript('vega-lite', 'build/vega-lite.min.js')}
+${inlineScript('vega-embed', 'build/vega-embed.min.js')}
+</head><body>
+<h1>${esc(r.title)}</h1>
+${r.description ? `<p>${esc(r.description)}</p>` : ''}
+<dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
+${r.notes?.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+<h2>Charts</h2>
+${chartDivs || '<p>No charts for this experiment.</p>'}
+${claims}
+<h2>Results</h2>
+${r.rows.length ? resultsTable(r.rows) : '<p>No grid points evaluated.</p>'}
+${grids ? `<h2>Samples</h2>${grids}` : ''}
+<h2>Resolved configuration</h2>
+<pre>${esc(JSON.stringify(r.config, null, 2))}</pre>
+<script>
+const specs = ${specs};
+window.chartsRendered = 0;
+window.chartErrors = [];
+Promise.all(specs.map((s, i) => vegaEmbed('#chart-' + i, s, { actions: false, renderer: 'svg' })
+  .then(() => { window.chartsRendered++; })
+  .catch((e) => { window.chartErrors.push(String(e)); console.error(e); })))
+  .then(() => { document.body.dataset.charts = 'done'; });
+</script>
+</body></html>
+`;
+}

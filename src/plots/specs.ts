@@ -1,0 +1,234 @@
+// Typed builders of Vega-Lite specs over result rows: quality vs NFE, cost frontiers, bits/dim,
+// loss curves, schedules, sampler error on the analytic backend, and sample grids side by side.
+import type { TopLevelSpec } from 'vega-lite';
+import type { DiscreteSchedule } from '../diffusion/schedules.js';
+import type { ResultRow } from '../runner/results.js';
+
+export interface Chart {
+  /** file stem: charts/<name>.vl.json, .svg, .png */
+  name: string;
+  title: string;
+  spec: TopLevelSpec;
+}
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+const WIDTH = 360, HEIGHT = 240;
+
+/** The metric family: 'fid@lenet-mnist' → 'fid'. */
+export const family = (metric: string) => metric.split('@')[0];
+
+function qualityMetrics(rows: ResultRow[]): string[] {
+  return [...new Set(rows.filter((r) => ['fid', 'kid'].includes(family(r.metric))).map((r) => r.metric))].sort();
+}
+
+const label = (m: string) => (family(m) === 'fid' ? `FID (${m.split('@')[1] ?? ''} features)` : family(m) === 'kid' ? `KID (${m.split('@')[1] ?? ''} features)` : m);
+
+/** Quality (FID/KID) against NFE: one line per backend and sampler (colour = backend, dash = sampler). */
+export function qualityVsNfe(rows: ResultRow[]): Chart[] {
+  return qualityMetrics(rows).map((metric) => ({
+    name: `quality-vs-nfe-${family(metric)}`,
+    title: `${label(metric)} vs NFE`,
+    spec: {
+      $schema: SCHEMA,
+      title: { text: `${family(metric).toUpperCase()} vs number of function evaluations`, subtitle: `${metric}; lower is better` },
+      width: WIDTH, height: HEIGHT,
+      data: { values: rows.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, sampler: r.sampler, nfe: r.nfe, value: r.value, std: r.std, seed: r.seed, n: r.n })) },
+      transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE (denoiser evaluations per sample)' },
+        y: { field: 'value', type: 'quantitative', title: label(metric) },
+        color: { field: 'backend', type: 'nominal', title: 'backend' },
+        strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler' },
+        shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+        tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+      },
+    } as TopLevelSpec,
+  }));
+}
+
+/** Quality against cost per sample (wall-clock and GFLOP): the cost frontier, per backend. */
+export function costFrontier(rows: ResultRow[]): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows)) {
+    for (const [field, title, stem] of [['seconds', 'wall-clock seconds per sample', 'seconds'], ['gflop', 'GFLOP per sample', 'gflop']] as const) {
+      const values = rows.filter((r) => r.metric === metric && r[field] !== null).map((r) => ({ backend: r.backend, sampler: r.sampler, steps: r.steps, cost: r[field], value: r.value }));
+      if (!values.length) continue;
+      out.push({
+        name: `cost-frontier-${family(metric)}-${stem}`,
+        title: `${label(metric)} vs ${title}`,
+        spec: {
+          $schema: SCHEMA,
+          title: { text: `${family(metric).toUpperCase()} vs ${title}`, subtitle: 'each point is one sampler × step count; lower left is better' },
+          width: WIDTH, height: HEIGHT,
+          data: { values },
+          mark: { type: 'point', filled: true, size: 70 },
+          encoding: {
+            x: { field: 'cost', type: 'quantitative', scale: { type: 'log' }, title },
+            y: { field: 'value', type: 'quantitative', title: label(metric) },
+            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+            tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        } as TopLevelSpec,
+      });
+    }
+  }
+  return out;
+}
+
+/** bits/dim per backend with ± one standard error. */
+export function bitsPerDim(rows: ResultRow[]): Chart[] {
+  const values = rows.filter((r) => r.metric === 'bits_per_dim' || r.metric === 'bits_per_dim_ode').map((r) => ({
+    backend: r.backend, method: r.metric === 'bits_per_dim' ? 'variational bound' : 'probability-flow ODE', value: r.value,
+    lo: r.value - (r.std ?? 0), hi: r.value + (r.std ?? 0), n: r.n,
+  }));
+  if (!values.length) return [];
+  return [{
+    name: 'bits-per-dim',
+    title: 'bits/dim of the test images',
+    spec: {
+      $schema: SCHEMA,
+      title: { text: 'Negative log-likelihood of test images (bits/dim)', subtitle: 'upper bounds on −log₂ P(x)/D for 8-bit pixels; lower is better; bars ± 1 s.e.' },
+      width: WIDTH, height: HEIGHT,
+      data: { values },
+      layer: [
+        { mark: 'bar', encoding: { x: { field: 'backend', type: 'nominal', title: 'backend' }, xOffset: { field: 'method' }, y: { field: 'value', type: 'quantitative', title: 'bits/dim' }, color: { field: 'method', type: 'nominal', title: 'estimate' }, tooltip: [{ field: 'backend' }, { field: 'method' }, { field: 'value', type: 'quantitative', format: '.4f' }, { field: 'n' }] } },
+        { mark: { type: 'rule', color: 'black' }, encoding: { x: { field: 'backend', type: 'nominal' }, xOffset: { field: 'method' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      ],
+    } as TopLevelSpec,
+  }];
+}
+
+export interface LossPoint { model: string; stage: string; step: number; loss: number }
+
+/** Training loss against step, one line per model and stage (log scale). */
+export function lossCurves(points: LossPoint[]): Chart[] {
+  if (!points.length) return [];
+  return [{
+    name: 'loss',
+    title: 'training loss',
+    spec: {
+      $schema: SCHEMA,
+      title: { text: 'Training loss', subtitle: 'per step, smoothed over 20 steps' },
+      width: WIDTH, height: HEIGHT,
+      data: { values: points.map((p) => ({ ...p, run: `${p.model} (${p.stage})` })) },
+      transform: [{ window: [{ op: 'mean', field: 'loss', as: 'smoothed' }], frame: [-10, 10], groupby: ['run'], sort: [{ field: 'step' }] }],
+      mark: { type: 'line' },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'training step' },
+        y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: 'loss' },
+        color: { field: 'run', type: 'nominal', title: 'model (stage)' },
+      },
+    } as TopLevelSpec,
+  }];
+}
+
+/** ᾱ and log-SNR against t/T for each schedule. */
+export function schedulePlots(schedules: DiscreteSchedule[]): Chart[] {
+  const values: { schedule: string; t: number; alphaBar: number; logSnr: number }[] = [];
+  for (const s of schedules) {
+    const every = Math.max(1, Math.floor(s.T / 200));
+    for (let t = 0; t < s.T; t += every) {
+      const a = s.alphasCumprod[t];
+      values.push({ schedule: s.name, t: (t + 1) / s.T, alphaBar: a, logSnr: Math.log(a / (1 - a)) });
+    }
+  }
+  const panel = (field: string, title: string) => ({
+    width: 300, height: 220,
+    mark: { type: 'line' as const },
+    encoding: {
+      x: { field: 't', type: 'quantitative' as const, title: 't / T' },
+      y: { field, type: 'quantitative' as const, title },
+      color: { field: 'schedule', type: 'nominal' as const, title: 'schedule' },
+    },
+  });
+  return [{
+    name: 'schedules',
+    title: 'noise schedules',
+    spec: {
+      $schema: SCHEMA,
+      title: { text: 'Noise schedules', subtitle: 'ᾱ_t (signal fraction) and log-SNR = log(ᾱ/(1 − ᾱ))' },
+      data: { values },
+      hconcat: [panel('alphaBar', 'ᾱ_t'), panel('logSnr', 'log-SNR')],
+    } as TopLevelSpec,
+  }];
+}
+
+/** Sampler error vs NFE on the analytic backend (log-log), and SW₂ with its noise floor. */
+export function samplerError(rows: ResultRow[]): Chart[] {
+  const out: Chart[] = [];
+  const path = rows.filter((r) => r.metric === 'path-rms');
+  if (path.length) {
+    out.push({
+      name: 'sampler-error-path',
+      title: 'sampler error vs NFE (analytic backend)',
+      spec: {
+        $schema: SCHEMA,
+        title: { text: 'Distance to the exact ODE solution vs NFE', subtitle: 'exact Gaussian-mixture denoiser: pure discretisation error; deterministic samplers' },
+        width: WIDTH, height: HEIGHT,
+        data: { values: path.map((r) => ({ sampler: r.sampler, nfe: r.nfe, value: r.value })) },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE' },
+          y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'RMS distance to the exact solution' },
+          color: { field: 'sampler', type: 'nominal', title: 'sampler' },
+        },
+      } as TopLevelSpec,
+    });
+  }
+  const sw = rows.filter((r) => r.metric === 'sw2');
+  if (sw.length) {
+    const floor = rows.filter((r) => r.metric === 'sw2-floor');
+    out.push({
+      name: 'sampler-error-sw2',
+      title: 'sliced W₂ vs NFE (analytic backend)',
+      spec: {
+        $schema: SCHEMA,
+        title: { text: 'Sliced Wasserstein-2 to exact samples vs NFE', subtitle: 'dashed: two exact sample sets of the same size (the metric\'s noise floor)' },
+        width: WIDTH, height: HEIGHT,
+        layer: [
+          {
+            data: { values: sw.map((r) => ({ sampler: r.sampler, nfe: r.nfe, value: r.value })) },
+            mark: { type: 'line', point: true },
+            encoding: {
+              x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE' },
+              y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'sliced W₂' },
+              color: { field: 'sampler', type: 'nominal', title: 'sampler' },
+            },
+          },
+          {
+            data: { values: [{ floor: floor.length ? floor.reduce((a, r) => a + r.value, 0) / floor.length : 0 }] },
+            mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' },
+            encoding: { y: { field: 'floor', type: 'quantitative' } },
+          },
+        ],
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
+export interface GridImage { label: string; dataUri: string; width: number; height: number }
+
+/** Sample grids side by side, labelled by backend, sampler and steps. */
+export function sampleGrids(images: GridImage[]): Chart[] {
+  if (!images.length) return [];
+  const size = 170;
+  return [{
+    name: 'samples',
+    title: 'sample grids',
+    spec: {
+      $schema: SCHEMA,
+      title: { text: 'Samples', subtitle: 'same seed and initial noise per backend; one grid per grid point' },
+      data: { values: images.map((g, i) => ({ label: g.label, url: g.dataUri, col: i % 4, row: Math.floor(i / 4) })) },
+      facet: { field: 'label', type: 'nominal', title: null, header: { labelFontSize: 11 } },
+      columns: 4,
+      spec: {
+        width: size, height: size,
+        mark: { type: 'image', width: size, height: size },
+        encoding: { url: { field: 'url', type: 'nominal' } },
+      },
+    } as unknown as TopLevelSpec,
+  }];
+}

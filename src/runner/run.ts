@@ -1,0 +1,317 @@
+// The experiment runner: train (or reuse) the models an experiment names, evaluate its grid point by
+// point into metrics.jsonl (resumable, shardable), then write charts and the HTML report.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { selectBackend, tf } from '../compute/backend.js';
+import { loadDataset } from '../data/index.js';
+import { discreteSchedule } from '../diffusion/schedules.js';
+import { analyticPoint } from '../metrics/analytic.js';
+import {
+  bpdValue, costValues, drawSamples, imagesOf, qualityMetrics, realReference, runBitsPerDim, testImages, type MetricGroup, type RealReference,
+} from '../metrics/evaluate.js';
+import { resolveFeatureNet } from '../metrics/features.js';
+import { loadGmm } from '../models/gmm.js';
+import { buildClaims } from '../plots/claims.js';
+import { writeCharts } from '../plots/render.js';
+import { renderReport } from '../plots/report.js';
+import {
+  bitsPerDim, costFrontier, lossCurves, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
+} from '../plots/specs.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
+import { loadRun, runTraining, type LoadedRun } from '../train/pipeline.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { encodeGrid } from '../util/png.js';
+import { permutation, subset } from '../data/index.js';
+import { Rng } from '../util/rng.js';
+import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
+import { appendRows, readRows, writeRows, type ResultRow } from './results.js';
+
+export interface GridPoint {
+  index: number;
+  key: string;
+  kind: 'sample' | 'nll' | 'analytic';
+  backend: string;
+  sampler: string | null;
+  steps: number | null;
+  seed: number;
+}
+
+export interface Shard { index: number; count: number }
+
+export function parseShard(s: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new Error(`--shard: expected i/n with 0 ≤ i < n (e.g. 0/4), got '${s}'`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+/** Every grid point, in a fixed order (shards take every n-th point of it). */
+export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
+  const g = exp.grid;
+  if (!g) return [];
+  const out: GridPoint[] = [];
+  const perModel = g.metrics.some((m) => m === 'nll' || m === 'nll-ode');
+  const sampling = g.metrics.some((m) => !['nll', 'nll-ode'].includes(m));
+  for (const backend of g.backends) {
+    for (const seed of g.seeds) {
+      if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${backend}|-|-|${seed}`, kind: 'nll', backend, sampler: null, steps: null, seed });
+      if (!sampling) continue;
+      for (const sampler of g.samplers) {
+        for (const steps of g.steps) {
+          out.push({ index: 0, key: `${backend}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, sampler, steps, seed });
+        }
+      }
+    }
+  }
+  out.forEach((p, i) => { p.index = i; });
+  return out;
+}
+
+export function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function modelDir(exp: ResolvedExperiment, name: string, resultsRoot: string): string {
+  const { out: _out, ...cfg } = exp.models[name];
+  return path.join(resultsRoot, exp.name, 'models', `${name}-${configHash(cfg)}`);
+}
+
+/** True when the model's checkpoints reach the configured number of steps (all stages). */
+function trained(dir: string, cfg: ResolvedModel): boolean {
+  const stepOf = (d: string) => {
+    const base = latestCheckpoint(d);
+    return base ? (JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { step: number }).step : -1;
+  };
+  if (cfg.backend === 'latent' && stepOf(path.join(dir, 'vae')) < cfg.vae!.train.steps) return false;
+  return stepOf(path.join(dir, 'diffusion')) >= cfg.diffusion.train.steps;
+}
+
+export interface RunOptions {
+  file: string;
+  resume?: boolean;
+  /** discard earlier results of this run id */
+  force?: boolean;
+  shard?: Shard;
+  runId?: string;
+  stage?: 'all' | 'train' | 'eval';
+  resultsRoot?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunOutcome {
+  dir: string;
+  evaluated: number;
+  skipped: number;
+  rows: ResultRow[];
+}
+
+function fmtSeconds(s: number): string {
+  return s < 90 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(1)} min`;
+}
+
+const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
+
+export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const exp = loadExperiment(opts.file);
+  const root = opts.resultsRoot ?? 'results';
+  const { file: _file, ...cfgForHash } = exp;
+  const hash = configHash(cfgForHash);
+  const runId = opts.runId ?? hash;
+  const dir = path.join(root, exp.name, runId);
+  const out = metricsFile(dir, opts.shard);
+  if (fs.existsSync(out) && !opts.resume) {
+    if (!opts.force) throw new Error(`${out} already has results: pass --resume to continue this run, or --force to start it over`);
+    fs.rmSync(out);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...exp, configHash: hash }, null, 2) + '\n');
+  const points = gridPoints(exp);
+  writeFileAtomic(path.join(dir, 'points.json'), JSON.stringify(points.map((p) => p.key)) + '\n');
+  const choice = await selectBackend(exp.compute);
+  log(`[run ${exp.name}] run id ${runId} → ${dir} (compute: ${choice.backend})`);
+  const stage = opts.stage ?? 'all';
+
+  // Stage 1: models.
+  const usedModels = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+  if (stage !== 'eval') {
+    for (const [i, name] of usedModels.entries()) {
+      const cfg = { ...exp.models[name], out: modelDir(exp, name, root) };
+      if (trained(cfg.out, cfg)) {
+        log(`[train ${i + 1}/${usedModels.length}] ${name}: reusing ${cfg.out} (same config hash)`);
+        continue;
+      }
+      log(`[train ${i + 1}/${usedModels.length}] ${name} (${cfg.backend}) → ${cfg.out}`);
+      const reports = runTraining(cfg, 'all', true);
+      for (const r of reports) log(`[train ${i + 1}/${usedModels.length}] ${name} ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${fmtSeconds(r.seconds)}`);
+    }
+  }
+  if (stage === 'train') return { dir, evaluated: 0, skipped: 0, rows: [] };
+  for (const name of usedModels) {
+    if (!trained(modelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
+  }
+
+  // Stage 2: the grid.
+  const mine = points.filter((p) => !opts.shard || p.index % opts.shard.count === opts.shard.index);
+  const done = new Set(readRows(out).map((r) => r.point));
+  const todo = mine.filter((p) => !done.has(p.key));
+  log(`[grid] ${mine.length} point${mine.length === 1 ? '' : 's'}${opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : ''}; ${mine.length - todo.length} already done, ${todo.length} to evaluate`);
+  const commit = gitCommit();
+  const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [] };
+  const runs = new Map<string, LoadedRun>();
+  const refs = new Map<string, RealReference>();
+  const getRun = (name: string) => {
+    if (!runs.has(name)) runs.set(name, loadRun(modelDir(exp, name, root), 'ema'));
+    return runs.get(name)!;
+  };
+  const quality = g.metrics.filter((m): m is MetricGroup => ['fid', 'kid', 'pr', 'is'].includes(m));
+  const t0 = performance.now();
+  let evaluated = 0;
+  try {
+    for (const p of todo) {
+      const eta = evaluated ? ((performance.now() - t0) / 1000 / evaluated) * (todo.length - evaluated) : NaN;
+      log(`[grid ${p.index + 1}/${points.length}] ${p.backend} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
+      const base = { experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit };
+      const rows: ResultRow[] = [];
+      if (p.kind === 'analytic') {
+        const gmm = loadGmm(path.resolve(path.dirname(exp.file), exp.analytic!.gmm));
+        const r = analyticPoint(gmm, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const row = (metric: string, value: number) => rows.push({ ...base, nfe: r.nfe, metric, value, std: null, n: r.n, seconds: r.seconds / r.n, gflop: null });
+        if (g.metrics.includes('sw2')) { row('sw2', r.sw2); row('sw2-floor', r.sw2Floor); }
+        if (g.metrics.includes('path-rms') && r.pathRms !== null) row('path-rms', r.pathRms);
+        if (g.metrics.includes('cost')) row('nfe', r.nfe);
+      } else if (p.kind === 'nll') {
+        const run = getRun(p.backend);
+        const test = imagesOf(testImages(run, exp.eval.nllN, p.seed + 1));
+        let heldOut;
+        if (run.backend.name === 'latent') {
+          const train = loadDataset({ ...run.config.data, split: 'train' });
+          heldOut = imagesOf(subset(train, permutation(train.n, new Rng(p.seed + 2)).slice(0, 256)));
+        }
+        for (const [metric, method] of [['nll', 'vlb'], ['nll-ode', 'ode']] as const) {
+          if (!g.metrics.includes(metric)) continue;
+          const r = runBitsPerDim(run, { images: test, method, terms: exp.eval.nllTerms, seed: p.seed, heldOut });
+          const v = bpdValue(r, metric === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode');
+          rows.push({ ...base, nfe: r.nfe, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, seconds: r.seconds, gflop: null, unit: v.unit, notes: v.notes });
+        }
+        test.dispose();
+        heldOut?.dispose();
+      } else {
+        const run = getRun(p.backend);
+        const { images, cost } = drawSamples(run, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
+        if (quality.length) {
+          const dataKey = JSON.stringify(run.config.data);
+          if (!refs.has(dataKey)) {
+            const net = await resolveFeatureNet(exp.eval.features, { dataset: run.config.data.name });
+            const real = imagesOf(testImages(run, exp.eval.realN, 0));
+            refs.set(dataKey, realReference(net, real));
+            real.dispose();
+          }
+          for (const v of qualityMetrics(refs.get(dataKey)!, images, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize })) {
+            rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, notes: v.notes });
+          }
+        }
+        if (g.metrics.includes('cost')) for (const v of costValues(cost, exp.eval.n)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes });
+        // A grid of the first 64 samples for the report.
+        const k = Math.min(64, images.shape[0]);
+        const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
+        const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
+        fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}_${p.sampler}_${p.steps}_s${p.seed}.png`), png);
+        tf.dispose([first, images]);
+      }
+      appendRows(out, rows);
+      evaluated++;
+    }
+  } finally {
+    for (const r of runs.values()) r.dispose();
+    for (const r of refs.values()) r.net.dispose();
+  }
+  log(`[grid] evaluated ${evaluated} point${evaluated === 1 ? '' : 's'} in ${fmtSeconds((performance.now() - t0) / 1000)}`);
+  const rows = readRows(out);
+  if (!opts.shard) await finalize(dir, exp, root, log);
+  else log(`[run ${exp.name}] shard written to ${out}; join the shards with: difflab merge ${dir}`);
+  return { dir, evaluated, skipped: mine.length - todo.length, rows };
+}
+
+/** Joins shard files into metrics.jsonl (grid order, one row per point and metric), then charts and report. */
+export async function mergeShards(dir: string, log = (l: string) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
+  const cfgFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
+  const order = JSON.parse(fs.readFileSync(path.join(dir, 'points.json'), 'utf8')) as string[];
+  const files = fs.readdirSync(dir).filter((f) => /^metrics(\.shard-\d+-of-\d+)?\.jsonl$/.test(f)).map((f) => path.join(dir, f));
+  const byKey = new Map<string, ResultRow>();
+  for (const f of files) for (const r of readRows(f)) byKey.set(`${r.point}\u0000${r.metric}`, r);
+  const rank = new Map(order.map((k, i) => [k, i]));
+  const rows = [...byKey.values()].sort((a, b) => (rank.get(a.point) ?? 1e9) - (rank.get(b.point) ?? 1e9));
+  const missing = order.filter((k) => !rows.some((r) => r.point === k));
+  writeRows(path.join(dir, 'metrics.jsonl'), rows);
+  log(`[merge] ${files.length} file(s), ${rows.length} rows, ${order.length - missing.length}/${order.length} grid points${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
+  const exp = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as ResolvedExperiment;
+  await finalize(dir, exp, path.dirname(path.dirname(dir)), log);
+  return rows;
+}
+
+function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
+  const out: LossPoint[] = [];
+  for (const name of Object.keys(exp.models)) {
+    for (const stage of ['vae', 'diffusion']) {
+      const f = path.join(modelDir(exp, name, root), stage, 'loss.jsonl');
+      if (!fs.existsSync(f)) continue;
+      for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
+        if (!l.trim()) continue;
+        const r = JSON.parse(l) as { step: number; loss: number };
+        out.push({ model: name, stage, step: r.step, loss: r.loss });
+      }
+    }
+  }
+  return out;
+}
+
+/** Charts (.vl.json, .svg, .png) and report.html for a run directory's metrics.jsonl. */
+export async function finalize(dir: string, exp: ResolvedExperiment, root: string, log: (l: string) => void): Promise<void> {
+  const rows = readRows(path.join(dir, 'metrics.jsonl'));
+  const grids: GridImage[] = [];
+  const sdir = path.join(dir, 'samples');
+  if (fs.existsSync(sdir)) {
+    for (const f of fs.readdirSync(sdir).filter((x) => x.endsWith('.png')).sort()) {
+      const buf = fs.readFileSync(path.join(sdir, f));
+      const w = buf.readUInt32BE(16), h = buf.readUInt32BE(20);
+      const scale = Math.max(1, Math.floor(170 / Math.max(w, h)));
+      grids.push({ label: f.replace(/\.png$/, '').replace(/_/g, ' '), dataUri: `data:image/png;base64,${buf.toString('base64')}`, width: w * scale, height: h * scale });
+    }
+  }
+  const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
+  const charts: Chart[] = [];
+  if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows));
+  if (want.has('cost-frontier')) charts.push(...costFrontier(rows));
+  if (want.has('bits-per-dim')) charts.push(...bitsPerDim(rows));
+  if (want.has('loss')) charts.push(...lossCurves(lossPoints(exp, root)));
+  if (want.has('schedules') && exp.schedules) charts.push(...schedulePlots(exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T }))));
+  if (want.has('sampler-error')) charts.push(...samplerError(rows));
+  if (want.has('samples')) charts.push(...sampleGrids(grids));
+  await writeCharts(path.join(dir, 'charts'), charts);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { configHash?: string };
+  const html = renderReport({
+    title: `difflab · ${exp.name}`,
+    description: exp.description,
+    runInfo: {
+      'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': rows[0]?.git_commit ?? gitCommit(),
+      'grid points': String(new Set(rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
+    },
+    charts, rows, grids: exp.charts?.includes('samples') === false ? [] : grids,
+    claims: exp.claims ? buildClaims(rows, exp) : undefined,
+    config: cfg,
+    notes: [
+      'FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.',
+      'bits/dim are upper bounds on −log₂ P(x)/D of the 8-bit test pixels for both backends (see each row\'s notes in metrics.jsonl for offsets and estimators).',
+    ],
+  });
+  writeFileAtomic(path.join(dir, 'report.html'), html);
+  log(`[report] ${charts.length} charts in ${path.join(dir, 'charts')}; ${path.join(dir, 'report.html')}`);
+}
