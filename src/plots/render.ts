@@ -3,13 +3,18 @@
 import { Resvg } from '@resvg/resvg-js';
 import fs from 'node:fs';
 import path from 'node:path';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as vl from 'vega-lite';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Chart } from './specs.js';
 
+// Loaded on first use with a real dynamic import: vega's node build uses top-level await, which the
+// CommonJS transform of the test runner's loader cannot compile.
+let libs: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined;
+
 export async function toSvg(spec: vl.TopLevelSpec): Promise<string> {
-  const compiled = vl.compile(spec).spec;
+  libs ??= Promise.all([import('vega'), import('vega-lite')]);
+  const [vega, vlib] = await libs;
+  const compiled = vlib.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();

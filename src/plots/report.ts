@@ -100,13 +100,19 @@ ${grids ? `<h2>Samples</h2>${grids}` : ''}
 <h2>Resolved configuration</h2>
 <pre>${esc(JSON.stringify(r.config, null, 2))}</pre>
 <script>
+// Errors of any kind are counted on <body data-errors> so headless checks can read them from the DOM.
+window.pageErrors = 0;
+window.addEventListener('error', () => { window.pageErrors++; document.body.dataset.errors = String(window.pageErrors); });
+const consoleError = console.error.bind(console);
+console.error = (...a) => { window.pageErrors++; document.body.dataset.errors = String(window.pageErrors); consoleError(...a); };
+document.body.dataset.errors = '0';
 const specs = ${specs};
 window.chartsRendered = 0;
 window.chartErrors = [];
 Promise.all(specs.map((s, i) => vegaEmbed('#chart-' + i, s, { actions: false, renderer: 'svg' })
   .then(() => { window.chartsRendered++; })
   .catch((e) => { window.chartErrors.push(String(e)); console.error(e); })))
-  .then(() => { document.body.dataset.charts = 'done'; });
+  .then(() => { document.body.dataset.rendered = String(window.chartsRendered); document.body.dataset.charts = 'done'; });
 </script>
 </body></html>
 `;

@@ -240,7 +240,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
 }
 
 /** Joins shard files into metrics.jsonl (grid order, one row per point and metric), then charts and report. */
-export async function mergeShards(dir: string, log = (l: string) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
+export async function mergeShards(dir: string, log: (l: string) => void = (l) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
   const order = JSON.parse(fs.readFileSync(path.join(dir, 'points.json'), 'utf8')) as string[];
