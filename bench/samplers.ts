@@ -1,9 +1,8 @@
 // Sampler error vs NFE on an exact Gaussian mixture: no model error, only the sampler's.
 import path from 'node:path';
-import { analyticBackend } from '../src/backends/analytic.js';
-import { selectBackend, tf, type BackendRequest } from '../src/compute/backend.js';
-import { getSampler, SAMPLER_NAMES, samplingSigmas } from '../src/diffusion/samplers/index.js';
-import { discreteSchedule } from '../src/diffusion/schedules.js';
+import { selectBackend, type BackendRequest } from '../src/compute/backend.js';
+import { SAMPLER_NAMES } from '../src/diffusion/samplers/index.js';
+import { runAnalyticSampler } from '../src/metrics/analytic.js';
 import { slicedWasserstein2 } from '../src/metrics/sliced-wasserstein.js';
 import { gmmSample, loadGmm } from '../src/models/gmm.js';
 import { writeFileAtomic } from '../src/util/fs.js';
@@ -23,7 +22,6 @@ export interface SamplerBenchRow {
 export async function benchSamplers(opts: { gmm: string; n: number; steps: number[]; compute: BackendRequest; outDir: string }) {
   await selectBackend(opts.compute);
   const gmm = loadGmm(opts.gmm);
-  const backend = analyticBackend(gmm);
   const truth = gmmSample(gmm, opts.n, new Rng(1000));
   // The floor: SW2 between two independent exact sample sets of this size.
   const floor = slicedWasserstein2(gmmSample(gmm, opts.n, new Rng(1001)), truth, gmm.dim, new Rng(7));
@@ -31,28 +29,11 @@ export async function benchSamplers(opts: { gmm: string; n: number; steps: numbe
   const z = new Rng(1).normals(opts.n * gmm.dim);
   const rows: SamplerBenchRow[] = [];
   for (const name of SAMPLER_NAMES.filter((s) => s !== 'probability-flow')) {
-    const e = getSampler(name);
     for (const steps of opts.steps) {
-      const sigmas = e.grid === 'discrete'
-        ? samplingSigmas({ kind: 'discrete', steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
-        : samplingSigmas({ kind: 'karras', steps });
-      const scale = e.grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
-      const xT = tf.tensor(z.map((v) => v * scale), [opts.n, gmm.dim]);
-      const t0 = performance.now();
-      const r = e.sampler(backend.denoiser, xT, { ...e.preset, sigmas, rng: new Rng(2) });
-      const seconds = (performance.now() - t0) / 1000;
-      const x = Float64Array.from(r.x.dataSync());
-      let pathRms: number | null = null;
-      if (!e.stochastic) {
-        const ref = getSampler('probability-flow').sampler(backend.denoiser, xT, { sigmas, rtol: 1e-8, atol: 1e-8 });
-        const v = ref.x.dataSync();
-        pathRms = Math.sqrt(x.reduce((s, xi, i) => s + (xi - v[i]) ** 2, 0) / x.length);
-        ref.x.dispose();
-      }
+      const { x, nfe, pathRms, seconds } = runAnalyticSampler(gmm, name, steps, z, new Rng(2));
       const sw2 = slicedWasserstein2(x, truth, gmm.dim, new Rng(7));
-      tf.dispose([xT, r.x]);
-      rows.push({ sampler: name, steps, nfe: r.nfe, pathRms, sw2, seconds });
-      console.log(`[bench samplers] ${name} ${steps} steps: NFE ${r.nfe}, path RMS ${pathRms?.toExponential(2) ?? '—'}, SW2 ${sw2.toFixed(4)}`);
+      rows.push({ sampler: name, steps, nfe, pathRms, sw2, seconds });
+      console.log(`[bench samplers] ${name} ${steps} steps: NFE ${nfe}, path RMS ${pathRms?.toExponential(2) ?? '—'}, SW2 ${sw2.toFixed(4)}`);
     }
   }
   const header = ['sampler', 'steps', 'NFE', 'path RMS', 'SW2'];

@@ -19,19 +19,22 @@ export interface AnalyticPoint {
   n: number;
 }
 
-/** Runs one sampler setting on the mixture from seeded noise and measures its error. */
-export function analyticPoint(gmm: Gmm, opts: { sampler: string; steps: number; n: number; seed: number }): AnalyticPoint {
+/**
+ * One sampler setting on the mixture from standard-normal noise `z` ([n, dim]), scaled to the
+ * sampler's starting σ; for deterministic samplers also the RMS distance to the exact probability-flow
+ * solution (RK45 at 1e-8) from the same start.
+ */
+export function runAnalyticSampler(gmm: Gmm, sampler: string, steps: number, z: Float32Array, rng: Rng): { x: Float64Array; nfe: number; pathRms: number | null; seconds: number } {
   const backend = analyticBackend(gmm);
-  const e = getSampler(opts.sampler);
+  const e = getSampler(sampler);
+  const n = z.length / gmm.dim;
   const sigmas = e.grid === 'discrete'
-    ? samplingSigmas({ kind: 'discrete', steps: opts.steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
-    : samplingSigmas({ kind: 'karras', steps: opts.steps });
+    ? samplingSigmas({ kind: 'discrete', steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
+    : samplingSigmas({ kind: 'karras', steps });
   const scale = e.grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
-  const rng = new Rng(opts.seed);
-  const z = rng.fork().normals(opts.n * gmm.dim);
-  const xT = tf.tensor(z.map((v) => v * scale), [opts.n, gmm.dim]);
+  const xT = tf.tensor(z.map((v) => v * scale), [n, gmm.dim]);
   const t0 = performance.now();
-  const r = e.sampler(backend.denoiser, xT, { ...e.preset, sigmas, rng: rng.fork() });
+  const r = e.sampler(backend.denoiser, xT, { ...e.preset, sigmas, rng });
   const seconds = (performance.now() - t0) / 1000;
   const x = Float64Array.from(r.x.dataSync());
   let pathRms: number | null = null;
@@ -41,9 +44,17 @@ export function analyticPoint(gmm: Gmm, opts: { sampler: string; steps: number; 
     pathRms = Math.sqrt(x.reduce((s, xi, i) => s + (xi - v[i]) ** 2, 0) / x.length);
     ref.x.dispose();
   }
+  tf.dispose([xT, r.x]);
+  return { x, nfe: r.nfe, pathRms, seconds };
+}
+
+/** Runs one sampler setting on the mixture from seeded noise and measures its error. */
+export function analyticPoint(gmm: Gmm, opts: { sampler: string; steps: number; n: number; seed: number }): AnalyticPoint {
+  const rng = new Rng(opts.seed);
+  const z = rng.fork().normals(opts.n * gmm.dim);
+  const { x, nfe, pathRms, seconds } = runAnalyticSampler(gmm, opts.sampler, opts.steps, z, rng.fork());
   const truth = gmmSample(gmm, opts.n, new Rng(opts.seed + 1000));
   const sw2 = slicedWasserstein2(x, truth, gmm.dim, new Rng(7));
   const sw2Floor = slicedWasserstein2(gmmSample(gmm, opts.n, new Rng(opts.seed + 2000)), truth, gmm.dim, new Rng(7));
-  tf.dispose([xT, r.x]);
-  return { nfe: r.nfe, pathRms, sw2, sw2Floor, seconds, n: opts.n };
+  return { nfe, pathRms, sw2, sw2Floor, seconds, n: opts.n };
 }
