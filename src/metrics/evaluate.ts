@@ -142,6 +142,30 @@ export function bpdValue(r: BpdResult, metric: string): MetricValue {
   return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
 }
 
+/**
+ * bits/dim of `nllN` test images for each requested method ('nll' = variational bound, 'nll-ode'),
+ * loading the test images once and, for a latent run, 256 held-out training images to fit its
+ * decoder σ on.
+ */
+export function evaluateBitsPerDim(run: LoadedRun, methods: ('nll' | 'nll-ode')[], opts: { nllN: number; terms: 'all' | number; seed: number }): { value: MetricValue; result: BpdResult }[] {
+  if (!methods.length) return [];
+  const test = imagesOf(testImages(run, opts.nllN, opts.seed + 1));
+  let heldOut: tf.Tensor4D | undefined;
+  if (run.backend.name === 'latent') {
+    const train = loadDataset({ ...run.config.data, split: 'train' });
+    heldOut = imagesOf(subset(train, permutation(train.n, new Rng(opts.seed + 2)).slice(0, 256)));
+  }
+  try {
+    return methods.map((m) => {
+      const result = runBitsPerDim(run, { images: test, method: m === 'nll' ? 'vlb' : 'ode', terms: opts.terms, seed: opts.seed, heldOut });
+      return { value: bpdValue(result, m === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'), result };
+    });
+  } finally {
+    test.dispose();
+    heldOut?.dispose();
+  }
+}
+
 export interface SamplingSetting {
   sampler: string;
   steps: number;

@@ -4,11 +4,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { selectBackend, tf } from '../compute/backend.js';
-import { loadDataset } from '../data/index.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import { analyticPoint } from '../metrics/analytic.js';
 import {
-  bpdValue, costValues, drawSamples, imagesOf, qualityMetrics, realReference, runBitsPerDim, testImages, type MetricGroup, type RealReference,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityMetrics, realReference, testImages, type MetricGroup, type RealReference,
 } from '../metrics/evaluate.js';
 import { resolveFeatureNet } from '../metrics/features.js';
 import { loadGmm } from '../models/gmm.js';
@@ -22,8 +21,6 @@ import { latestCheckpoint } from '../train/checkpoint.js';
 import { loadRun, runTraining, type LoadedRun } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeGrid } from '../util/png.js';
-import { permutation, subset } from '../data/index.js';
-import { Rng } from '../util/rng.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
 import { appendRows, readRows, writeRows, type ResultRow } from './results.js';
 
@@ -185,21 +182,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         if (g.metrics.includes('path-rms') && r.pathRms !== null) row('path-rms', r.pathRms);
         if (g.metrics.includes('cost')) row('nfe', r.nfe);
       } else if (p.kind === 'nll') {
-        const run = getRun(p.backend);
-        const test = imagesOf(testImages(run, exp.eval.nllN, p.seed + 1));
-        let heldOut;
-        if (run.backend.name === 'latent') {
-          const train = loadDataset({ ...run.config.data, split: 'train' });
-          heldOut = imagesOf(subset(train, permutation(train.n, new Rng(p.seed + 2)).slice(0, 256)));
-        }
-        for (const [metric, method] of [['nll', 'vlb'], ['nll-ode', 'ode']] as const) {
-          if (!g.metrics.includes(metric)) continue;
-          const r = runBitsPerDim(run, { images: test, method, terms: exp.eval.nllTerms, seed: p.seed, heldOut });
-          const v = bpdValue(r, metric === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode');
+        const methods = (['nll', 'nll-ode'] as const).filter((m) => g.metrics.includes(m));
+        for (const { value: v, result: r } of evaluateBitsPerDim(getRun(p.backend), methods, { nllN: exp.eval.nllN, terms: exp.eval.nllTerms, seed: p.seed })) {
           rows.push({ ...base, nfe: r.nfe, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, seconds: r.seconds, gflop: null, unit: v.unit, notes: v.notes });
         }
-        test.dispose();
-        heldOut?.dispose();
       } else {
         const run = getRun(p.backend);
         const { images, cost } = drawSamples(run, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
@@ -304,7 +290,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': rows[0]?.git_commit ?? gitCommit(),
       'grid points': String(new Set(rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
     },
-    charts, rows, grids: exp.charts?.includes('samples') === false ? [] : grids,
+    charts, rows, grids: want.has('samples') ? grids : [],
     claims: exp.claims ? buildClaims(rows, exp) : undefined,
     config: cfg,
     notes: [

@@ -4,12 +4,10 @@ import { selectBackend } from '../../compute/backend.js';
 import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
 import { resolveFeatureNet } from '../../metrics/features.js';
 import {
-  bpdValue, costValues, drawSamples, imagesOf, METRIC_GROUPS, qualityMetrics, realReference, runBitsPerDim, testImages,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, METRIC_GROUPS, qualityMetrics, realReference, testImages,
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
-import { loadDataset, permutation, subset } from '../../data/index.js';
 import { loadRun } from '../../train/pipeline.js';
-import { Rng } from '../../util/rng.js';
 import { withCompute, type ComputeArgs } from '../options.js';
 
 interface EvalArgs extends ComputeArgs {
@@ -80,19 +78,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         if (groups.includes('cost')) rows.push(...costValues(cost, a.n));
         images.dispose();
       }
-      for (const method of ['nll', 'nll-ode'] as const) {
-        if (!groups.includes(method)) continue;
-        const test = imagesOf(testImages(run, a.nllN, a.seed + 1));
-        let heldOut;
-        if (run.backend.name === 'latent') {
-          const train = loadDataset({ ...run.config.data, split: 'train' });
-          heldOut = imagesOf(subset(train, permutation(train.n, new Rng(a.seed + 2)).slice(0, 256)));
-        }
-        const r = runBitsPerDim(run, { images: test, method: method === 'nll' ? 'vlb' : 'ode', terms, seed: a.seed, heldOut });
-        rows.push(bpdValue(r, method === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'));
-        test.dispose();
-        heldOut?.dispose();
-      }
+      const methods = (['nll', 'nll-ode'] as const).filter((m) => groups.includes(m));
+      for (const { value } of evaluateBitsPerDim(run, methods, { nllN: a.nllN, terms, seed: a.seed })) rows.push(value);
     } finally {
       run.dispose();
     }
