@@ -1,22 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { difflab } from '../helpers/cli.js';
 import '../helpers/cache.js';
 import { loadDataset } from '../../src/data/index.js';
 import { writeNpy } from '../../src/util/npy.js';
 import { Rng } from '../../src/util/rng.js';
 
-const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-metrics-cli-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function difflab(...args: string[]) {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 test('difflab fid on feature matrices (.npy and .csv): FID ≈ the closed form, KID and PR present', () => {
   const rng = new Rng(1), n = 3000, d = 3;

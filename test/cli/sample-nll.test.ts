@@ -1,23 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { difflab } from '../helpers/cli.js';
 import { discreteSchedule, samplingTimesteps } from '../../src/diffusion/schedules.js';
 import { readNpy, writeNpy } from '../../src/util/npy.js';
 import { Rng } from '../../src/util/rng.js';
 
-const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-cli-'));
 const gaussFile = path.join(dir, 'gauss.json');
 const MU = 0.7, S = 0.4;
 fs.writeFileSync(gaussFile, JSON.stringify({ weights: [1], means: [[MU]], stds: S }));
-
-function difflab(...args: string[]) {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 test('sample --init-noise follows the documented scaling: the ODE output is the closed-form map of z', () => {
   const n = 64, z = new Rng(1).normals(n);

@@ -1,20 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { difflab } from '../helpers/cli.js';
 import { readNpy } from '../../src/util/npy.js';
 
-const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-train-cli-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function difflab(...args: string[]) {
-  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 const tiny = (backend: 'pixel' | 'latent') => ({
   name: `tiny-${backend}`, seed: 1, backend,
