@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
-import { loadDataset, type DatasetName, type ImageDataset } from '../data/index.js';
+import { loadDataset, toFloat, type DatasetName, type ImageDataset } from '../data/index.js';
 import { ParamStore, registerConv, registerDense } from '../models/layers.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { progress } from '../util/progress.js';
@@ -213,7 +213,7 @@ export function trainLenet(recipe: LenetRecipe, log = true): { net: Lenet; entry
   bar?.update(recipe.steps);
   bar?.stop();
   opt.dispose();
-  const xt = tf.tidy(() => tf.tensor4d(Float32Array.from(test.pixels, (v) => v / 127.5 - 1), [test.n, test.height, test.width, test.channels]));
+  const xt = toFloat(test, Int32Array.from({ length: test.n }, (_, i) => i));
   const { logits } = batchedForward(net, xt, 500);
   xt.dispose();
   let correct = 0;

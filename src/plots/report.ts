@@ -9,7 +9,7 @@ import type { Chart, GridImage } from './specs.js';
 const require = createRequire(import.meta.url);
 
 /** A file of an installed package, found from its resolved entry point (its exports hide build/). */
-function packageFile(pkg: string, file: string): string {
+export function packageFile(pkg: string, file: string): string {
   let dir = path.dirname(require.resolve(pkg));
   while (path.basename(dir) !== pkg && path.dirname(dir) !== dir) dir = path.dirname(dir);
   return path.join(dir, file);

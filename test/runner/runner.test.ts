@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
 import { mergeShards, runExperiment } from '../../src/runner/run.js';
 import { readRows, type ResultRow } from '../../src/runner/results.js';
@@ -76,10 +76,7 @@ test('a tiny analytic experiment runs end to end: metrics.jsonl, valid Vega-Lite
   assert.equal([...new Set(rows.map((x) => x.metric))].sort(), ['nfe', 'path-rms', 'sw2', 'sw2-floor']);
   assert.ok(!rows.some((x) => x.sampler === 'euler-ancestral' && x.metric === 'path-rms'), 'stochastic samplers have no path error');
   // Every chart: a spec valid against the Vega-Lite schema shipped in the package, an SVG and a PNG.
-  const require = createRequire(import.meta.url);
-  let vlDir = path.dirname(require.resolve('vega-lite'));
-  while (path.basename(vlDir) !== 'vega-lite') vlDir = path.dirname(vlDir);
-  const schema = JSON.parse(fs.readFileSync(path.join(vlDir, 'build', 'vega-lite-schema.json'), 'utf8'));
+  const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
   const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
   const charts = fs.readdirSync(path.join(r.dir, 'charts'));
   const specs = charts.filter((c) => c.endsWith('.vl.json'));
