@@ -25,7 +25,7 @@ export const UNET_SHAPES: ConvShape[] = [
   { name: '14x14 128->128', batch: 64, h: 14, w: 14, cin: 128, cout: 128, k: 3, stride: 1 },
 ];
 
-type Op = 'forward' | 'input-grad' | 'filter-grad';
+type Op = 'forward' | 'input-grad' | 'filter-grad' | 'maxpool' | 'maxpool-grad';
 
 export interface KernelRow {
   backend: string;
@@ -33,7 +33,7 @@ export interface KernelRow {
   op: Op;
   ms: number | null;
   gflops: number | null;
-  /** ms relative to the forward conv at the same shape and backend. */
+  /** ms relative to the forward op (conv or max-pool) at the same shape and backend. */
   vsForward: number | null;
   note?: string;
 }
@@ -52,7 +52,7 @@ function benchShape(s: ConvShape, label: string, reps: number, skipFilter: boole
   const attrs = { strides: s.stride, pad: 'same', dataFormat: 'NHWC' };
   // tfjs-node queues work asynchronously; reading one element forces completion everywhere.
   const finish = (t: tf.Tensor) => { tf.tidy(() => t.flatten().slice(0, 1).dataSync()); t.dispose(); };
-  const ops: Record<Op, () => void> = {
+  const ops: Record<'forward' | 'input-grad' | 'filter-grad', () => void> = {
     forward: () => finish(tf.conv2d(x, w, s.stride, 'same')),
     'input-grad': () => finish(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }) as tf.Tensor),
     'filter-grad': () => finish(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor),
@@ -61,12 +61,33 @@ function benchShape(s: ConvShape, label: string, reps: number, skipFilter: boole
   const flops = convFlops(s);
   const times = timeInterleaved(ops, reps);
   const fwdMs = times.forward.ms;
-  const rows: KernelRow[] = (['forward', 'input-grad', 'filter-grad'] as Op[]).map((op) => {
+  const rows: KernelRow[] = (['forward', 'input-grad', 'filter-grad'] as const).map((op) => {
     const t = times[op];
     if (!t) return { backend: label, shape: s.name, op, ms: null, gflops: null, vsForward: null, note: 'no kernel registered' };
     return { backend: label, shape: s.name, op, ms: t.ms, gflops: flops / t.ms / 1e6, vsForward: t.ms / fwdMs };
   });
   tf.dispose([x, w, dy]);
+  return rows;
+}
+
+/** 2×2 max-pool forward and gradient at the LeNet feature network's shapes (batch 64). */
+export const POOL_SHAPES: [number, number, number, number][] = [[64, 28, 28, 16], [64, 14, 14, 32]];
+
+function benchPool(shape: [number, number, number, number], label: string, reps: number): KernelRow[] {
+  label = `${label} (batch ${shape[0]})`;
+  const x = tf.randomNormal(shape) as tf.Tensor4D;
+  const y = tf.maxPool(x, 2, 2, 'valid');
+  const dy = tf.randomNormal(y.shape);
+  const finish = (t: tf.Tensor) => { tf.tidy(() => t.flatten().slice(0, 1).dataSync()); t.dispose(); };
+  const times = timeInterleaved({
+    maxpool: () => finish(tf.maxPool(x, 2, 2, 'valid')),
+    'maxpool-grad': () => finish(tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor),
+  }, reps);
+  const name = `${shape[1]}x${shape[2]}x${shape[3]} maxpool 2`;
+  const rows = (['maxpool', 'maxpool-grad'] as Op[]).map((op) => ({
+    backend: label, shape: name, op, ms: times[op].ms, gflops: null, vsForward: times[op].ms / times.maxpool.ms,
+  }));
+  tf.dispose([x, y, dy]);
   return rows;
 }
 
@@ -110,6 +131,11 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
         const r = benchShape(s, v.label, reps, v.shipped);
         rows.push(...r);
         console.log(`[bench kernels] ${v.label} ${s.name}: ` + r.map((x) => `${x.op} ${fmt(x.ms, 1)} ms`).join(', '));
+      }
+      for (const shape of b === 'cpu' ? [] : POOL_SHAPES) {
+        const r = benchPool(shape, v.label, reps);
+        rows.push(...r);
+        console.log(`[bench kernels] ${v.label} ${r[0].shape}: ` + r.map((x) => `${x.op} ${fmt(x.ms, 1)} ms`).join(', '));
       }
     }
     if (b === 'wasm') installWasmKernels();

@@ -1,6 +1,7 @@
 // difflab's replacement and added kernels for tfjs-backend-wasm, installed together.
 import { installWasmConvGradients, uninstallWasmConvGradients } from './wasm-conv-grads.js';
 import { installWasmMatMul, uninstallWasmMatMul } from './wasm-matmul.js';
+import { installWasmMaxPoolGrad, uninstallWasmMaxPoolGrad } from './wasm-pool.js';
 import { installWasmSlice, uninstallWasmSlice } from './wasm-slice.js';
 
 /** Registers every difflab wasm kernel; call after the wasm backend has initialised. */
@@ -8,6 +9,7 @@ export function installWasmKernels(): void {
   installWasmConvGradients();
   installWasmMatMul();
   installWasmSlice();
+  installWasmMaxPoolGrad();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for before/after benchmarks). */
@@ -15,4 +17,5 @@ export function uninstallWasmKernels(): void {
   uninstallWasmConvGradients();
   uninstallWasmMatMul();
   uninstallWasmSlice();
+  uninstallWasmMaxPoolGrad();
 }
