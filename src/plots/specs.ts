@@ -77,6 +77,50 @@ export function costFrontier(rows: ResultRow[]): Chart[] {
   return out;
 }
 
+/**
+ * Rows of each backend's final checkpoint only (the newest train_step seen for it), for the charts
+ * that compare finished models; rows without a train_step (analytic, older runs) are kept.
+ */
+export function finalCheckpointRows(rows: ResultRow[]): ResultRow[] {
+  const last = new Map<string, number>();
+  for (const r of rows) if (r.train_step != null) last.set(r.backend, Math.max(last.get(r.backend) ?? -Infinity, r.train_step));
+  return rows.filter((r) => r.train_step == null || r.train_step === last.get(r.backend));
+}
+
+/**
+ * Quality against the training compute that produced each checkpoint: the compute-matched comparison.
+ * One line per backend and sampler setting; read two backends at the same x. Needs at least two
+ * checkpoints of some backend (grid.checkpoints).
+ */
+export function qualityVsTrainingCompute(rows: ResultRow[]): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows)) {
+    const sel = rows.filter((r) => r.metric === metric && r.train_gflop != null && r.train_step != null);
+    const multi = [...new Set(sel.map((r) => r.backend))].some((b) => new Set(sel.filter((r) => r.backend === b).map((r) => r.train_step)).size > 1);
+    if (!multi) continue;
+    out.push({
+      name: `quality-vs-training-compute-${family(metric)}`,
+      title: `${label(metric)} vs training compute`,
+      spec: {
+        $schema: SCHEMA,
+        title: { text: `${family(metric).toUpperCase()} vs training compute`, subtitle: 'each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better' },
+        width: WIDTH, height: HEIGHT,
+        data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
+        transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'gflop', type: 'quantitative', scale: { type: 'log' }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
+          y: { field: 'value', type: 'quantitative', title: label(metric) },
+          color: { field: 'backend', type: 'nominal', title: 'backend' },
+          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler' },
+          tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+        },
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
 /** bits/dim per backend with ± one standard error. */
 export function bitsPerDim(rows: ResultRow[]): Chart[] {
   const values = rows.filter((r) => r.metric === 'bits_per_dim' || r.metric === 'bits_per_dim_ode').map((r) => ({

@@ -16,7 +16,7 @@ export { ConfigError };
 /** Metrics of the analytic (Gaussian-mixture) backend, where the exact answer is known. */
 export const ANALYTIC_METRICS = ['sw2', 'path-rms', 'nll-exact'] as const;
 export const GRID_METRICS = [...METRIC_GROUPS, ...ANALYTIC_METRICS] as const;
-export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
+export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
 
 const Eval = z.strictObject({
   /** generated samples per grid point */
@@ -50,6 +50,11 @@ export const Experiment = z.strictObject({
     steps: z.array(z.number().int().positive()).default([]),
     seeds: z.array(z.number().int()).min(1).default([0]),
     metrics: z.array(z.enum(GRID_METRICS)).min(1),
+    /**
+     * diffusion-stage training steps whose checkpoints are evaluated (each must be a saved checkpoint,
+     * a multiple of checkpointEvery or the last step); empty: the final checkpoint only
+     */
+    checkpoints: z.array(z.number().int().positive()).default([]),
   }).optional(),
   eval: Eval.default(Eval.parse({})),
   /** schedules to plot (the `schedules` chart) */
@@ -66,6 +71,7 @@ export const Experiment = z.strictObject({
     }
   }
   if (e.grid && e.grid.samplers.length && !e.grid.steps.length) ctx.addIssue({ code: 'custom', path: ['grid', 'steps'], message: 'a sampler grid needs at least one step count' });
+  if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
 });
 
 export type ExperimentT = z.infer<typeof Experiment>;

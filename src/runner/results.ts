@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../util/fs.js';
 export interface ResultRow {
   experiment: string;
   run_id: string;
-  /** grid point key: backend|sampler|steps|seed (sampler and steps '-' for per-model metrics such as bits/dim) */
+  /** grid point key: backend[@checkpoint]|sampler|steps|seed (sampler and steps '-' for per-model metrics such as bits/dim) */
   point: string;
   backend: string;
   sampler: string | null;
@@ -27,6 +27,13 @@ export interface ResultRow {
   git_commit: string;
   unit?: string;
   notes?: string[];
+  /** model backends: the diffusion-stage training step of the evaluated checkpoint */
+  train_step?: number | null;
+  /**
+   * model backends: training compute spent to reach that checkpoint, in GFLOP (3 × forward FLOPs per
+   * image × batch × steps for each network trained; latent adds its VAE stage and the encoding pass)
+   */
+  train_gflop?: number | null;
 }
 
 /** Reads a metrics.jsonl; a torn last line (a run killed mid-write) is skipped, other bad lines are errors. */

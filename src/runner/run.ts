@@ -15,7 +15,7 @@ import { buildClaims } from '../plots/claims.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
-  bitsPerDim, costFrontier, lossCurves, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
+  bitsPerDim, costFrontier, finalCheckpointRows, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { loadRun, runTraining, type LoadedRun } from '../train/pipeline.js';
@@ -29,6 +29,8 @@ export interface GridPoint {
   key: string;
   kind: 'sample' | 'nll' | 'analytic';
   backend: string;
+  /** diffusion-stage step of the checkpoint to evaluate; null: the final one */
+  checkpoint: number | null;
   sampler: string | null;
   steps: number | null;
   seed: number;
@@ -50,12 +52,16 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
   const perModel = g.metrics.some((m) => m === 'nll' || m === 'nll-ode');
   const sampling = g.metrics.some((m) => !['nll', 'nll-ode'].includes(m));
   for (const backend of g.backends) {
-    for (const seed of g.seeds) {
-      if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${backend}|-|-|${seed}`, kind: 'nll', backend, sampler: null, steps: null, seed });
-      if (!sampling) continue;
-      for (const sampler of g.samplers) {
-        for (const steps of g.steps) {
-          out.push({ index: 0, key: `${backend}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, sampler, steps, seed });
+    const ckpts: (number | null)[] = backend !== 'analytic' && g.checkpoints.length ? g.checkpoints : [null];
+    for (const checkpoint of ckpts) {
+      const model = checkpoint === null ? backend : `${backend}@${checkpoint}`;
+      for (const seed of g.seeds) {
+        if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${model}|-|-|${seed}`, kind: 'nll', backend, checkpoint, sampler: null, steps: null, seed });
+        if (!sampling) continue;
+        for (const sampler of g.samplers) {
+          for (const steps of g.steps) {
+            out.push({ index: 0, key: `${model}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, checkpoint, sampler, steps, seed });
+          }
         }
       }
     }
@@ -75,6 +81,22 @@ export function gitCommit(): string {
 export function modelDir(exp: ResolvedExperiment, name: string, resultsRoot: string): string {
   const { out: _out, ...cfg } = exp.models[name];
   return path.join(resultsRoot, exp.name, 'models', `${name}-${configHash(cfg)}`);
+}
+
+/**
+ * Where a model's checkpoints are: its own directory under the experiment, or — when that holds no
+ * finished training — `<results>/train/<config name>/` if \`difflab train\` finished the same config
+ * there (same hash), so a model trained once on its own is reused rather than trained again.
+ */
+export function resolveModelDir(exp: ResolvedExperiment, name: string, resultsRoot: string): string {
+  const own = modelDir(exp, name, resultsRoot), cfg = exp.models[name];
+  if (trained(own, cfg)) return own;
+  const standalone = path.join(resultsRoot, 'train', cfg.name);
+  const base = latestCheckpoint(path.join(standalone, 'diffusion'));
+  if (!base || !trained(standalone, cfg)) return own;
+  const { out: _o, scaleFactor: _s, dataShape: _d, trainImages: _t, ...saved } = (JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: Record<string, unknown> }).config;
+  const { out: _out, ...wanted } = cfg;
+  return configHash(saved) === configHash(wanted) ? standalone : own;
 }
 
 /** True when the model's checkpoints reach the configured number of steps (all stages). */
@@ -137,7 +159,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const usedModels = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
   if (stage !== 'eval') {
     for (const [i, name] of usedModels.entries()) {
-      const cfg = { ...exp.models[name], out: modelDir(exp, name, root) };
+      const cfg = { ...exp.models[name], out: resolveModelDir(exp, name, root) };
       if (trained(cfg.out, cfg)) {
         log(`[train ${i + 1}/${usedModels.length}] ${name}: reusing ${cfg.out} (same config hash)`);
         continue;
@@ -149,7 +171,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   }
   if (stage === 'train') return { dir, evaluated: 0, skipped: 0, rows: [] };
   for (const name of usedModels) {
-    if (!trained(modelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
+    if (!trained(resolveModelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
   }
 
   // Stage 2: the grid.
@@ -158,20 +180,36 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const todo = mine.filter((p) => !done.has(p.key));
   log(`[grid] ${mine.length} point${mine.length === 1 ? '' : 's'}${opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : ''}; ${mine.length - todo.length} already done, ${todo.length} to evaluate`);
   const commit = gitCommit();
-  const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [] };
+  const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [], checkpoints: [] };
   const runs = new Map<string, LoadedRun>();
   const refs = new Map<string, RealReference>();
-  const getRun = (name: string) => {
-    if (!runs.has(name)) runs.set(name, loadRun(modelDir(exp, name, root), 'ema'));
-    return runs.get(name)!;
+  const getRun = (name: string, checkpoint: number | null = null) => {
+    const k = `${name}@${checkpoint}`;
+    if (!runs.has(k)) runs.set(k, loadRun(resolveModelDir(exp, name, root), 'ema', checkpoint ?? undefined));
+    return runs.get(k)!;
   };
   const quality = g.metrics.filter((m): m is MetricGroup => ['fid', 'kid', 'pr', 'is'].includes(m));
+  // Feature network and real-image statistics first (the LeNet trains once per dataset and cache),
+  // so the grid's ETA counts only grid points.
+  const sampled = [...new Set(todo.filter((p) => p.kind === 'sample').map((p) => p.backend))];
+  if (quality.length) {
+    for (const name of sampled) {
+      const run = getRun(name), dataKey = JSON.stringify(run.config.data);
+      if (refs.has(dataKey)) continue;
+      const tf0 = performance.now();
+      const net = await resolveFeatureNet(exp.eval.features, { dataset: run.config.data.name });
+      const real = imagesOf(testImages(run, exp.eval.realN, 0));
+      refs.set(dataKey, realReference(net, real));
+      real.dispose();
+      log(`[features] ${net.name}${net.testAccuracy !== undefined ? ` (test accuracy ${(100 * net.testAccuracy).toFixed(2)}%)` : ''}: statistics of ${refs.get(dataKey)!.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
+    }
+  }
   const t0 = performance.now();
   let evaluated = 0;
   try {
     for (const p of todo) {
       const eta = evaluated ? ((performance.now() - t0) / 1000 / evaluated) * (todo.length - evaluated) : NaN;
-      log(`[grid ${p.index + 1}/${points.length}] ${p.backend} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
+      log(`[grid ${p.index + 1}/${points.length}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
       const base = { experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit };
       const rows: ResultRow[] = [];
       if (p.kind === 'analytic') {
@@ -183,22 +221,18 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         if (g.metrics.includes('cost')) row('nfe', r.nfe);
       } else if (p.kind === 'nll') {
         const methods = (['nll', 'nll-ode'] as const).filter((m) => g.metrics.includes(m));
-        for (const { value: v, result: r } of evaluateBitsPerDim(getRun(p.backend), methods, { nllN: exp.eval.nllN, terms: exp.eval.nllTerms, seed: p.seed })) {
+        const run = getRun(p.backend, p.checkpoint);
+        Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
+        for (const { value: v, result: r } of evaluateBitsPerDim(run, methods, { nllN: exp.eval.nllN, terms: exp.eval.nllTerms, seed: p.seed })) {
           rows.push({ ...base, nfe: r.nfe, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, seconds: r.seconds, gflop: null, unit: v.unit, notes: v.notes });
         }
       } else {
-        const run = getRun(p.backend);
+        const run = getRun(p.backend, p.checkpoint);
+        Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
         const { images, cost } = drawSamples(run, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
         const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
         if (quality.length) {
-          const dataKey = JSON.stringify(run.config.data);
-          if (!refs.has(dataKey)) {
-            const net = await resolveFeatureNet(exp.eval.features, { dataset: run.config.data.name });
-            const real = imagesOf(testImages(run, exp.eval.realN, 0));
-            refs.set(dataKey, realReference(net, real));
-            real.dispose();
-          }
-          for (const v of qualityMetrics(refs.get(dataKey)!, images, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize })) {
+          for (const v of qualityMetrics(refs.get(JSON.stringify(run.config.data))!, images, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize })) {
             rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, notes: v.notes });
           }
         }
@@ -208,7 +242,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
         const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
-        writeFileAtomic(path.join(dir, 'samples', `${p.backend}_${p.sampler}_${p.steps}_s${p.seed}.png`), png);
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
       }
       appendRows(out, rows);
@@ -247,7 +281,7 @@ function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
   const out: LossPoint[] = [];
   for (const name of Object.keys(exp.models)) {
     for (const stage of ['vae', 'diffusion']) {
-      const f = path.join(modelDir(exp, name, root), stage, 'loss.jsonl');
+      const f = path.join(resolveModelDir(exp, name, root), stage, 'loss.jsonl');
       if (!fs.existsSync(f)) continue;
       for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
         if (!l.trim()) continue;
@@ -261,7 +295,9 @@ function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
 
 /** Charts (.vl.json, .svg, .png) and report.html for a run directory's metrics.jsonl. */
 export async function finalize(dir: string, exp: ResolvedExperiment, root: string, log: (l: string) => void): Promise<void> {
-  const rows = readRows(path.join(dir, 'metrics.jsonl'));
+  const allRows = readRows(path.join(dir, 'metrics.jsonl'));
+  // Charts of finished models use each model's final checkpoint; earlier ones feed the compute chart.
+  const rows = finalCheckpointRows(allRows);
   const grids: GridImage[] = [];
   const sdir = path.join(dir, 'samples');
   if (fs.existsSync(sdir)) {
@@ -272,10 +308,11 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       grids.push({ label: f.replace(/\.png$/, '').replace(/_/g, ' '), dataUri: `data:image/png;base64,${buf.toString('base64')}`, width: w * scale, height: h * scale });
     }
   }
-  const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
+  const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
   const charts: Chart[] = [];
   if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows));
   if (want.has('cost-frontier')) charts.push(...costFrontier(rows));
+  if (want.has('quality-vs-training-compute')) charts.push(...qualityVsTrainingCompute(allRows));
   if (want.has('bits-per-dim')) charts.push(...bitsPerDim(rows));
   if (want.has('loss')) charts.push(...lossCurves(lossPoints(exp, root)));
   if (want.has('schedules') && exp.schedules) charts.push(...schedulePlots(exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T }))));
@@ -290,8 +327,8 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': rows[0]?.git_commit ?? gitCommit(),
       'grid points': String(new Set(rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
     },
-    charts, rows, grids: want.has('samples') ? grids : [],
-    claims: exp.claims ? buildClaims(rows, exp) : undefined,
+    charts, rows: allRows, grids: want.has('samples') ? grids : [],
+    claims: exp.claims ? buildClaims(allRows, exp) : undefined,
     config: cfg,
     notes: [
       'FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.',

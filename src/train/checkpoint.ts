@@ -37,6 +37,22 @@ function libraryVersion(): string {
 
 const stem = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
+/**
+ * The checkpoint of a stage directory at a training step (or its newest with no step), as a path
+ * without extension; a missing one is an error that lists the saved steps.
+ */
+export function checkpointAt(dir: string, step?: number): string {
+  if (step === undefined) {
+    const base = latestCheckpoint(dir);
+    if (!base) throw new Error(`${dir}: no checkpoint (expected ${path.join(dir, 'latest.json')})`);
+    return base;
+  }
+  const base = path.join(dir, stem(step));
+  if (fs.existsSync(`${base}.safetensors`) && fs.existsSync(`${base}.json`)) return base;
+  const saved = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f)).map((f) => Number(f.slice(5, -5))).sort((a, b) => a - b) : [];
+  throw new Error(`${dir}: no checkpoint at step ${step}; saved steps: ${saved.join(', ') || 'none'}`);
+}
+
 export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<CheckpointMeta, 'format' | 'libraryVersion' | 'createdAt' | 'optimizerStep'>): string {
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   const put = (prefix: string, m: Map<string, tf.Variable>) => {

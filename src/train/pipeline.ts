@@ -12,7 +12,7 @@ import { discreteSchedule } from '../diffusion/schedules.js';
 import { UNet } from '../models/unet.js';
 import { Vae } from '../models/vae.js';
 import { Rng } from '../util/rng.js';
-import { latestCheckpoint, loadWeights } from './checkpoint.js';
+import { checkpointAt, latestCheckpoint, loadWeights } from './checkpoint.js';
 import type { TrainConfigT } from './config.js';
 import { train, type TrainOptions } from './trainer.js';
 
@@ -74,7 +74,7 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
             const eps = tf.tensor4d(rng.normals(idx.length * v.latentSize * v.latentSize * v.config.latentChannels), [idx.length, v.latentSize, v.latentSize, v.config.latentChannels]);
             return v.loss(xb, eps, lossCfg).loss;
           }),
-        }, { ...trainOptions(cfg.vae!.train, cfg, vaeDir, 'vae', resume, hash), config: { ...cfg, dataShape: [h, h, c] } });
+        }, { ...trainOptions(cfg.vae!.train, cfg, vaeDir, 'vae', resume, hash), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
         r.ema.dispose();
         reports.push({ stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
       }
@@ -103,7 +103,7 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
         const r = train({
           params: b.model.params.vars, datasetSize: data.shape[0],
           loss: (idx, rng, seed) => tf.tidy(() => b.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
-        }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(out, 'diffusion'), 'diffusion', resume, hash), config: { ...cfg, scaleFactor, dataShape: [h, h, c] } });
+        }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(out, 'diffusion'), 'diffusion', resume, hash), config: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } });
         r.ema.dispose();
         reports.push({ stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint });
       } finally {
@@ -121,36 +121,56 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): S
 export interface LoadedRun {
   backend: DiffusionBackend & { model: UNet };
   config: TrainConfigT;
+  /** diffusion-stage step of the loaded checkpoint */
+  step: number;
+  /**
+   * Training compute that produced these weights, in GFLOP: 3 × forward FLOPs per image (forward +
+   * backward ≈ 3 forwards) × batch × steps for each trained network; latent runs add the VAE stage
+   * and the one encoder pass over the training images that makes the diffusion stage's latents.
+   */
+  trainGflop: number;
   dispose(): void;
 }
 
-/** Rebuilds a run's diffusion backend from its newest checkpoints, with EMA (or raw) weights. */
-export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema'): LoadedRun {
-  const base = latestCheckpoint(path.join(dir, 'diffusion'));
-  if (!base) throw new Error(`${dir}: no diffusion checkpoint (expected ${path.join(dir, 'diffusion', 'latest.json')})`);
-  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: SavedConfig };
+/**
+ * Rebuilds a run's diffusion backend from its newest checkpoints (or the diffusion stage's checkpoint
+ * at `step`), with EMA (or raw) weights. The VAE of a latent run is always its final one: the
+ * diffusion stage trained on its latents.
+ */
+export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema', step?: number): LoadedRun {
+  const base = checkpointAt(path.join(dir, 'diffusion'), step);
+  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: SavedConfig; step: number };
   const cfg = meta.config;
   const schedule = discreteSchedule(cfg.diffusion.schedule.name, { T: cfg.diffusion.schedule.T, zeroTerminalSnr: cfg.diffusion.schedule.zeroTerminalSnr });
+  const diffusionGflop = (unet: UNet) => (3 * unet.flopsPerImage() * cfg.diffusion.train.batchSize * meta.step) / 1e9;
   if (cfg.backend === 'latent') {
     const vaeBase = latestCheckpoint(path.join(dir, 'vae'));
     if (!vaeBase) throw new Error(`${dir}: the latent run has no VAE checkpoint under vae/`);
-    const vcfg = (JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: SavedConfig }).config;
+    const vmeta = JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: SavedConfig; step: number };
+    const vcfg = vmeta.config;
     const probe = trainingShape(vcfg);
     const vae = buildVae(vcfg, probe.h, probe.c);
     loadWeights(vaeBase, vae.params.vars, 'model');
     const unet = buildUnet(cfg, vae.latentSize, vae.config.latentChannels);
     loadWeights(base, unet.params.vars, weights);
+    const vf = vae.flopsPerImage();
+    const vaeGflop = (3 * (vf.encoder + vf.decoder) * vcfg.vae!.train.batchSize * vmeta.step + vf.encoder * trainImagesOf(cfg)) / 1e9;
     const backend = new LatentBackend(vae, cfg.scaleFactor!, unet, schedule, cfg.diffusion.objective);
-    return { backend, config: cfg, dispose: () => { vae.dispose(); unet.dispose(); } };
+    return { backend, config: cfg, step: meta.step, trainGflop: vaeGflop + diffusionGflop(unet), dispose: () => { vae.dispose(); unet.dispose(); } };
   }
   const probe = trainingShape(cfg);
   const unet = buildUnet(cfg, probe.h, probe.c);
   loadWeights(base, unet.params.vars, weights);
-  return { backend: new PixelBackend(unet, schedule, cfg.diffusion.objective), config: cfg, dispose: () => unet.dispose() };
+  return { backend: new PixelBackend(unet, schedule, cfg.diffusion.objective), config: cfg, step: meta.step, trainGflop: diffusionGflop(unet), dispose: () => unet.dispose() };
 }
 
 /** A config as checkpoints store it: with the scale factor (latent) and the training images' shape. */
-type SavedConfig = TrainConfigT & { scaleFactor?: number; dataShape?: [number, number, number] };
+type SavedConfig = TrainConfigT & { scaleFactor?: number; dataShape?: [number, number, number]; trainImages?: number };
+
+/** Training images the run saw: recorded in the checkpoint; older runs count their dataset once. */
+function trainImagesOf(cfg: SavedConfig): number {
+  return cfg.trainImages ?? loadDataset({ ...cfg.data }).n;
+}
 
 /**
  * Image side and channels the models were built for: recorded in the checkpoint; runs written before

@@ -9,6 +9,11 @@ import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
 import { mergeShards, runExperiment } from '../../src/runner/run.js';
 import { readRows, type ResultRow } from '../../src/runner/results.js';
+import { selectBackend } from '../../src/compute/backend.js';
+import { buildUnet, runTraining } from '../../src/train/pipeline.js';
+import { TrainConfig } from '../../src/train/config.js';
+import { buildClaims } from '../../src/plots/claims.js';
+import '../helpers/cache.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-runner-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -118,6 +123,73 @@ test('shards merged equal an unsharded run', async () => {
   const merged = await mergeShards(runDir, quiet);
   assert.equal(strip(merged), strip(readRows(path.join(whole.dir, 'metrics.jsonl'))));
   assert.ok(fs.existsSync(path.join(runDir, 'report.html')));
+});
+
+test('checkpoints: a difflab-train run of the same config is reused, each checkpoint is evaluated with its training GFLOP, and quality is charted against training compute', async () => {
+  await selectBackend('wasm');
+  const root = path.join(dir, 'ckpt');
+  const model = {
+    name: 'tiny-ckpt', seed: 3, backend: 'pixel', data: { name: 'mnist', limit: 48, resize: [16, 16] },
+    diffusion: {
+      model: { channels: 8, channelMult: [1, 2], attentionResolutions: [] },
+      schedule: { name: 'linear', T: 100 }, objective: { parameterization: 'eps', weighting: 'simple' },
+      train: { steps: 4, batchSize: 8, lr: 1e-3, checkpointEvery: 2 },
+    },
+  };
+  // Trained on its own, where `difflab train` puts it: results/train/<name>.
+  runTraining({ ...TrainConfig.parse(model), out: path.join(root, 'train', 'tiny-ckpt') }, 'all', false);
+  const f = write('ckpt.yaml', JSON.stringify({
+    name: 'ckpt', models: { p: model },
+    grid: { backends: ['p'], samplers: ['ddim'], steps: [3], checkpoints: [2, 4], metrics: ['fid', 'cost'] },
+    eval: { n: 40, realN: 100 }, charts: ['quality-vs-training-compute', 'quality-vs-nfe'],
+  }));
+  const lines: string[] = [];
+  const r = await runExperiment({ file: f, resultsRoot: root, log: (l) => lines.push(l) });
+  assert.ok(lines.some((l) => l.includes(`reusing ${path.join(root, 'train', 'tiny-ckpt')}`)), lines.join('\n'));
+  assert.not.ok(fs.existsSync(path.join(root, 'ckpt', 'models')), 'the model was trained again');
+  const rows = readRows(path.join(r.dir, 'metrics.jsonl'));
+  assert.equal([...new Set(rows.map((x) => x.point))], ['p@2|ddim|3|0', 'p@4|ddim|3|0']);
+  // 3 × forward FLOPs per image × batch × steps, from the model's own FLOP count.
+  const flops = buildUnet(TrainConfig.parse(model), 16, 1).flopsPerImage();
+  for (const row of rows) assert.ok(Math.abs(row.train_gflop! - (3 * flops * 8 * row.train_step!) / 1e9) < 1e-9, JSON.stringify(row));
+  assert.equal([...new Set(rows.map((x) => x.train_step))], [2, 4]);
+  const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();
+  assert.equal(charts, ['quality-vs-nfe-fid.vl.json', 'quality-vs-training-compute-fid.vl.json']);
+  // quality vs NFE compares finished models: only the final checkpoint's rows go into it.
+  const nfeSpec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-nfe-fid.vl.json'), 'utf8'));
+  assert.is(nfeSpec.data.values.length, 1);
+  const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
+  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
+  const spec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-training-compute-fid.vl.json'), 'utf8')) as { data: { values: unknown[] } };
+  assert.ok(validate(spec), JSON.stringify(validate.errors?.slice(0, 3)));
+  assert.is(spec.data.values.length, 2);
+  // A step that was never saved is an error listing the saved ones.
+  const bad = write('ckpt-bad.yaml', fs.readFileSync(f, 'utf8').replace('[2,4]', '[3]'));
+  try {
+    await runExperiment({ file: bad, resultsRoot: root, log: quiet });
+    assert.unreachable('evaluated a checkpoint that does not exist');
+  } catch (e) {
+    assert.match((e as Error).message, /no checkpoint at step 3; saved steps: 2, 4/);
+  }
+});
+
+test('compute-matched claim: FID interpolated in log-GFLOP at the largest compute both backends reached', () => {
+  const diffusion = { objective: { parameterization: 'eps', weighting: 'simple' }, train: { steps: 100 } };
+  const exp = { models: { px: { backend: 'pixel', diffusion }, lt: { backend: 'latent', diffusion, vae: { train: { steps: 50 } } } } } as never;
+  const row = (backend: string, gflop: number, value: number): ResultRow => ({
+    experiment: 'x', run_id: 'r', point: `${backend}@${gflop}|ddim|10|0`, backend, sampler: 'ddim', steps: 10, nfe: 10, metric: 'fid@lenet-mnist', value, std: null, n: 100,
+    seconds: null, gflop: null, seed: 0, config_hash: 'h', git_commit: 'c', train_step: gflop, train_gflop: gflop,
+  });
+  // Pixel: 100 at 10 GFLOP, 50 at 100. Latent: 80 at 5, 40 at 50. Common budget 50 GFLOP:
+  // pixel = 100 − 50·ln(50/10)/ln(100/10) = 65.05, latent = 40 (printed to 3 significant digits).
+  const rows = [row('px', 10, 100), row('px', 100, 50), row('lt', 5, 80), row('lt', 50, 40)];
+  const c = buildClaims(rows, exp).find((x) => x.topic === 'compute-matched quality')!;
+  assert.is(c.verdict, 'supported');
+  assert.match(c.evidence, /ddim 10 steps: pixel 65\.1 vs latent 40\.0 at 50\.0 GFLOP/);
+  const flipped = buildClaims([row('px', 10, 30), row('px', 100, 20), row('lt', 5, 80), row('lt', 50, 40)], exp).find((x) => x.topic === 'compute-matched quality')!;
+  assert.is(flipped.verdict, 'contradicted');
+  const one = buildClaims([row('px', 10, 30)], exp).find((x) => x.topic === 'compute-matched quality')!;
+  assert.is(one.verdict, 'not measured');
 });
 
 test('the report loads in headless Chromium with no errors and every chart renders', async () => {
