@@ -116,7 +116,10 @@ export interface RunOptions {
   force?: boolean;
   shard?: Shard;
   runId?: string;
-  stage?: 'all' | 'train' | 'eval';
+  /** train: models only; features: the feature networks (trained once into the cache); eval: the grid */
+  stage?: 'all' | 'train' | 'features' | 'eval';
+  /** train only these models (default: every model the grid uses) */
+  models?: string[];
   resultsRoot?: string;
   log?: (line: string) => void;
 }
@@ -132,6 +135,12 @@ function fmtSeconds(s: number): string {
   return s < 90 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(1)} min`;
 }
 
+/** metrics.jsonl and the shard files of a run directory. */
+export function resultFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((f) => /^metrics(\.shard-\d+-of-\d+)?\.jsonl$/.test(f)).sort().map((f) => path.join(dir, f));
+}
+
 const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
 
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
@@ -143,9 +152,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const runId = opts.runId ?? hash;
   const dir = path.join(root, exp.name, runId);
   const out = metricsFile(dir, opts.shard);
-  if (fs.existsSync(out) && !opts.resume) {
-    if (!opts.force) throw new Error(`${out} already has results: pass --resume to continue this run, or --force to start it over`);
-    fs.rmSync(out);
+  if (fs.existsSync(out) && !opts.resume && !opts.force) throw new Error(`${out} already has results: pass --resume to continue this run, or --force to start it over`);
+  if (opts.force) {
+    // An unsharded run starts over completely; a shard discards only its own file.
+    const files = opts.shard ? [out] : resultFiles(dir);
+    for (const f of files) fs.rmSync(f, { force: true });
   }
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...exp, configHash: hash }, null, 2) + '\n');
@@ -157,8 +168,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
 
   // Stage 1: models.
   const usedModels = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
-  if (stage !== 'eval') {
+  for (const m of opts.models ?? []) if (!usedModels.includes(m)) throw new Error(`--model ${m}: not a model the grid uses; expected one of ${usedModels.join(', ') || '(none)'}`);
+  if (stage === 'all' || stage === 'train') {
     for (const [i, name] of usedModels.entries()) {
+      if (opts.models && !opts.models.includes(name)) continue;
       const cfg = { ...exp.models[name], out: resolveModelDir(exp, name, root) };
       if (trained(cfg.out, cfg)) {
         log(`[train ${i + 1}/${usedModels.length}] ${name}: reusing ${cfg.out} (same config hash)`);
@@ -170,13 +183,25 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     }
   }
   if (stage === 'train') return { dir, evaluated: 0, skipped: 0, rows: [] };
+  if (stage === 'features') {
+    const g = exp.grid;
+    if (g?.metrics.some((m) => ['fid', 'kid', 'pr', 'is'].includes(m))) {
+      for (const data of new Set(usedModels.map((n) => exp.models[n].data.name))) {
+        const net = await resolveFeatureNet(exp.eval.features, { dataset: data });
+        log(`[features] ${net.name} ready${net.testAccuracy !== undefined ? ` (test accuracy ${(100 * net.testAccuracy).toFixed(2)}%)` : ''}`);
+        net.dispose();
+      }
+    }
+    return { dir, evaluated: 0, skipped: 0, rows: [] };
+  }
   for (const name of usedModels) {
     if (!trained(resolveModelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
   }
 
   // Stage 2: the grid.
   const mine = points.filter((p) => !opts.shard || p.index % opts.shard.count === opts.shard.index);
-  const done = new Set(readRows(out).map((r) => r.point));
+  // Points finished in any results file of this run (the joined one or any shard's) are done.
+  const done = new Set(opts.force ? readRows(out).map((r) => r.point) : resultFiles(dir).flatMap((f) => readRows(f).map((r) => r.point)));
   const todo = mine.filter((p) => !done.has(p.key));
   log(`[grid] ${mine.length} point${mine.length === 1 ? '' : 's'}${opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : ''}; ${mine.length - todo.length} already done, ${todo.length} to evaluate`);
   const commit = gitCommit();
@@ -264,7 +289,7 @@ export async function mergeShards(dir: string, log: (l: string) => void = (l) =>
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
   const order = JSON.parse(fs.readFileSync(path.join(dir, 'points.json'), 'utf8')) as string[];
-  const files = fs.readdirSync(dir).filter((f) => /^metrics(\.shard-\d+-of-\d+)?\.jsonl$/.test(f)).map((f) => path.join(dir, f));
+  const files = resultFiles(dir);
   const byKey = new Map<string, ResultRow>();
   for (const f of files) for (const r of readRows(f)) byKey.set(`${r.point}\u0000${r.metric}`, r);
   const rank = new Map(order.map((k, i) => [k, i]));

@@ -14,6 +14,7 @@ import { buildUnet, runTraining } from '../../src/train/pipeline.js';
 import { TrainConfig } from '../../src/train/config.js';
 import { buildClaims } from '../../src/plots/claims.js';
 import '../helpers/cache.js';
+import { BIN } from '../helpers/cli.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-runner-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -66,7 +67,7 @@ test('$ref composes a preset with overrides; difflab config --print shows the re
   assert.is(JSON.parse(r.stdout).models.p.diffusion.train.steps, 7);
 });
 
-const strip = (rows: ResultRow[]) => rows.map(({ seconds: _s, ...r }) => ({ ...r, value: r.metric === 'nfe' || !r.metric.includes('rms') && !r.metric.includes('sw2') ? r.value : Number(r.value.toPrecision(12)) }))
+const strip = (rows: ResultRow[]) => rows.map(({ seconds: _s, notes: _n, ...r }) => ({ ...r, value: r.metric === 'nfe' || !r.metric.includes('rms') && !r.metric.includes('sw2') ? r.value : Number(r.value.toPrecision(12)) }))
   .filter((r) => r.metric !== 'seconds_per_sample');
 
 test('a tiny analytic experiment runs end to end: metrics.jsonl, valid Vega-Lite specs, SVG/PNG, report; resume skips done points', async () => {
@@ -190,6 +191,37 @@ test('compute-matched claim: FID interpolated in log-GFLOP at the largest comput
   assert.is(flipped.verdict, 'contradicted');
   const one = buildClaims([row('px', 10, 30)], exp).find((x) => x.topic === 'compute-matched quality')!;
   assert.is(one.verdict, 'not measured');
+});
+
+test('--jobs 2: models train in parallel processes, the grid runs as two shards, and the joined rows equal a one-process run', async () => {
+  const tinyModel = (seed: number) => ({
+    name: `tiny-jobs-${seed}`, seed, backend: 'pixel', data: { name: 'mnist', limit: 32, resize: [16, 16] },
+    diffusion: {
+      model: { channels: 8, channelMult: [1, 2], attentionResolutions: [] },
+      schedule: { name: 'linear', T: 100 }, objective: { parameterization: 'eps', weighting: 'simple' },
+      train: { steps: 2, batchSize: 8, lr: 1e-3 },
+    },
+  });
+  const f = write('jobs.json', JSON.stringify({
+    name: 'jobs', models: { a: tinyModel(1), b: tinyModel(2) },
+    grid: { backends: ['a', 'b'], samplers: ['ddim', 'euler'], steps: [2], metrics: ['nll', 'cost'] },
+    eval: { nllN: 4, nllTerms: 3 }, charts: ['bits-per-dim'],
+  }));
+  const par = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  assert.is(par.status, 0, par.stderr);
+  assert.match(par.stderr, /2 task\(s\) on 2 process\(es\): train a, train b/);
+  assert.match(par.stderr, /grid of 6 point\(s\) in 2 shard\(s\)/);
+  const one = await runExperiment({ file: f, resultsRoot: path.join(dir, 'one'), log: quiet });
+  const parDir = path.join(dir, 'par', 'jobs', path.basename(one.dir));
+  assert.ok(fs.existsSync(path.join(parDir, 'report.html')));
+  assert.equal(strip(readRows(path.join(parDir, 'metrics.jsonl'))), strip(readRows(path.join(one.dir, 'metrics.jsonl'))));
+  // A second run without --resume or --force is refused; with --resume nothing is left to do.
+  const again = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8' });
+  assert.is(again.status, 1);
+  assert.match(again.stderr, /already has results: pass --resume/);
+  const resumed = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--resume', '--results', path.join(dir, 'par')], { encoding: 'utf8' });
+  assert.is(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /0 grid point\(s\) evaluated, 6 skipped as done/);
 });
 
 test('the report loads in headless Chromium with no errors and every chart renders', async () => {

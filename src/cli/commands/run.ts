@@ -1,6 +1,7 @@
 // `difflab run`, `difflab merge`, `difflab config`: experiments from files, shards, resolved configs.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadExperiment } from '../../runner/config.js';
+import { defaultJobs, runParallel } from '../../runner/parallel.js';
 import { mergeShards, parseShard, runExperiment } from '../../runner/run.js';
 
 interface RunArgs {
@@ -9,7 +10,9 @@ interface RunArgs {
   force: boolean;
   shard?: string;
   runId?: string;
-  stage: 'all' | 'train' | 'eval';
+  stage: 'all' | 'train' | 'features' | 'eval';
+  model?: string[];
+  jobs: string;
   results: string;
 }
 
@@ -22,11 +25,23 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('force', { type: 'boolean', default: false, describe: 'discard earlier results of this run id and start over' })
     .option('shard', { type: 'string', describe: 'i/n: evaluate only every n-th grid point starting at i (0-based); join with difflab merge' })
     .option('run-id', { type: 'string', describe: 'results/<experiment>/<run-id> (default: the resolved config\'s hash)' })
-    .option('stage', { choices: ['all', 'train', 'eval'] as const, default: 'all' as const, describe: 'train models only, evaluate only (models must exist), or both' })
+    .option('stage', { choices: ['all', 'train', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, prepare the feature network only, evaluate only (models must exist), or all' })
+    .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
+    .option('jobs', { type: 'string', default: 'auto', describe: 'worker processes (one core each): models and the feature network train side by side, the grid runs in as many shards; auto = one per core (max 4), 1 for experiments without trained models' })
     .option('results', { type: 'string', default: 'results', describe: 'results root directory' }) as unknown as Argv<RunArgs>,
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
-    const r = await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, resultsRoot: a.results });
-    console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard ? '' : `; report: ${r.dir}/report.html`}`);
+    const exp = loadExperiment(a.experiment);
+    const hasModels = (exp.grid?.backends ?? []).some((b) => b !== 'analytic');
+    let jobs = a.jobs === 'auto' ? defaultJobs(hasModels) : Number(a.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${a.jobs}'`);
+    if (a.shard || a.model) {
+      if (a.jobs !== 'auto' && jobs > 1) throw new Error(`--jobs ${jobs} cannot be combined with ${a.shard ? '--shard' : '--model'}: those run one slice in this process`);
+      jobs = 1;
+    }
+    const r = jobs > 1
+      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs })
+      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results });
+    console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
   },
 };
 

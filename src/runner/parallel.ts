@@ -1,0 +1,105 @@
+// `difflab run --jobs N`: the same experiment spread over N worker processes on this machine. Each
+// tfjs process computes on one core (the wasm backend is single-threaded in Node), so a 2-core
+// machine runs two at once: first the models and the feature network as separate tasks, then the
+// grid as N shards (the --shard machinery), then the shards are joined as `difflab merge` does.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { configHash, loadExperiment } from './config.js';
+import { readRows } from './results.js';
+import { gridPoints, mergeShards, resultFiles, type RunOptions, type RunOutcome } from './run.js';
+
+/**
+ * The default --jobs: one process per core (at most 4: availableParallelism can report the host's
+ * cores inside a container), and 1 for experiments without trained models (seconds of work).
+ */
+export function defaultJobs(hasModels: boolean): number {
+  return hasModels ? Math.max(1, Math.min(4, os.availableParallelism())) : 1;
+}
+
+const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
+
+export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
+  jobs: number;
+}
+
+interface Task { label: string; args: string[] }
+
+/** Runs tasks on a pool of `jobs` child processes; the first failure stops the others and throws. */
+async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Promise<void> {
+  const queue = [...tasks];
+  const running = new Set<ReturnType<typeof spawn>>();
+  let failure: Error | undefined;
+  const worker = async (slot: number): Promise<void> => {
+    for (let t = queue.shift(); t && !failure; t = queue.shift()) {
+      const task = t;
+      log(`[job ${slot}] ${task.label}`);
+      await new Promise<void>((resolve) => {
+        // Plain progress lines from the children (their output is a pipe, not a terminal).
+        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true' } });
+        running.add(child);
+        const tail: string[] = [];
+        const forward = (buf: Buffer) => {
+          for (const line of buf.toString('utf8').split('\n')) {
+            if (!line.trim()) continue;
+            tail.push(line);
+            if (tail.length > 20) tail.shift();
+            log(`[job ${slot}] ${line}`);
+          }
+        };
+        child.stdout.on('data', forward);
+        child.stderr.on('data', forward);
+        child.on('close', (code, signal) => {
+          running.delete(child);
+          if (code !== 0 && !failure) {
+            failure = new Error(`${task.label} failed (${signal ?? `exit ${code}`}): difflab ${task.args.join(' ')}\n${tail.join('\n')}`);
+            for (const c of running) c.kill('SIGTERM');
+          }
+          resolve();
+        });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, (_, i) => worker(i + 1)));
+  if (failure) throw failure;
+}
+
+export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  if (!Number.isInteger(opts.jobs) || opts.jobs < 1) throw new Error(`--jobs: expected a positive integer, got ${opts.jobs}`);
+  const exp = loadExperiment(opts.file);
+  const root = opts.resultsRoot ?? 'results';
+  const { file: _file, ...cfgForHash } = exp;
+  const runId = opts.runId ?? configHash(cfgForHash);
+  const dir = path.join(root, exp.name, runId);
+  const existing = resultFiles(dir);
+  if (existing.length && !opts.resume && !opts.force) throw new Error(`${existing[0]} already has results: pass --resume to continue this run, or --force to start it over`);
+  if (opts.force) for (const f of existing) fs.rmSync(f);
+  const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => readRows(f).map((r) => r.point)));
+  const common = ['--results', root, '--run-id', runId];
+  const stage = opts.stage ?? 'all';
+  const t0 = performance.now();
+  if (stage === 'all' || stage === 'train' || stage === 'features') {
+    const models = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+    const tasks: Task[] = [];
+    if (stage !== 'features') for (const m of models) tasks.push({ label: `train ${m}`, args: ['run', opts.file, '--stage', 'train', '--model', m, '--resume', ...common] });
+    const quality = exp.grid?.metrics.some((m) => ['fid', 'kid', 'pr', 'is'].includes(m));
+    if (stage !== 'train' && quality && models.length) tasks.push({ label: 'feature network', args: ['run', opts.file, '--stage', 'features', '--resume', ...common] });
+    log(`[run ${exp.name}] ${tasks.length} task(s) on ${Math.min(opts.jobs, tasks.length)} process(es): ${tasks.map((t) => t.label).join(', ')}`);
+    await pool(tasks, opts.jobs, log);
+    if (stage !== 'all') return { dir, evaluated: 0, skipped: 0, rows: [] };
+  }
+  const points = gridPoints(exp).length;
+  const shards = Math.max(1, Math.min(opts.jobs, points));
+  log(`[run ${exp.name}] grid of ${points} point(s) in ${shards} shard(s)`);
+  await pool(Array.from({ length: shards }, (_, i) => ({
+    label: `grid shard ${i}/${shards}`,
+    args: ['run', opts.file, '--stage', 'eval', '--shard', `${i}/${shards}`, '--resume', ...common],
+  })), opts.jobs, log);
+  const rows = await mergeShards(dir, log);
+  const all = new Set(rows.map((r) => r.point));
+  const skipped = [...doneBefore].filter((p) => all.has(p)).length;
+  log(`[run ${exp.name}] ${((performance.now() - t0) / 60000).toFixed(1)} min with ${opts.jobs} job(s)`);
+  return { dir, evaluated: all.size - skipped, skipped, rows };
+}
