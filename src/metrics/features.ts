@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { tf } from '../compute/backend.js';
 import { loadDataset, toFloat, type DatasetName, type ImageDataset } from '../data/index.js';
 import { ParamStore, registerConv, registerDense } from '../models/layers.js';
@@ -232,25 +233,42 @@ export function trainLenet(recipe: LenetRecipe, log = true): { net: Lenet; entry
  * difflab's LeNet for `dataset`: loaded from the cache if a network with the same recipe is there,
  * otherwise trained (about a minute on one core for MNIST) and cached as safetensors + JSON.
  */
-export function lenetFor(dataset: DatasetName, opts: { cache?: string; log?: boolean } = {}): FeatureNet {
-  const recipe = LENET_RECIPES[dataset];
+/**
+ * Feature networks shipped with difflab: the cache entries of recipes trained once and committed
+ * (configs/features/), so every install computes metrics with the same network and none has to train it.
+ */
+export const SHIPPED_FEATURES_DIR = fileURLToPath(new URL('../../configs/features/', import.meta.url));
+
+function loadLenet(base: string, recipe: LenetRecipe): FeatureNet {
+  const entry = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as LenetCacheEntry;
+  const net = new Lenet(recipe, entry.inputShape[2], entry.inputShape[0]);
+  const { tensors } = readSafetensors(`${base}.safetensors`);
+  for (const [name, v] of net.params.vars) {
+    const t = tensors[name];
+    if (!t || t.shape.join() !== v.shape.join()) throw new Error(`${base}.safetensors: tensor ${name} missing or of the wrong shape; delete the file to retrain`);
+    const val = tf.tensor(t.data as Float32Array, v.shape);
+    v.assign(val);
+    val.dispose();
+  }
+  return lenetFeatureNet(net, entry.testAccuracy);
+}
+
+/**
+ * The dataset's LeNet: from the cache directory, else the one shipped in configs/features/ (same
+ * recipe hash), else trained with its recipe and cached. `recipe` overrides the dataset's recipe
+ * (a different recipe has a different hash, so it never takes another recipe's weights).
+ */
+export function lenetFor(dataset: DatasetName, opts: { cache?: string; log?: boolean; shipped?: boolean; recipe?: LenetRecipe } = {}): FeatureNet {
+  const recipe = opts.recipe ?? LENET_RECIPES[dataset];
   if (!recipe) throw new Error(`feature network: no LeNet recipe for '${dataset}' (recipes exist for ${Object.keys(LENET_RECIPES).join(', ')}); pass your own TF.js model with --features PATH/model.json`);
   const hash = recipeHash(recipe);
   const dir = path.join(opts.cache ?? cacheDir(), 'features');
-  const base = path.join(dir, `lenet-${dataset}-${hash}`);
-  if (fs.existsSync(`${base}.json`) && fs.existsSync(`${base}.safetensors`)) {
-    const entry = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as LenetCacheEntry;
-    const net = new Lenet(recipe, entry.inputShape[2], entry.inputShape[0]);
-    const { tensors } = readSafetensors(`${base}.safetensors`);
-    for (const [name, v] of net.params.vars) {
-      const t = tensors[name];
-      if (!t || t.shape.join() !== v.shape.join()) throw new Error(`${base}.safetensors: tensor ${name} missing or of the wrong shape; delete the file to retrain`);
-      const val = tf.tensor(t.data as Float32Array, v.shape);
-      v.assign(val);
-      val.dispose();
-    }
-    return lenetFeatureNet(net, entry.testAccuracy);
+  const stem = `lenet-${dataset}-${hash}`;
+  for (const d of opts.shipped === false ? [dir] : [dir, SHIPPED_FEATURES_DIR]) {
+    const base = path.join(d, stem);
+    if (fs.existsSync(`${base}.json`) && fs.existsSync(`${base}.safetensors`)) return loadLenet(base, recipe);
   }
+  const base = path.join(dir, stem);
   if (opts.log !== false) process.stderr.write(`training the feature network lenet-${dataset} (recipe ${hash}); it is cached in ${dir}\n`);
   const { net, entry } = trainLenet(recipe, opts.log !== false);
   fs.mkdirSync(dir, { recursive: true });

@@ -36,7 +36,7 @@ export function qualityVsNfe(rows: ResultRow[]): Chart[] {
       transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE (denoiser evaluations per sample)' },
+        x: { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)' },
         y: { field: 'value', type: 'quantitative', title: label(metric) },
         color: { field: 'backend', type: 'nominal', title: 'backend' },
         strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler' },
@@ -64,7 +64,7 @@ export function costFrontier(rows: ResultRow[]): Chart[] {
           data: { values },
           mark: { type: 'point', filled: true, size: 70 },
           encoding: {
-            x: { field: 'cost', type: 'quantitative', scale: { type: 'log' }, title },
+            x: { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title },
             y: { field: 'value', type: 'quantitative', title: label(metric) },
             color: { field: 'backend', type: 'nominal', title: 'backend' },
             shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
@@ -109,7 +109,7 @@ export function qualityVsTrainingCompute(rows: ResultRow[]): Chart[] {
         transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'gflop', type: 'quantitative', scale: { type: 'log' }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
+          x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
           y: { field: 'value', type: 'quantitative', title: label(metric) },
           color: { field: 'backend', type: 'nominal', title: 'backend' },
           strokeDash: { field: 'setting', type: 'nominal', title: 'sampler' },

@@ -1,6 +1,6 @@
-// One feature-network cache for the whole test process (uvu runs every file in one process), so the
-// MNIST LeNet is trained once per test run and removed afterwards. CLI tests' child processes
-// inherit it through DIFFLAB_CACHE. DIFFLAB_TEST_CACHE names a kept directory instead (for
+// One feature-network cache for the whole test process (uvu runs every file in one process), removed
+// afterwards: the shipped MNIST LeNet is read from configs/features/, anything trained lands here.
+// CLI tests' child processes inherit it through DIFFLAB_CACHE. DIFFLAB_TEST_CACHE names a kept directory instead (for
 // iterating on tests locally without retraining).
 import fs from 'node:fs';
 import os from 'node:os';

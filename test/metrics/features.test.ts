@@ -7,7 +7,7 @@ import { TEST_CACHE } from '../helpers/cache.js';
 import { selectBackend, tf } from '../../src/compute/backend.js';
 import { loadDataset, permutation, toFloat } from '../../src/data/index.js';
 import { Rng } from '../../src/util/rng.js';
-import { lenetFor, loadTfjsFeatureNet, resolveFeatureNet } from '../../src/metrics/features.js';
+import { LENET_RECIPES, lenetFor, loadTfjsFeatureNet, recipeHash, resolveFeatureNet, SHIPPED_FEATURES_DIR } from '../../src/metrics/features.js';
 import { prdc } from '../../src/metrics/prdc.js';
 import { fid } from '../../src/metrics/fid.js';
 
@@ -15,16 +15,8 @@ const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 
 test.before(async () => { await selectBackend('wasm'); });
 
-test('the MNIST LeNet reaches ≥ 98.5% test accuracy and is cached as safetensors + JSON', () => {
-  const net = lenetFor('mnist', { log: false });
-  assert.is(net.name, 'lenet-mnist');
-  assert.ok(net.testAccuracy! >= 0.985, `test accuracy ${net.testAccuracy}`);
-  const files = fs.readdirSync(path.join(TEST_CACHE, 'features'));
-  assert.ok(files.some((f) => /^lenet-mnist-[0-9a-f]{10}\.safetensors$/.test(f)), files.join(', '));
-  const meta = JSON.parse(fs.readFileSync(path.join(TEST_CACHE, 'features', files.find((f) => f.endsWith('.json'))!), 'utf8'));
-  assert.is(meta.testAccuracy, net.testAccuracy);
-  assert.is(meta.recipe.dataset, 'mnist');
-  // Its own accuracy, recomputed from the features' softmax on the test split.
+function accuracy(net: ReturnType<typeof lenetFor>): number {
+  // Recomputed from the features' softmax on the whole test split, not read from the JSON.
   const test = loadDataset({ name: 'mnist', split: 'test' });
   const x = toFloat(test, all(test.n));
   const { probs } = net.features(x);
@@ -35,8 +27,39 @@ test('the MNIST LeNet reaches ≥ 98.5% test accuracy and is cached as safetenso
     for (let k = 1; k < 10; k++) if (probs![i * 10 + k] > probs![i * 10 + best]) best = k;
     if (best === test.labels![i]) correct++;
   }
-  assert.ok(Math.abs(correct / test.n - net.testAccuracy!) < 1e-9);
+  return correct / test.n;
+}
+
+test('the shipped MNIST LeNet is its recipe\'s network and reaches ≥ 98.5% test accuracy', () => {
+  const hash = recipeHash(LENET_RECIPES.mnist!);
+  const meta = JSON.parse(fs.readFileSync(path.join(SHIPPED_FEATURES_DIR, `lenet-mnist-${hash}.json`), 'utf8'));
+  assert.equal(meta.recipe, LENET_RECIPES.mnist);
+  const net = lenetFor('mnist', { log: false });
+  assert.is(net.name, 'lenet-mnist');
+  const acc = accuracy(net);
+  assert.ok(acc >= 0.985, `test accuracy ${acc}`);
+  assert.ok(Math.abs(acc - meta.testAccuracy) < 1e-9, `recorded ${meta.testAccuracy}, measured ${acc}`);
+  // Loaded, not trained: nothing was written to the cache.
+  assert.not.ok(fs.existsSync(path.join(TEST_CACHE, 'features', `lenet-mnist-${hash}.safetensors`)));
   net.dispose();
+});
+
+test('a LeNet recipe trains, learns and is cached as safetensors + JSON (a 150-step recipe)', () => {
+  const recipe = { ...LENET_RECIPES.mnist!, steps: 150 };
+  const net = lenetFor('mnist', { log: false, recipe });
+  const stem = `lenet-mnist-${recipeHash(recipe)}`;
+  const meta = JSON.parse(fs.readFileSync(path.join(TEST_CACHE, 'features', `${stem}.json`), 'utf8'));
+  assert.ok(fs.existsSync(path.join(TEST_CACHE, 'features', `${stem}.safetensors`)));
+  assert.is(meta.recipe.steps, 150);
+  const acc = accuracy(net);
+  assert.ok(acc > 0.9, `150 steps should pass 90% (chance is 10%): ${acc}`);
+  assert.ok(Math.abs(acc - meta.testAccuracy) < 1e-9);
+  // From the cache it is the same network.
+  const again = lenetFor('mnist', { log: false, recipe });
+  const x = toFloat(loadDataset({ name: 'mnist', split: 'test' }), all(32));
+  assert.equal(Array.from(again.features(x).features.data), Array.from(net.features(x).features.data));
+  x.dispose();
+  net.dispose(); again.dispose();
 });
 
 test('features are deterministic for a fixed cache, and resized inputs work', () => {
