@@ -37,7 +37,7 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
       log(`[job ${slot}] ${task.label}`);
       await new Promise<void>((resolve) => {
         // Plain progress lines from the children (their output is a pipe, not a terminal).
-        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true' } });
+        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1' } });
         running.add(child);
         const tail: string[] = [];
         const forward = (buf: Buffer) => {
@@ -77,7 +77,8 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   if (existing.length && !opts.resume && !opts.force) throw new Error(`${existing[0]} already has results: pass --resume to continue this run, or --force to start it over`);
   if (opts.force) for (const f of existing) fs.rmSync(f);
   const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => readRows(f).map((r) => r.point)));
-  const common = ['--results', root, '--run-id', runId];
+  // Workers run in their own process only: --jobs 1 (and DIFFLAB_WORKER) keeps them from spawning more.
+  const common = ['--results', root, '--run-id', runId, '--jobs', '1'];
   const stage = opts.stage ?? 'all';
   const t0 = performance.now();
   if (stage === 'all' || stage === 'train' || stage === 'features') {

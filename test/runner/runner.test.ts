@@ -204,12 +204,14 @@ test('--jobs 2: models train in parallel processes, the grid runs as two shards,
   });
   const f = write('jobs.json', JSON.stringify({
     name: 'jobs', models: { a: tinyModel(1), b: tinyModel(2) },
-    grid: { backends: ['a', 'b'], samplers: ['ddim', 'euler'], steps: [2], metrics: ['nll', 'cost'] },
-    eval: { nllN: 4, nllTerms: 3 }, charts: ['bits-per-dim'],
+    grid: { backends: ['a', 'b'], samplers: ['ddim', 'euler'], steps: [2], metrics: ['fid', 'nll', 'cost'] },
+    eval: { n: 40, realN: 100, nllN: 4, nllTerms: 3 }, charts: ['bits-per-dim'],
   }));
-  const par = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const par = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 300000, killSignal: 'SIGKILL' });
   assert.is(par.status, 0, par.stderr);
-  assert.match(par.stderr, /2 task\(s\) on 2 process\(es\): train a, train b/);
+  assert.match(par.stderr, /3 task\(s\) on 2 process\(es\): train a, train b, feature network/);
+  // Workers do their task in their own process and start no workers of their own.
+  assert.is((par.stderr.match(/task\(s\) on/g) ?? []).length, 1, par.stderr);
   assert.match(par.stderr, /grid of 6 point\(s\) in 2 shard\(s\)/);
   const one = await runExperiment({ file: f, resultsRoot: path.join(dir, 'one'), log: quiet });
   const parDir = path.join(dir, 'par', 'jobs', path.basename(one.dir));

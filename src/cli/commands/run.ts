@@ -34,6 +34,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const hasModels = (exp.grid?.backends ?? []).some((b) => b !== 'analytic');
     let jobs = a.jobs === 'auto' ? defaultJobs(hasModels) : Number(a.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${a.jobs}'`);
+    if (process.env.DIFFLAB_WORKER) jobs = 1; // a worker of a --jobs run never starts workers itself
     if (a.shard || a.model) {
       if (a.jobs !== 'auto' && jobs > 1) throw new Error(`--jobs ${jobs} cannot be combined with ${a.shard ? '--shard' : '--model'}: those run one slice in this process`);
       jobs = 1;
