@@ -51,7 +51,7 @@ export interface Claim {
   claim: string;
   /** what this run measured, in words, with the numbers */
   evidence: string;
-  verdict: 'supported' | 'contradicted' | 'mixed' | 'not measured';
+  verdict: 'supported' | 'contradicted' | 'mixed' | 'inconclusive' | 'not measured';
 }
 
 export interface ReportInput {
@@ -80,7 +80,7 @@ body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:12
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
 figure{display:inline-block;margin:0.5em;vertical-align:top}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
-.verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}
+.verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
 </style>
 ${inlineScript('vega', 'build/vega.min.js')}

@@ -193,6 +193,25 @@ test('compute-matched claim: FID interpolated in log-GFLOP at the largest comput
   assert.is(one.verdict, 'not measured');
 });
 
+test('sampling-strategy and noise-handling claims: verdicts only from the comparisons they name', () => {
+  const diffusion = { objective: { parameterization: 'eps', weighting: 'simple' }, train: { steps: 100 } };
+  const exp = { models: { px: { backend: 'pixel', diffusion }, lt: { backend: 'latent', diffusion, vae: { train: { steps: 50 } } } } } as never;
+  const row = (backend: string, sampler: string, steps: number, value: number): ResultRow => ({
+    experiment: 'x', run_id: 'r', point: `${backend}|${sampler}|${steps}|0`, backend, sampler, steps, nfe: steps, metric: 'fid@lenet-mnist', value, std: null, n: 100,
+    seconds: null, gflop: null, seed: 0, config_hash: 'h', git_commit: 'c',
+  });
+  const topic = (rows: ResultRow[], t: string) => buildClaims(rows, exp).find((c) => c.topic === t)!;
+  // No ancestral sampler in the grid: DPM-Solver++ beating DDIM says nothing about the claim.
+  assert.is(topic([row('px', 'dpm-solver++-2m', 5, 50), row('px', 'ddim', 5, 60)], 'sampling strategy').verdict, 'not measured');
+  assert.is(topic([row('px', 'dpm-solver++-2m', 5, 50), row('px', 'ddpm', 5, 90)], 'sampling strategy').verdict, 'supported');
+  assert.is(topic([row('px', 'dpm-solver++-2m', 5, 95), row('px', 'ddpm', 5, 90)], 'sampling strategy').verdict, 'contradicted');
+  // Degradation 5→20 steps: pixel 100/50 = 2, latent 60/50 = 1.2 → supported; 1.02 vs 1.04 → inconclusive.
+  const deg = (p5: number, l5: number) => [row('px', 'ddim', 5, p5), row('px', 'ddim', 20, 50), row('lt', 'ddim', 5, l5), row('lt', 'ddim', 20, 50)];
+  assert.is(topic(deg(100, 60), 'noise handling').verdict, 'supported');
+  assert.is(topic(deg(60, 100), 'noise handling').verdict, 'contradicted');
+  assert.is(topic(deg(52, 51), 'noise handling').verdict, 'inconclusive');
+});
+
 test('--jobs 2: models train in parallel processes, the grid runs as two shards, and the joined rows equal a one-process run', async () => {
   const tinyModel = (seed: number) => ({
     name: `tiny-jobs-${seed}`, seed, backend: 'pixel', data: { name: 'mnist', limit: 32, resize: [16, 16] },
