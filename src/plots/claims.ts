@@ -4,7 +4,10 @@ import type { ResultRow } from '../runner/results.js';
 import type { Claim } from './report.js';
 import { family, finalCheckpointRows } from './specs.js';
 
-/** Degradation ratios closer than this are reported as inconclusive: one seed gives FID no error bar, so small gaps are not read as differences. */
+/**
+ * FIDs within this fraction of each other, and degradation ratios within this much, are reported as
+ * inconclusive: one seed gives FID no error bar, so small gaps are not read as differences.
+ */
 const NOISE_TOLERANCE = 0.05;
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const f3 = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
@@ -74,7 +77,7 @@ export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment): Clai
     claims.push({
       topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.',
       evidence: `best FID: latent ${f3(bestL)} vs pixel ${f3(bestP)} (${pf[0].metric}, n = ${pf[0].n}); training compute: latent ${gflop(lf)} vs pixel ${gflop(pf)} GFLOP, so the budgets are only as equal as these numbers (see the compute-matched row)`,
-      verdict: bestL < bestP ? 'supported' : 'contradicted',
+      verdict: Math.abs(bestL - bestP) < NOISE_TOLERANCE * Math.max(bestL, bestP) ? 'inconclusive' : bestL < bestP ? 'supported' : 'contradicted',
     });
   } else claims.push({ topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.', evidence: 'no FID for both backends in this run', verdict: 'not measured' });
   // Density estimation.

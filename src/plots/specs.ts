@@ -112,7 +112,7 @@ export function qualityVsTrainingCompute(rows: ResultRow[]): Chart[] {
           x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
           y: { field: 'value', type: 'quantitative', title: label(metric) },
           color: { field: 'backend', type: 'nominal', title: 'backend' },
-          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler' },
+          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 260 } },
           tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
         },
       } as TopLevelSpec,

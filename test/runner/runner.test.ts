@@ -210,6 +210,9 @@ test('sampling-strategy and noise-handling claims: verdicts only from the compar
   assert.is(topic(deg(100, 60), 'noise handling').verdict, 'supported');
   assert.is(topic(deg(60, 100), 'noise handling').verdict, 'contradicted');
   assert.is(topic(deg(52, 51), 'noise handling').verdict, 'inconclusive');
+  // Best FID 34.4 vs 34.7 is within 5%: not a win for either backend.
+  assert.is(topic([row('px', 'ddim', 5, 34.7), row('lt', 'ddim', 5, 34.4)], 'best use: generation quality').verdict, 'inconclusive');
+  assert.is(topic([row('px', 'ddim', 5, 60), row('lt', 'ddim', 5, 34.4)], 'best use: generation quality').verdict, 'supported');
 });
 
 test('--jobs 2: models train in parallel processes, the grid runs as two shards, and the joined rows equal a one-process run', async () => {
