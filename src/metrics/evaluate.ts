@@ -17,6 +17,11 @@ import { prdc } from './prdc.js';
 export const METRIC_GROUPS = ['fid', 'kid', 'pr', 'is', 'nll', 'nll-ode', 'cost'] as const;
 export type MetricGroup = (typeof METRIC_GROUPS)[number];
 
+/** The metric groups computed on a feature network from generated samples. */
+export const QUALITY_GROUPS = ['fid', 'kid', 'pr', 'is'] as const satisfies readonly MetricGroup[];
+export type QualityGroup = (typeof QUALITY_GROUPS)[number];
+export const isQualityGroup = (m: string): m is QualityGroup => (QUALITY_GROUPS as readonly string[]).includes(m);
+
 /** One number of one evaluation, as results files store it. */
 export interface MetricValue {
   metric: string;

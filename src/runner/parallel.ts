@@ -5,10 +5,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { configHash, loadExperiment } from './config.js';
+import { loadExperiment } from './config.js';
 import { readRows } from './results.js';
-import { gridPoints, mergeShards, resultFiles, type RunOptions, type RunOutcome } from './run.js';
+import { isQualityGroup } from '../metrics/evaluate.js';
+import { existingResultsError, gridPoints, mergeShards, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
 
 /**
  * The default --jobs: one process per core (at most 4: availableParallelism can report the host's
@@ -70,11 +70,9 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   if (!Number.isInteger(opts.jobs) || opts.jobs < 1) throw new Error(`--jobs: expected a positive integer, got ${opts.jobs}`);
   const exp = loadExperiment(opts.file);
   const root = opts.resultsRoot ?? 'results';
-  const { file: _file, ...cfgForHash } = exp;
-  const runId = opts.runId ?? configHash(cfgForHash);
-  const dir = path.join(root, exp.name, runId);
+  const { runId, dir } = runLocation(exp, root, opts.runId);
   const existing = resultFiles(dir);
-  if (existing.length && !opts.resume && !opts.force) throw new Error(`${existing[0]} already has results: pass --resume to continue this run, or --force to start it over`);
+  if (existing.length && !opts.resume && !opts.force) throw existingResultsError(existing[0]);
   if (opts.force) for (const f of existing) fs.rmSync(f);
   const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => readRows(f).map((r) => r.point)));
   // Workers run in their own process only: --jobs 1 (and DIFFLAB_WORKER) keeps them from spawning more.
@@ -82,10 +80,10 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   const stage = opts.stage ?? 'all';
   const t0 = performance.now();
   if (stage === 'all' || stage === 'train' || stage === 'features') {
-    const models = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+    const models = modelBackends(exp);
     const tasks: Task[] = [];
     if (stage !== 'features') for (const m of models) tasks.push({ label: `train ${m}`, args: ['run', opts.file, '--stage', 'train', '--model', m, '--resume', ...common] });
-    const quality = exp.grid?.metrics.some((m) => ['fid', 'kid', 'pr', 'is'].includes(m));
+    const quality = exp.grid?.metrics.some(isQualityGroup);
     if (stage !== 'train' && quality && models.length) tasks.push({ label: 'feature network', args: ['run', opts.file, '--stage', 'features', '--resume', ...common] });
     log(`[run ${exp.name}] ${tasks.length} task(s) on ${Math.min(opts.jobs, tasks.length)} process(es): ${tasks.map((t) => t.label).join(', ')}`);
     await pool(tasks, opts.jobs, log);

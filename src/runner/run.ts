@@ -7,9 +7,9 @@ import { selectBackend, tf } from '../compute/backend.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import { analyticPoint } from '../metrics/analytic.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityMetrics, realReference, testImages, type MetricGroup, type RealReference,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityMetrics, isQualityGroup, realReference, testImages, type RealReference,
 } from '../metrics/evaluate.js';
-import { resolveFeatureNet } from '../metrics/features.js';
+import { resolveFeatureNet, type FeatureNet } from '../metrics/features.js';
 import { loadGmm } from '../models/gmm.js';
 import { buildClaims } from '../plots/claims.js';
 import { writeCharts } from '../plots/render.js';
@@ -131,6 +131,9 @@ export interface RunOutcome {
   rows: ResultRow[];
 }
 
+/** A feature network's name with its recorded test accuracy, for logs. */
+const netLabel = (net: FeatureNet) => `${net.name}${net.testAccuracy !== undefined ? ` (test accuracy ${(100 * net.testAccuracy).toFixed(2)}%)` : ''}`;
+
 function fmtSeconds(s: number): string {
   return s < 90 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(1)} min`;
 }
@@ -141,18 +144,29 @@ export function resultFiles(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => /^metrics(\.shard-\d+-of-\d+)?\.jsonl$/.test(f)).sort().map((f) => path.join(dir, f));
 }
 
+/** A run's config hash, run id (default: the hash) and directory, results/<experiment>/<run-id>. */
+export function runLocation(exp: ResolvedExperiment, root: string, runId?: string): { hash: string; runId: string; dir: string } {
+  const { file: _file, ...cfgForHash } = exp;
+  const hash = configHash(cfgForHash);
+  return { hash, runId: runId ?? hash, dir: path.join(root, exp.name, runId ?? hash) };
+}
+
+export const existingResultsError = (file: string) => new Error(`${file} already has results: pass --resume to continue this run, or --force to start it over`);
+
+/** The trained models an experiment's grid evaluates (its backends other than 'analytic'). */
+export function modelBackends(exp: ResolvedExperiment): string[] {
+  return [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+}
+
 const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
 
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const exp = loadExperiment(opts.file);
   const root = opts.resultsRoot ?? 'results';
-  const { file: _file, ...cfgForHash } = exp;
-  const hash = configHash(cfgForHash);
-  const runId = opts.runId ?? hash;
-  const dir = path.join(root, exp.name, runId);
+  const { hash, runId, dir } = runLocation(exp, root, opts.runId);
   const out = metricsFile(dir, opts.shard);
-  if (fs.existsSync(out) && !opts.resume && !opts.force) throw new Error(`${out} already has results: pass --resume to continue this run, or --force to start it over`);
+  if (fs.existsSync(out) && !opts.resume && !opts.force) throw existingResultsError(out);
   if (opts.force) {
     // An unsharded run starts over completely; a shard discards only its own file.
     const files = opts.shard ? [out] : resultFiles(dir);
@@ -167,7 +181,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const stage = opts.stage ?? 'all';
 
   // Stage 1: models.
-  const usedModels = [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+  const usedModels = modelBackends(exp);
   for (const m of opts.models ?? []) if (!usedModels.includes(m)) throw new Error(`--model ${m}: not a model the grid uses; expected one of ${usedModels.join(', ') || '(none)'}`);
   if (stage === 'all' || stage === 'train') {
     for (const [i, name] of usedModels.entries()) {
@@ -185,10 +199,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   if (stage === 'train') return { dir, evaluated: 0, skipped: 0, rows: [] };
   if (stage === 'features') {
     const g = exp.grid;
-    if (g?.metrics.some((m) => ['fid', 'kid', 'pr', 'is'].includes(m))) {
+    if (g?.metrics.some(isQualityGroup)) {
       for (const data of new Set(usedModels.map((n) => exp.models[n].data.name))) {
         const net = await resolveFeatureNet(exp.eval.features, { dataset: data });
-        log(`[features] ${net.name} ready${net.testAccuracy !== undefined ? ` (test accuracy ${(100 * net.testAccuracy).toFixed(2)}%)` : ''}`);
+        log(`[features] ${netLabel(net)} ready`);
         net.dispose();
       }
     }
@@ -213,20 +227,22 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     if (!runs.has(k)) runs.set(k, loadRun(resolveModelDir(exp, name, root), 'ema', checkpoint ?? undefined));
     return runs.get(k)!;
   };
-  const quality = g.metrics.filter((m): m is MetricGroup => ['fid', 'kid', 'pr', 'is'].includes(m));
+  const quality = g.metrics.filter(isQualityGroup);
   // Feature network and real-image statistics first (the LeNet trains once per dataset and cache),
   // so the grid's ETA counts only grid points.
-  const sampled = [...new Set(todo.filter((p) => p.kind === 'sample').map((p) => p.backend))];
   if (quality.length) {
-    for (const name of sampled) {
-      const run = getRun(name), dataKey = JSON.stringify(run.config.data);
+    // The checkpoint of each backend's first sample point: it is loaded for the grid anyway.
+    const firstSample = new Map<string, GridPoint>();
+    for (const p of todo) if (p.kind === 'sample' && !firstSample.has(p.backend)) firstSample.set(p.backend, p);
+    for (const p of firstSample.values()) {
+      const run = getRun(p.backend, p.checkpoint), dataKey = JSON.stringify(run.config.data);
       if (refs.has(dataKey)) continue;
       const tf0 = performance.now();
       const net = await resolveFeatureNet(exp.eval.features, { dataset: run.config.data.name });
       const real = imagesOf(testImages(run, exp.eval.realN, 0));
       refs.set(dataKey, realReference(net, real));
       real.dispose();
-      log(`[features] ${net.name}${net.testAccuracy !== undefined ? ` (test accuracy ${(100 * net.testAccuracy).toFixed(2)}%)` : ''}: statistics of ${refs.get(dataKey)!.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
+      log(`[features] ${netLabel(net)}: statistics of ${refs.get(dataKey)!.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
     }
   }
   const t0 = performance.now();

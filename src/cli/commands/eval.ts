@@ -4,7 +4,7 @@ import { selectBackend } from '../../compute/backend.js';
 import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
 import { resolveFeatureNet } from '../../metrics/features.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, METRIC_GROUPS, qualityMetrics, realReference, testImages,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, isQualityGroup, METRIC_GROUPS, qualityMetrics, realReference, testImages,
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
 import { loadRun } from '../../train/pipeline.js';
@@ -63,7 +63,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const run = loadRun(a.checkpoint, a.weights);
     const rows: MetricValue[] = [];
     try {
-      const quality = groups.filter((g) => ['fid', 'kid', 'pr', 'is'].includes(g));
+      const quality = groups.filter(isQualityGroup);
       if (quality.length || groups.includes('cost')) {
         const { images, cost } = drawSamples(run, { sampler: a.sampler, steps: a.steps, n: a.n, seed: a.seed });
         if (quality.length) {

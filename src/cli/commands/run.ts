@@ -2,7 +2,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadExperiment } from '../../runner/config.js';
 import { defaultJobs, runParallel } from '../../runner/parallel.js';
-import { mergeShards, parseShard, runExperiment } from '../../runner/run.js';
+import { mergeShards, modelBackends, parseShard, runExperiment } from '../../runner/run.js';
 
 interface RunArgs {
   experiment: string;
@@ -31,8 +31,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('results', { type: 'string', default: 'results', describe: 'results root directory' }) as unknown as Argv<RunArgs>,
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
     const exp = loadExperiment(a.experiment);
-    const hasModels = (exp.grid?.backends ?? []).some((b) => b !== 'analytic');
-    let jobs = a.jobs === 'auto' ? defaultJobs(hasModels) : Number(a.jobs);
+    let jobs = a.jobs === 'auto' ? defaultJobs(modelBackends(exp).length > 0) : Number(a.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${a.jobs}'`);
     if (process.env.DIFFLAB_WORKER) jobs = 1; // a worker of a --jobs run never starts workers itself
     if (a.shard || a.model) {
