@@ -40,7 +40,7 @@ await yargs(hideBin(process.argv))
       .option('pixel', { type: 'string', default: 'configs/train/mnist16-pixel.yaml', describe: 'config of the reference pixel model' })
       .option('latent', { type: 'string', default: 'configs/train/mnist16-latent.yaml', describe: 'config of the reference latent model' })
       .option('batch', { type: 'number', default: 64 })
-      .option('steps', { type: 'number', default: 5, describe: 'timed training steps (after one warm-up step)' })
+      .option('steps', { type: 'number', default: 7, describe: 'timed training steps (after two warm-up steps); the median is reported' })
       .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends (default: every one that loads, except cpu)' })
       .option('out', { type: 'string', default: 'results/bench' }),
     async (a) => {

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
 import { installWasmKernels, uninstallWasmKernels } from '../src/compute/wasm-kernels.js';
+import { useSimdConv } from '../src/compute/wasm-simd-conv.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { timeInterleaved } from '../src/util/timing.js';
 
@@ -118,11 +119,15 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
   const rows: KernelRow[] = [];
   for (const b of backends) {
     await selectBackend(b);
-    const variants: { label: string; shipped: boolean }[] = b === 'wasm' && opts.shipped !== false
-      ? [{ label: 'wasm', shipped: false }, { label: 'wasm (as shipped)', shipped: true }]
+    // On wasm: difflab's kernels; the same with every conv routed through XNNPACK (the gradient
+    // kernels as they were before the SIMD conv kernels); and tfjs-backend-wasm as shipped.
+    const variants: { label: string; shipped: boolean; simd?: boolean }[] = b === 'wasm'
+      ? [{ label: 'wasm', shipped: false, simd: true }, { label: 'wasm (XNNPACK convs)', shipped: false, simd: false },
+        ...(opts.shipped !== false ? [{ label: 'wasm (as shipped)', shipped: true }] : [])]
       : [{ label: b, shipped: false }];
     for (const v of variants) {
       if (b === 'wasm') (v.shipped ? uninstallWasmKernels : installWasmKernels)();
+      if (v.simd !== undefined) useSimdConv(v.simd);
       // The pure-JS backend is ~50x slower (its filter gradient took 120 s per call at batch 64 here):
       // batch 8 and one timed run per op keep it to minutes; GFLOP/s stay comparable.
       const reps = b === 'cpu' ? 1 : (opts.reps ?? 5);
@@ -138,7 +143,10 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
         console.log(`[bench kernels] ${v.label} ${r[0].shape}: ` + r.map((x) => `${x.op} ${fmt(x.ms, 1)} ms`).join(', '));
       }
     }
-    if (b === 'wasm') installWasmKernels();
+    if (b === 'wasm') {
+      installWasmKernels();
+      useSimdConv(true);
+    }
   }
   printTable(rows);
   const outDir = opts.outDir ?? path.join('results', 'bench');

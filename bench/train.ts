@@ -7,6 +7,7 @@ import { UNet } from '../src/models/unet.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { Rng } from '../src/util/rng.js';
 import { AdamW } from '../src/train/optim.js';
+import { median } from '../src/util/timing.js';
 
 export interface TrainBenchRow {
   backend: string;
@@ -36,13 +37,18 @@ function timeSteps(model: UNet, batch: number, steps: number): { ms: number; sam
     tf.dispose([value, ...Object.values(grads)]);
     peak = Math.max(peak, process.memoryUsage().rss);
   };
-  step(); // warm-up: operator creation, first allocations
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const ms = (performance.now() - t0) / steps;
-  const s0 = performance.now();
-  for (let i = 0; i < 3; i++) { const y = model.forward(x, t); y.dataSync(); y.dispose(); }
-  const sampleMs = (performance.now() - s0) / 3;
+  // Two warm-up steps: operator creation, first allocations, kernel compilation. Then the median
+  // step, since this shared machine's timings vary by ±20% from one step to the next.
+  step();
+  step();
+  const ms = median(Array.from({ length: steps }, () => { const t0 = performance.now(); step(); return performance.now() - t0; }));
+  const sampleMs = median(Array.from({ length: 3 }, () => {
+    const s0 = performance.now();
+    const y = model.forward(x, t);
+    y.dataSync();
+    y.dispose();
+    return performance.now() - s0;
+  }));
   tf.dispose([x, t]);
   opt.dispose();
   return { ms, sampleMs, peak };

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { installWasmKernels } from './wasm-kernels.js';
+import { initSimdRuntime } from './wasm-simd.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_NAMES)[number];
@@ -96,6 +97,13 @@ async function activate(tfjsName: string): Promise<string | undefined> {
   }
 }
 
+/** tfjs-backend-wasm's linear memory, which difflab's own kernels import to work on tensors in place. */
+function wasmMemory(): WebAssembly.Memory {
+  const memory = (tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error('tfjs-backend-wasm: its WebAssembly memory was not found (unexpected build)');
+  return memory;
+}
+
 function threadsOf(tfjsName: string): number {
   if (tfjsName === 'wasm') {
     // The Node build of tfjs-backend-wasm is single-threaded unless threaded wasm is supported.
@@ -132,8 +140,13 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
       continue;
     }
     // After initialisation, so the shipped kernels' setup has run and they can be restored later.
-    if (loaded.tfjsName === 'wasm') installWasmKernels();
-    attempts.push({ backend, ok: true, reason: loaded.note });
+    let note = loaded.note;
+    if (loaded.tfjsName === 'wasm') {
+      const simd = await initSimdRuntime(wasmMemory());
+      installWasmKernels();
+      note += simd.fma ? '; conv kernels use FMA (relaxed SIMD)' : `; conv kernels without FMA (${simd.fmaNote})`;
+    }
+    attempts.push({ backend, ok: true, reason: note });
     current = { requested, backend, tfjsBackend: loaded.tfjsName, attempts, threads: threadsOf(loaded.tfjsName) };
     return current;
   }

@@ -8,6 +8,8 @@
 // any kernel size, 'same' / 'valid' / explicit padding. Anything else (NCHW) falls back to the
 // shipped Conv2DBackpropInput; there is no shipped filter gradient to fall back to, so NCHW throws.
 import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { simdRuntime } from './wasm-simd.js';
+import { convKernel, simdConvSupports, type ConvSpec } from './wasm-simd-conv.js';
 import { freeAll as free, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 function reshape(backend: WasmBackendLike, x: TensorInfo, shape: number[]): TensorInfo {
@@ -43,8 +45,60 @@ function cropNegative(backend: WasmBackendLike, x: TensorInfo, top: number, bott
   return { x: sliced, pads: [Math.max(0, top), Math.max(0, bottom), Math.max(0, left), Math.max(0, right)], owned: true };
 }
 
+/** Byte address of a tensor in the wasm heap; take it after the last allocation of a kernel call. */
+const address = (backend: WasmBackendLike, t: TensorInfo): number => backend.typedArrayFromHeap(t).byteOffset;
+
+/**
+ * x[n, h, w, c] placed at (top, left) in a zero [n, hp, wp, c] tensor: rows and columns that fall
+ * outside are dropped (negative top/left or a short hp/wp crop). Returns x itself when nothing moves.
+ */
+function placed(backend: WasmBackendLike, x: TensorInfo, top: number, left: number, hp: number, wp: number): { t: TensorInfo; owned: boolean } {
+  const [n, h, w, c] = x.shape;
+  if (top === 0 && left === 0 && hp === h && wp === w) return { t: x, owned: false };
+  const t = backend.makeOutput([n, hp, wp, c], 'float32');
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(t);
+  dst.fill(0);
+  const i0 = Math.max(0, -top), i1 = Math.min(h, hp - top), j0 = Math.max(0, -left), j1 = Math.min(w, wp - left);
+  if (i1 <= i0 || j1 <= j0) return { t, owned: true };
+  for (let b = 0; b < n; b++) {
+    if (j0 === 0 && j1 === w && w === wp) {
+      // Whole rows line up: one copy per image.
+      dst.set(src.subarray((b * h + i0) * w * c, (b * h + i1) * w * c), ((b * hp + i0 + top) * wp) * c);
+      continue;
+    }
+    for (let i = i0; i < i1; i++) {
+      dst.set(src.subarray(((b * h + i) * w + j0) * c, ((b * h + i) * w + j1) * c), ((b * hp + i + top) * wp + j0 + left) * c);
+    }
+  }
+  return { t, owned: true };
+}
+
+/**
+ * Convolution through difflab's SIMD kernel (wasm-simd-conv.ts), undefined where it does not apply
+ * (runtime not initialised, output channels not a multiple of 4): the caller falls back to XNNPACK.
+ * The input is read from row −top, column −left; out-of-range rows and columns are zeros.
+ */
+function simdConv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, sh: number, sw: number, top: number, left: number, oh: number, ow: number): TensorInfo | undefined {
+  const rt = simdRuntime();
+  const [n, , , cin] = x.shape;
+  const [kh, kw, , cout] = filter.shape;
+  if (!rt || !simdConvSupports(cout)) return undefined;
+  const spec: ConvSpec = { cin, cout, kh, kw, sh, sw, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw, oh, ow };
+  const kernel = convKernel(rt, 'forward', spec);
+  const xp = placed(backend, x, top, left, spec.hp, spec.wp);
+  const out = backend.makeOutput([n, oh, ow, cout], 'float32');
+  if (n > 0 && oh > 0 && ow > 0) kernel(address(backend, xp.t), address(backend, filter), address(backend, out), n);
+  if (xp.owned) free(backend, xp.t);
+  return out;
+}
+
 function conv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, pads: [number, number, number, number], dilation: [number, number]): TensorInfo {
   const [t, b, l, r] = pads;
+  if (dilation[0] === 1 && dilation[1] === 1) {
+    const [, h, w] = x.shape, [kh, kw] = filter.shape;
+    const out = simdConv(backend, x, filter, 1, 1, t, l, h + t + b - kh + 1, w + l + r - kw + 1);
+    if (out) return out;
+  }
   return run('Conv2D', backend, { x, filter }, {
     strides: [1, 1], pad: [[0, 0], [t, b], [l, r], [0, 0]], dilations: dilation, dataFormat: 'NHWC', dimRoundingMode: undefined,
   });
@@ -80,6 +134,19 @@ export function conv2DBackpropFilterWasm(args: { inputs: { x: TensorInfo; dy: Te
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow,
     inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
   const { top, left } = info.padInfo;
+  const rt = simdRuntime();
+  if (rt && simdConvSupports(co)) {
+    // Direct SIMD kernel: dW[tap] = Σ x_pad[tap-shifted pixels]ᵀ · dy, no transposes.
+    const spec: ConvSpec = { cin: ci, cout: co, kh, kw, sh, sw, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw, oh, ow };
+    const kernel = convKernel(rt, 'filter', spec);
+    const xp = placed(backend, x, top, left, spec.hp, spec.wp);
+    const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+    backend.typedArrayFromHeap(out).fill(0);
+    const n = x.shape[0];
+    if (n > 0 && oh > 0 && ow > 0) kernel(address(backend, xp.t), address(backend, dy), address(backend, out), n);
+    if (xp.owned) free(backend, xp.t);
+    return out;
+  }
   const out = backend.makeOutput([kh, kw, ci, co], 'float32');
 
   if (sh === 1 && sw === 1 && co > ci) {
@@ -224,18 +291,48 @@ function interleavePhase(src: Float32Array, dst: Float32Array, g: {
   }
 }
 
+/**
+ * Conv2D through the SIMD kernel (FMA where V8 has relaxed SIMD), which outruns XNNPACK's
+ * multiply-then-add conv here; dilated, NCHW, or output channels not a multiple of 4 go to the
+ * shipped XNNPACK kernel.
+ */
+export function makeConv2DWasm(shipped: KernelFunc) {
+  return function conv2DWasm(args: { inputs: { x: TensorInfo; filter: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }): TensorInfo {
+    const { inputs: { x, filter }, backend, attrs } = args;
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as {
+      strides: number | [number, number]; pad: 'same' | 'valid' | number | backend_util.ExplicitPadding;
+      dataFormat: 'NHWC' | 'NCHW'; dilations?: number | [number, number]; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    };
+    const dil = dilations ?? 1;
+    const undilated = typeof dil === 'number' ? dil === 1 : dil[0] === 1 && dil[1] === 1;
+    if (undilated && (dataFormat ?? 'NHWC') === 'NHWC' && x.dtype === 'float32') {
+      const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+        strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+      const out = simdConv(backend, x, filter, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+      if (out) return out;
+    }
+    return shipped(args as never) as TensorInfo;
+  };
+}
+
+const forward = wasmKernelSwap('Conv2D', (shipped) => {
+  if (!shipped) throw new Error('tfjs-backend-wasm registers no Conv2D to fall back to');
+  return makeConv2DWasm(shipped) as unknown as KernelFunc;
+});
 const inputGrad = wasmKernelSwap('Conv2DBackpropInput', (shipped) => makeConv2DBackpropInputWasm(shipped) as unknown as KernelFunc);
 // tfjs-backend-wasm ships no Conv2DBackpropFilter: there is nothing to fall back to or restore.
 const filterGrad = wasmKernelSwap('Conv2DBackpropFilter', () => conv2DBackpropFilterWasm as unknown as KernelFunc);
 
 /** Registers difflab's conv gradient kernels on the wasm backend (idempotent). */
 export function installWasmConvGradients(): void {
+  forward.install();
   inputGrad.install();
   filterGrad.install();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for benchmarks that compare against them). */
 export function uninstallWasmConvGradients(): void {
+  forward.uninstall();
   inputGrad.uninstall();
   filterGrad.uninstall();
 }

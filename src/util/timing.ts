@@ -36,9 +36,12 @@ export function timeInterleaved(fns: Record<string, () => void>, reps: number, w
   return Object.fromEntries(names.map((n) => [n, summarize(ts[n])]));
 }
 
-function summarize(samples: number[]): TimingSummary {
+export function median(samples: number[]): number {
   const ts = [...samples].sort((a, b) => a - b);
   const mid = ts.length >> 1;
-  const ms = ts.length % 2 ? ts[mid] : (ts[mid - 1] + ts[mid]) / 2;
-  return { ms, minMs: ts[0], reps: ts.length };
+  return ts.length % 2 ? ts[mid] : (ts[mid - 1] + ts[mid]) / 2;
+}
+
+function summarize(samples: number[]): TimingSummary {
+  return { ms: median(samples), minMs: Math.min(...samples), reps: samples.length };
 }

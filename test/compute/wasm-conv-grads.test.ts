@@ -23,6 +23,11 @@ const CASES: Case[] = [
   { x: [2, 7, 11, 3], f: [3, 5, 3, 4], stride: [1, 2], pad: 'same' },
   { x: [2, 8, 9, 4], f: [3, 3, 4, 6], stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { x: [1, 9, 8, 6], f: [3, 3, 6, 2], stride: 2, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  // Shapes for the SIMD kernels' edges: 4-wide channel tiles (12), row and channel tails (13 columns,
+  // 5 and 6 input channels), three 8-wide tiles (24), stride 2 with an odd width.
+  { x: [2, 9, 13, 12], f: [3, 3, 12, 12], stride: 1, pad: 'same' },
+  { x: [3, 6, 7, 5], f: [3, 3, 5, 24], stride: 2, pad: 'same' },
+  { x: [2, 5, 11, 6], f: [2, 3, 6, 8], stride: 1, pad: 'valid' },
 ];
 
 const TOL = 1e-4;
@@ -32,7 +37,7 @@ function describe(c: Case): string {
 }
 
 for (const c of CASES) {
-  test(`conv2d gradients on wasm equal cpu: ${describe(c)}`, async () => {
+  test(`conv2d and its gradients on wasm equal cpu: ${describe(c)}`, async () => {
     const rng = new Rng(1);
     const xv = rng.normals(c.x.reduce((a, b) => a * b));
     const fv = rng.normals(c.f.reduce((a, b) => a * b));
@@ -42,11 +47,12 @@ for (const c of CASES) {
       // A random linear read-out makes dy non-uniform, so every tap's contribution is tested.
       const r = tf.tensor(new Rng(2).normals(y0.size), y0.shape);
       const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad).mul(r).sum())([x, f]);
-      return [dx, df];
+      return [y0, dx, df];
     };
-    const [dxW, dfW] = await onBackend('wasm', grads);
-    const [dxC, dfC] = await onBackend('cpu', grads);
-    const ex = relErr(dxW, dxC), ef = relErr(dfW, dfC);
+    const [yW, dxW, dfW] = await onBackend('wasm', grads);
+    const [yC, dxC, dfC] = await onBackend('cpu', grads);
+    const ey = relErr(yW, yC), ex = relErr(dxW, dxC), ef = relErr(dfW, dfC);
+    assert.ok(ey <= TOL, `forward rel err ${ey}`);
     assert.ok(ex <= TOL, `input gradient rel err ${ex}`);
     assert.ok(ef <= TOL, `filter gradient rel err ${ef}`);
   });
