@@ -1,5 +1,6 @@
 // difflab's replacement and added kernels for tfjs-backend-wasm, installed together.
 import { installWasmConvGradients, uninstallWasmConvGradients } from './wasm-conv-grads.js';
+import { installWasmGroupNorm } from './wasm-groupnorm.js';
 import { installWasmMatMul, uninstallWasmMatMul } from './wasm-matmul.js';
 import { installWasmMaxPoolGrad, uninstallWasmMaxPoolGrad } from './wasm-pool.js';
 import { installWasmSlice, uninstallWasmSlice } from './wasm-slice.js';
@@ -10,6 +11,7 @@ export function installWasmKernels(): void {
   installWasmMatMul();
   installWasmSlice();
   installWasmMaxPoolGrad();
+  installWasmGroupNorm();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for before/after benchmarks). */

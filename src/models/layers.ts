@@ -3,6 +3,7 @@
 // Parameters live in a flat, named store (e.g. "down.1.res.0.conv1.weight") so that a checkpoint is
 // a plain safetensors file with the same names, and parameter counts come straight from the shapes.
 import { tf } from '../compute/backend.js';
+import { fusedGroupNorm, fusedGroupNormAvailable } from '../compute/wasm-groupnorm.js';
 import { Rng } from '../util/rng.js';
 
 export type Init = 'fan-avg' | 'zeros' | 'ones';
@@ -86,6 +87,7 @@ export function registerGroupNorm(p: ParamStore, name: string, channels: number)
 
 /** GroupNorm (Wu & He 2018) over NHWC: statistics per sample and group of channels. */
 export function groupNorm(p: ParamStore, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5): tf.Tensor4D {
+  if (fusedGroupNormAvailable()) return fusedGroupNorm(x, p.get(`${name}.gamma`), p.get(`${name}.beta`), groups, eps);
   const [b, h, w, c] = x.shape;
   const g = x.reshape([b, h, w, groups, c / groups]);
   const { mean, variance } = tf.moments(g, [1, 2, 4], true);
