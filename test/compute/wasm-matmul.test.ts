@@ -1,4 +1,4 @@
-// The XNNPACK-routed wasm BatchMatMul against the cpu backend's reference kernel.
+// difflab's wasm BatchMatMul (SIMD kernels, else XNNPACK) against the cpu backend's reference kernel.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend, tf } from '../../src/compute/backend.js';
@@ -20,6 +20,20 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[2, 3, 5, 4], [2, 3, 4, 6], false, false],
   [[2, 3, 4, 5], [2, 3, 6, 4], true, true],
   [[64, 33], [64, 17], true, false], // a dense layer's weight gradient
+  // N a multiple of 4: difflab's SIMD kernels (8-wide and 4-wide channel tiles) instead of XNNPACK.
+  [[7, 5], [5, 8], false, false],
+  [[5, 7], [5, 12], true, false],
+  [[7, 5], [8, 5], false, true],
+  [[5, 7], [12, 5], true, true],
+  [[4, 9, 6], [4, 6, 8], false, false],
+  [[4, 9, 6], [4, 12, 6], false, true],
+  [[3, 6, 9], [3, 6, 16], true, false],
+  [[3, 9, 6], [1, 6, 8], false, false],
+  [[1, 9, 6], [3, 6, 4], false, false],
+  [[3, 6, 9], [1, 6, 8], true, false],
+  [[2, 3, 4, 5], [2, 3, 8, 4], true, true],
+  [[64, 33], [64, 24], true, false],
+  [[300, 6], [300, 8], true, false], // K rows in chunks of 128 and a 44-row rest
 ];
 
 for (const [as, bs, ta, tb] of CASES) {
