@@ -1,9 +1,10 @@
 // difflab's replacement and added kernels for tfjs-backend-wasm, installed together.
 import { installWasmConvGradients, uninstallWasmConvGradients } from './wasm-conv-grads.js';
-import { installWasmGroupNorm } from './wasm-groupnorm.js';
+import { installWasmGroupNorm, uninstallWasmGroupNorm } from './wasm-groupnorm.js';
 import { installWasmMatMul, uninstallWasmMatMul } from './wasm-matmul.js';
 import { installWasmMaxPoolGrad, uninstallWasmMaxPoolGrad } from './wasm-pool.js';
 import { installWasmSlice, uninstallWasmSlice } from './wasm-slice.js';
+import { installWasmSum, uninstallWasmSum } from './wasm-reduce.js';
 
 /** Registers every difflab wasm kernel; call after the wasm backend has initialised. */
 export function installWasmKernels(): void {
@@ -12,6 +13,7 @@ export function installWasmKernels(): void {
   installWasmSlice();
   installWasmMaxPoolGrad();
   installWasmGroupNorm();
+  installWasmSum();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for before/after benchmarks). */
@@ -20,4 +22,6 @@ export function uninstallWasmKernels(): void {
   uninstallWasmMatMul();
   uninstallWasmSlice();
   uninstallWasmMaxPoolGrad();
+  uninstallWasmSum();
+  uninstallWasmGroupNorm();
 }
