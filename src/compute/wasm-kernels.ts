@@ -1,5 +1,6 @@
 // difflab's replacement and added kernels for tfjs-backend-wasm, installed together.
 import { installWasmConvGradients, uninstallWasmConvGradients } from './wasm-conv-grads.js';
+import { installWasmIdentity, uninstallWasmIdentity } from './wasm-identity.js';
 import { installWasmGroupNorm, uninstallWasmGroupNorm } from './wasm-groupnorm.js';
 import { installWasmMatMul, uninstallWasmMatMul } from './wasm-matmul.js';
 import { installWasmMaxPoolGrad, uninstallWasmMaxPoolGrad } from './wasm-pool.js';
@@ -14,6 +15,7 @@ export function installWasmKernels(): void {
   installWasmMaxPoolGrad();
   installWasmGroupNorm();
   installWasmSum();
+  installWasmIdentity();
 }
 
 /** Restores the kernels tfjs-backend-wasm ships with (for before/after benchmarks). */
@@ -24,4 +26,5 @@ export function uninstallWasmKernels(): void {
   uninstallWasmMaxPoolGrad();
   uninstallWasmSum();
   uninstallWasmGroupNorm();
+  uninstallWasmIdentity();
 }
