@@ -122,8 +122,8 @@ export function forwardModule(s: ConvSpec, fma: boolean): string {
   ].join('\n');
 }
 
-/** Filter-gradient tile: dW[tap, ci0 + r, v] += Σ_{oh,ow} x[xa + r + pixel] · dy[pixel, v], for r < mr. */
-function filterTile(s: ConvSpec, mr: number, fma: boolean): string {
+/** Filter-gradient tile: dW[tap, ci0 + r, v] += Σ over `rows` output rows of x[xa + r + pixel] · dy[pixel, v], for r < mr. */
+function filterTile(s: ConvSpec, mr: number, fma: boolean, rows: number): string {
   const c = consts(s);
   const accs = accNames(mr, c.nv);
   const offset = (idx: number) => Math.floor(idx / c.nv) * c.outPix + 16 * (idx % c.nv);
@@ -140,7 +140,7 @@ function filterTile(s: ConvSpec, mr: number, fma: boolean): string {
     locals(['s', ...Array.from({ length: c.nv }, (_, v) => `b${v}`), ...accs], 'v128'),
     ...accs.map((a, idx) => set(a, `(v128.load offset=${offset(idx)} ${get('o')})`)),
     set('xr', get('xa')), set('dr', get('dya')),
-    ...repeat('ly', 'y', s.oh, [
+    ...repeat('ly', 'y', rows, [
       set('xp', get('xr')), set('dp', get('dr')),
       ...repeat('lx', 'x', s.ow, body),
       inc('xr', s.sh * c.rowIn), inc('dr', c.rowOut),
@@ -151,34 +151,52 @@ function filterTile(s: ConvSpec, mr: number, fma: boolean): string {
 }
 
 /** run(x, dy, out, n): out[kh, kw, cin, cout] += Σ over n images of x (padded) ⋆ dy. */
+/**
+ * Output rows per tile call: the largest divisor of OH that keeps a call to at most 64 pixels. The
+ * x rows and the dy rows a call reads then stay in L1 across the taps and channel tiles; one call
+ * per whole image streamed each image from L2 once per tile (25 GFLOP/s at 28×28×32 against 38 for
+ * the forward conv).
+ */
+function rowsPerCall(s: ConvSpec): number {
+  let rows = Math.max(1, Math.min(s.oh, Math.floor(64 / s.ow)));
+  while (s.oh % rows !== 0) rows--;
+  return rows;
+}
+
+/** run(x, dy, out, n): out[kh, kw, cin, cout] += Σ over n images of x (padded) ⋆ dy. */
 export function filterGradModule(s: ConvSpec, fma: boolean): string {
   const c = consts(s);
-  const full = Math.floor(s.cin / MR), tail = s.cin % MR;
+  const full = Math.floor(s.cin / MR), tail = s.cin % MR, rows = rowsPerCall(s);
   const overCout = (mr: number) => [
     set('c', i32(0)),
-    '(loop $lc', `(call $dw${mr} ${get('xa')} ${add(get('dimg'), get('c'))} ${add(get('ob'), get('c'))})`,
+    '(loop $lc', `(call $dw${mr} ${get('xa')} ${add(get('drow'), get('c'))} ${add(get('ob'), get('c'))})`,
     inc('c', 4 * c.nr), `(br_if $lc (i32.lt_u ${get('c')} ${i32(s.cout * 4)})))`,
   ];
   return [
     '(module (import "env" "memory" (memory 1))',
-    filterTile(s, MR, fma),
-    ...(tail > 0 ? [filterTile(s, tail, fma)] : []),
+    filterTile(s, MR, fma, rows),
+    ...(tail > 0 ? [filterTile(s, tail, fma, rows)] : []),
     '(func (export "run") (param $x i32) (param $dy i32) (param $o i32) (param $n i32)',
-    locals(['img', 'dimg', 'row', 'tp', 'ot', 'xa', 'ob', 'c', 'b', 'i', 'j', 't'], 'i32'),
-    set('img', get('x')), set('dimg', get('dy')),
+    locals(['img', 'drow', 'band', 'row', 'tp', 'ot', 'xa', 'ob', 'c', 'b', 'y', 'i', 'j', 't'], 'i32'),
+    set('img', get('x')), set('drow', get('dy')),
     ...repeat('lb', 'b', get('n'), [
-      set('row', get('img')), set('ot', get('o')),
-      ...repeat('li', 'i', s.kh, [
-        set('tp', get('row')),
-        ...repeat('lj', 'j', s.kw, [
-          set('xa', get('tp')), set('ob', get('ot')),
-          ...(full > 0 ? repeat('lt', 't', full, [...overCout(MR), inc('xa', 4 * MR), inc('ob', MR * c.outPix)]) : []),
-          ...(tail > 0 ? overCout(tail) : []),
-          inc('tp', c.pix), inc('ot', s.cin * c.outPix),
+      set('band', get('img')),
+      // Bands of `rows` output rows; dy's rows are consecutive across bands and images.
+      ...repeat('ly', 'y', s.oh / rows, [
+        set('row', get('band')), set('ot', get('o')),
+        ...repeat('li', 'i', s.kh, [
+          set('tp', get('row')),
+          ...repeat('lj', 'j', s.kw, [
+            set('xa', get('tp')), set('ob', get('ot')),
+            ...(full > 0 ? repeat('lt', 't', full, [...overCout(MR), inc('xa', 4 * MR), inc('ob', MR * c.outPix)]) : []),
+            ...(tail > 0 ? overCout(tail) : []),
+            inc('tp', c.pix), inc('ot', s.cin * c.outPix),
+          ]),
+          inc('row', c.rowIn),
         ]),
-        inc('row', c.rowIn),
+        inc('band', rows * s.sh * c.rowIn), inc('drow', rows * c.rowOut),
       ]),
-      inc('img', c.imgIn), inc('dimg', s.oh * c.rowOut),
+      inc('img', c.imgIn),
     ]),
     '))',
   ].join('\n');

@@ -10,13 +10,17 @@ interface Case { n: number; spec: ConvSpec }
 const spec = (cin: number, cout: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number): ConvSpec =>
   ({ cin, cout, kh, kw, sh, sw, oh, ow, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw });
 
-// Row tails 1–3, channel tiles of 4 and 8, input-channel tails, 1×1 and non-square kernels, strides 1–2.
+// Row tails 1–3, channel tiles of 4 and 8, input-channel tails, 1×1 and non-square kernels, strides 1–2,
+// and filter-gradient bands.
 const CASES: Case[] = [
   { n: 2, spec: spec(3, 8, 3, 3, 1, 1, 5, 7) },
   { n: 1, spec: spec(1, 4, 3, 3, 1, 1, 4, 6) },
   { n: 3, spec: spec(6, 12, 2, 3, 2, 1, 3, 5) },
   { n: 2, spec: spec(8, 16, 1, 1, 2, 2, 4, 4) },
   { n: 1, spec: spec(5, 24, 3, 3, 2, 2, 3, 3) },
+  // Wide outputs: the filter gradient runs in bands of 3 rows (6×20) and of 1 row (5×40, stride 2).
+  { n: 2, spec: spec(4, 8, 3, 3, 1, 1, 6, 20) },
+  { n: 1, spec: spec(3, 4, 3, 3, 2, 1, 5, 40) },
 ];
 
 async function instantiate(wat: string, fma: boolean, bytes: number) {
