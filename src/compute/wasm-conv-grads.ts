@@ -9,8 +9,8 @@
 // shipped Conv2DBackpropInput; there is no shipped filter gradient to fall back to, so NCHW throws.
 import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdRuntime } from './wasm-simd.js';
-import { convKernel, simdConvSupports, type ConvSpec } from './wasm-simd-conv.js';
-import { freeAll as free, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
+import { convKernel, convSpec, simdConvSupports } from './wasm-simd-conv.js';
+import { freeAll as free, heapAddress as address, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 function reshape(backend: WasmBackendLike, x: TensorInfo, shape: number[]): TensorInfo {
   return run('Reshape', backend, { x }, { shape });
@@ -44,9 +44,6 @@ function cropNegative(backend: WasmBackendLike, x: TensorInfo, top: number, bott
   const sliced = run('Slice', backend, { x }, { begin: [0, t0, l0, 0], size: [n, h - t0 - b0, w - l0 - r0, c] });
   return { x: sliced, pads: [Math.max(0, top), Math.max(0, bottom), Math.max(0, left), Math.max(0, right)], owned: true };
 }
-
-/** Byte address of a tensor in the wasm heap; take it after the last allocation of a kernel call. */
-const address = (backend: WasmBackendLike, t: TensorInfo): number => backend.typedArrayFromHeap(t).byteOffset;
 
 /**
  * x[n, h, w, c] placed at (top, left) in a zero [n, hp, wp, c] tensor: rows and columns that fall
@@ -83,7 +80,7 @@ function simdConv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, s
   const [n, , , cin] = x.shape;
   const [kh, kw, , cout] = filter.shape;
   if (!rt || !simdConvSupports(cout)) return undefined;
-  const spec: ConvSpec = { cin, cout, kh, kw, sh, sw, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw, oh, ow };
+  const spec = convSpec(cin, cout, kh, kw, sh, sw, oh, ow);
   const kernel = convKernel(rt, 'forward', spec);
   const xp = placed(backend, x, top, left, spec.hp, spec.wp);
   const out = backend.makeOutput([n, oh, ow, cout], 'float32');
@@ -92,13 +89,9 @@ function simdConv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, s
   return out;
 }
 
+/** A stride-1 conv (dilated for the strided filter gradient) through the registered Conv2D: difflab's SIMD kernel where it applies, else XNNPACK. */
 function conv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, pads: [number, number, number, number], dilation: [number, number]): TensorInfo {
   const [t, b, l, r] = pads;
-  if (dilation[0] === 1 && dilation[1] === 1) {
-    const [, h, w] = x.shape, [kh, kw] = filter.shape;
-    const out = simdConv(backend, x, filter, 1, 1, t, l, h + t + b - kh + 1, w + l + r - kw + 1);
-    if (out) return out;
-  }
   return run('Conv2D', backend, { x, filter }, {
     strides: [1, 1], pad: [[0, 0], [t, b], [l, r], [0, 0]], dilations: dilation, dataFormat: 'NHWC', dimRoundingMode: undefined,
   });
@@ -137,7 +130,7 @@ export function conv2DBackpropFilterWasm(args: { inputs: { x: TensorInfo; dy: Te
   const rt = simdRuntime();
   if (rt && simdConvSupports(co)) {
     // Direct SIMD kernel: dW[tap] = Σ x_pad[tap-shifted pixels]ᵀ · dy, no transposes.
-    const spec: ConvSpec = { cin: ci, cout: co, kh, kw, sh, sw, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw, oh, ow };
+    const spec = convSpec(ci, co, kh, kw, sh, sw, oh, ow);
     const kernel = convKernel(rt, 'filter', spec);
     const xp = placed(backend, x, top, left, spec.hp, spec.wp);
     const out = backend.makeOutput([kh, kw, ci, co], 'float32');

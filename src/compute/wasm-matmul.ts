@@ -8,8 +8,8 @@
 // the batch.
 import { util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdRuntime } from './wasm-simd.js';
-import { convKernel, simdConvSupports } from './wasm-simd-conv.js';
-import { runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
+import { convKernel, convSpec, simdConvSupports } from './wasm-simd-conv.js';
+import { heapAddress, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 /**
  * Batch item i of a [B, R, C] tensor as a new [1, R, C] tensor. The item is contiguous, so a heap copy
@@ -55,27 +55,26 @@ export function makeBatchMatMulWasm(shipped: KernelFunc) {
       temps.push(tt);
       return tt;
     };
-    if (m > 0 && n > 0 && k > 0 && simdConvSupports(n) && simdRuntime()) {
+    const rt = simdRuntime();
+    if (rt && m > 0 && n > 0 && k > 0 && simdConvSupports(n)) {
       // difflab's SIMD kernels as 1×1 convolutions, batch item by batch item, in place: A·B is a
       // forward conv of A's rows with filter B; Aᵀ·B is the filter gradient with A's rows as pixels.
       // Only a transposed B is made explicit.
-      const rt = simdRuntime()!;
       const b3 = transposeB ? as3(b, batchB, n, k, true) : b;
       const out = backend.makeOutput([...outOuter, m, n], 'float32');
       if (transposeA) backend.typedArrayFromHeap(out).fill(0);
       // Addresses after the last allocation.
-      const pa = backend.typedArrayFromHeap(a).byteOffset, pb = backend.typedArrayFromHeap(b3).byteOffset;
-      const po = backend.typedArrayFromHeap(out).byteOffset;
+      const pa = heapAddress(backend, a), pb = heapAddress(backend, b3), po = heapAddress(backend, out);
       const sa = batchA === 1 ? 0 : 4 * m * k, sb = batchB === 1 ? 0 : 4 * k * n, so = 4 * m * n;
       if (!transposeA) {
-        const kernel = convKernel(rt, 'forward', { cin: k, cout: n, kh: 1, kw: 1, sh: 1, sw: 1, hp: 1, wp: m, oh: 1, ow: m });
+        const kernel = convKernel(rt, 'forward', convSpec(k, n, 1, 1, 1, 1, 1, m));
         if (batchB === 1) kernel(pa, pb, po, batch); // B shared: the batch is the image axis
         else for (let i = 0; i < batch; i++) kernel(pa + i * sa, pb + i * sb, po + i * so, 1);
       } else {
         // The filter kernel sums over "pixels" (here the K rows), image by image. Rows in chunks of
         // at most 128 keep a tile's operands in cache: one 4096-row pass per tile ran at 11 GFLOP/s.
         const chunk = Math.min(k, 128), full = Math.floor(k / chunk), rest = k - full * chunk;
-        const spec = (rows: number) => ({ cin: m, cout: n, kh: 1, kw: 1, sh: 1, sw: 1, hp: 1, wp: rows, oh: 1, ow: rows });
+        const spec = (rows: number) => convSpec(m, n, 1, 1, 1, 1, 1, rows);
         const main = convKernel(rt, 'filter', spec(chunk)), tail = rest > 0 ? convKernel(rt, 'filter', spec(rest)) : undefined;
         for (let i = 0; i < batch; i++) {
           main(pa + i * sa, pb + i * sb, po + i * so, full);

@@ -26,6 +26,11 @@ export interface ConvSpec {
 
 const MR = 4;
 
+/** The spec of a conv producing oh × ow outputs; the padded input is exactly the rows and columns it reads. */
+export function convSpec(cin: number, cout: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number): ConvSpec {
+  return { cin, cout, kh, kw, sh, sw, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw, oh, ow };
+}
+
 // DIFFLAB_WASM_CONV=xnnpack routes every conv through XNNPACK as before these kernels existed.
 let enabled = process.env.DIFFLAB_WASM_CONV !== 'xnnpack';
 

@@ -55,7 +55,8 @@ function relaxedSimdWorks(wabt: WabtModule): boolean {
  * Compiles straight to V8's optimising tier. By default V8 compiles wasm lazily with its baseline
  * compiler and tiers hot functions up in the background; a kernel's driver is entered once per
  * convolution, so it ran baseline code for the first training steps (bench train: 2683 ms/step
- * with tier-up against 2125 ms/step optimised from the start). The flags are put back afterwards.
+ * as is, 2125 ms/step with all wasm optimised from the start under `node --no-liftoff`). The
+ * flags are put back afterwards.
  */
 function compileOptimised(bytes: Uint8Array): WebAssembly.Module {
   v8.setFlagsFromString('--no-liftoff');

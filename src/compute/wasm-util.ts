@@ -15,6 +15,11 @@ export function runWasmKernel(name: string, backend: WasmBackendLike, inputs: Re
   return k.kernelFunc({ inputs: inputs as never, backend: backend as never, attrs: attrs as NamedAttrMap }) as TensorInfo;
 }
 
+/** Byte address of a tensor in the wasm heap; take it after the last allocation of a kernel call. */
+export function heapAddress(backend: WasmBackendLike, t: TensorInfo): number {
+  return backend.typedArrayFromHeap(t).byteOffset;
+}
+
 export function freeAll(backend: WasmBackendLike, ...ts: TensorInfo[]): void {
   for (const t of ts) backend.disposeData(t.dataId);
 }

@@ -3,12 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assembleKernel } from '../../src/compute/wasm-simd.js';
-import { filterGradModule, forwardModule, type ConvSpec } from '../../src/compute/wasm-simd-conv.js';
+import { convSpec as spec, filterGradModule, forwardModule, type ConvSpec } from '../../src/compute/wasm-simd-conv.js';
 import { Rng } from '../../src/util/rng.js';
 
 interface Case { n: number; spec: ConvSpec }
-const spec = (cin: number, cout: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number): ConvSpec =>
-  ({ cin, cout, kh, kw, sh, sw, oh, ow, hp: (oh - 1) * sh + kh, wp: (ow - 1) * sw + kw });
 
 // Row tails 1–3, channel tiles of 4 and 8, input-channel tails, 1×1 and non-square kernels, strides 1–2,
 // and filter-gradient bands.
