@@ -2,8 +2,8 @@
 import path from 'node:path';
 import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
 import { loadTrainConfig } from '../src/train/config.js';
-import { buildUnet, buildVae } from '../src/train/pipeline.js';
-import { UNet } from '../src/models/unet.js';
+import { DiffusionModel } from '../src/backends/diffusion-model.js';
+import { buildVae } from '../src/backends/latent.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { Rng } from '../src/util/rng.js';
 import { AdamW } from '../src/train/optim.js';
@@ -23,15 +23,19 @@ export interface TrainBenchRow {
   msDecode?: number;
 }
 
-function timeSteps(model: UNet, batch: number, steps: number): { ms: number; sampleMs: number; peak: number } {
-  const c = model.config, r = new Rng(1);
+/**
+ * The training step as the trainer takes it: the config's loss through the denoiser (noise levels,
+ * preconditioning, weighting), its gradient and an AdamW update.
+ */
+function timeSteps(dm: DiffusionModel, batch: number, steps: number): { ms: number; sampleMs: number; peak: number } {
+  const model = dm.unet, c = model.config, r = new Rng(1);
   const x = tf.tensor4d(r.normals(batch * c.imageSize ** 2 * c.inChannels), [batch, c.imageSize, c.imageSize, c.inChannels]);
   const t = tf.tensor1d(Array.from({ length: batch }, () => r.int(1000)));
   const vars = [...model.params.vars.values()];
   const opt = new AdamW({ lr: 1e-4 });
   let peak = process.memoryUsage().rss;
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => model.forward(x, t, { training: true, seed: 1 }).sub(x).square().mean() as tf.Scalar, vars);
+    const { value, grads } = tf.variableGrads(() => dm.loss(x, r, 1), vars);
     value.dataSync();
     opt.apply(model.params.vars, grads, 1e-4);
     tf.dispose([value, ...Object.values(grads)]);
@@ -59,8 +63,9 @@ export async function benchTrain(opts: { pixel: string; latent: string; batch: n
   for (const b of opts.backends ?? (await availableBackends()).filter((x) => x !== 'cpu')) {
     await selectBackend(b);
     const pcfg = loadTrainConfig(opts.pixel);
-    const unet = buildUnet(pcfg, pcfg.data.resize?.[0] ?? 28, 1);
-    const p = timeSteps(unet, opts.batch, opts.steps);
+    const pm = new DiffusionModel(pcfg.diffusion, { size: pcfg.data.resize?.[0] ?? 28, channels: 1 }, pcfg.seed);
+    const unet = pm.unet;
+    const p = timeSteps(pm, opts.batch, opts.steps);
     rows.push({
       backend: b, model: `pixel UNet (${opts.pixel})`, batch: opts.batch, msPerStep: p.ms, imagesPerSec: (1000 * opts.batch) / p.ms,
       gflops: (3 * unet.flopsPerImage() * opts.batch) / p.ms / 1e6, peakRssMiB: p.peak / 2 ** 20, msPerSampleStep: p.sampleMs,
@@ -69,8 +74,9 @@ export async function benchTrain(opts: { pixel: string; latent: string; batch: n
     const lcfg = loadTrainConfig(opts.latent);
     const size = lcfg.data.resize?.[0] ?? 28;
     const vae = buildVae(lcfg, size, 1);
-    const lunet = buildUnet(lcfg, vae.latentSize, vae.config.latentChannels);
-    const l = timeSteps(lunet, opts.batch, opts.steps);
+    const lm = new DiffusionModel(lcfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, lcfg.seed);
+    const lunet = lm.unet;
+    const l = timeSteps(lm, opts.batch, opts.steps);
     const z = tf.randomNormal([opts.batch, vae.latentSize, vae.latentSize, vae.config.latentChannels]) as tf.Tensor4D;
     const d0 = performance.now();
     for (let i = 0; i < 3; i++) { const y = vae.decode(z); y.dataSync(); y.dispose(); }

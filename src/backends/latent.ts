@@ -1,12 +1,16 @@
 // The latent backend: a frozen KL autoencoder whose scaled latents are where the diffusion happens (LDM).
+import fs from 'node:fs';
+import path from 'node:path';
 import { tf } from '../compute/backend.js';
-import type { Denoiser } from '../diffusion/samplers/types.js';
-import type { DiscreteSchedule } from '../diffusion/schedules.js';
-import type { UNet } from '../models/unet.js';
-import type { Vae } from '../models/vae.js';
-import type { Rng } from '../util/rng.js';
-import { diffusionLoss, unetDenoiser, type DiffusionObjective } from './pixel.js';
-import type { DiffusionBackend } from './types.js';
+import { fitDecoderStd, latentBitsPerDim } from '../metrics/bits-per-dim.js';
+import { Vae } from '../models/vae.js';
+import { latestCheckpoint, loadWeights } from '../train/checkpoint.js';
+import type { TrainConfigT } from '../train/config.js';
+import { diffusionGflop, trainDiffusionStage, trainImagesOf, trainingShape, trainOptions } from '../train/stages.js';
+import { train } from '../train/trainer.js';
+import { DiffusionModel } from './diffusion-model.js';
+import { savedConfig } from './saved-config.js';
+import type { BackendEntry, BitsPerDimOptions, ModelBackend, SavedConfig, StageReport } from './types.js';
 
 /** Posterior means of q(z|x) for a whole dataset, encoded in batches. */
 export function encodeMeans(vae: Vae, x: tf.Tensor4D, batch = 64): tf.Tensor4D {
@@ -39,22 +43,28 @@ export function estimateScaleFactor(vae: Vae, x: tf.Tensor4D, batch = 64): numbe
   return s;
 }
 
-export class LatentBackend implements DiffusionBackend {
+export function buildVae(cfg: TrainConfigT, imageSize: number, channels: number): Vae {
+  return new Vae({ imageSize, inChannels: channels, ...cfg.vae!.model }, cfg.seed + 11);
+}
+
+export class LatentBackend implements ModelBackend {
   readonly name = 'latent';
   readonly dataShape: number[];
   readonly latentShape: number[];
-  denoiser: Denoiser;
 
-  constructor(readonly vae: Vae, readonly scaleFactor: number, readonly model: UNet, readonly schedule: DiscreteSchedule, readonly objective: DiffusionObjective) {
+  constructor(readonly vae: Vae, readonly scaleFactor: number, readonly model: DiffusionModel) {
     const v = vae.config;
     this.dataShape = [v.imageSize, v.imageSize, v.inChannels];
     this.latentShape = [vae.latentSize, vae.latentSize, v.latentChannels];
-    const m = model.config;
+    const m = model.unet.config;
     if (m.imageSize !== vae.latentSize || m.inChannels !== v.latentChannels || m.outChannels !== v.latentChannels) {
       throw new Error(`latent model: the UNet must take ${vae.latentSize}×${vae.latentSize}×${v.latentChannels} latents, got ${m.imageSize}×${m.imageSize}×${m.inChannels} → ${m.outChannels}`);
     }
-    this.denoiser = unetDenoiser(model, schedule, objective.parameterization);
   }
+
+  get denoiser() { return this.model.D; }
+  get sampling() { return this.model.sampling; }
+  get describe() { return this.model.describe(); }
 
   /** z = scale · mean of q(z|x) (the posterior mean: deterministic, as for training latents). */
   encode(x: tf.Tensor): tf.Tensor {
@@ -65,16 +75,92 @@ export class LatentBackend implements DiffusionBackend {
     return tf.tidy(() => this.vae.decode(z.div(this.scaleFactor) as tf.Tensor4D));
   }
 
-  /** Latents of a whole dataset in batches, computed once: the VAE is frozen while the UNet trains. */
-  encodeAll(x: tf.Tensor4D, batch = 64): tf.Tensor4D {
-    const means = encodeMeans(this.vae, x, batch);
-    const out = means.mul(this.scaleFactor) as tf.Tensor4D;
-    means.dispose();
-    return out;
+  cost() {
+    return { denoiserGflop: this.model.unet.flopsPerImage() / 1e9, decoderGflop: this.vae.flopsPerImage().decoder / 1e9 };
   }
 
-  /** The diffusion loss on a batch of (already encoded) latents. */
-  loss(z0: tf.Tensor4D, rng: Rng, seed: number): tf.Scalar {
-    return diffusionLoss(this.model, this.schedule, this.objective, z0, rng, { training: true, seed });
+  bitsPerDim(x: tf.Tensor4D, opts: BitsPerDimOptions) {
+    if (opts.method === 'ode') throw new Error("nll-ode: the latent model's bound uses its latent prior's variational bound; use nll");
+    const heldOut = opts.heldOut();
+    try {
+      const std = fitDecoderStd(this.vae, heldOut, opts.seed);
+      return latentBitsPerDim({ vae: this.vae, scaleFactor: this.scaleFactor, prior: this.denoiser, schedule: this.model.boundSchedule }, x, {
+        decoderStd: std, decoderStdSource: `fit on ${heldOut.shape[0]} held-out training images: RMS reconstruction error with z ~ q(z|x)`,
+        terms: opts.terms, seed: opts.seed,
+      });
+    } finally {
+      heldOut.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.vae.dispose();
+    this.model.dispose();
   }
 }
+
+function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; hash: string }): StageReport {
+  const t0 = performance.now();
+  const [, h, , c] = x.shape;
+  const lossCfg = cfg.vae!.loss;
+  const r = train({
+    params: vae.params.vars, datasetSize: x.shape[0],
+    loss: (idx, rng) => tf.tidy(() => {
+      const xb = tf.gather(x, Array.from(idx)) as tf.Tensor4D;
+      const eps = tf.tensor4d(rng.normals(idx.length * vae.latentSize * vae.latentSize * vae.config.latentChannels), [idx.length, vae.latentSize, vae.latentSize, vae.config.latentChannels]);
+      return vae.loss(xb, eps, lossCfg).loss;
+    }),
+  }, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
+  r.ema.dispose();
+  return { stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
+}
+
+export const latent: BackendEntry = {
+  name: 'latent',
+  describe: 'a frozen KL autoencoder with a UNet on its scaled latents',
+  train(cfg, data, opts) {
+    const { x, hash } = data;
+    const [, h, , c] = x.shape;
+    const reports: StageReport[] = [];
+    const vae = buildVae(cfg, h, c);
+    try {
+      const vaeDir = path.join(opts.out, 'vae');
+      if (opts.stage === 'vae' || opts.stage === 'all') reports.push(trainVae(cfg, vae, x, { out: opts.out, resume: opts.resume, hash }));
+      if (opts.stage === 'vae') return reports;
+      const base = latestCheckpoint(vaeDir);
+      if (!base) throw new Error(`${vaeDir}: no VAE checkpoint; run the vae stage first (--stage vae or all)`);
+      loadWeights(base, vae.params.vars, 'model'); // the autoencoder is used as trained, without EMA
+      // One pass over the data: the scale factor and the training latents come from the same means.
+      const means = encodeMeans(vae, x);
+      const scaleFactor = scaleFactorOf(means);
+      const z = means.mul(scaleFactor) as tf.Tensor4D;
+      means.dispose();
+      const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
+      try {
+        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, hash, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
+      } finally {
+        z.dispose();
+        model.dispose();
+      }
+      return reports;
+    } finally {
+      vae.dispose();
+    }
+  },
+  load(dir, base, meta, weights) {
+    const cfg = meta.config;
+    const vaeBase = latestCheckpoint(path.join(dir, 'vae'));
+    if (!vaeBase) throw new Error(`${dir}: the latent run has no VAE checkpoint under vae/`);
+    const vmeta = JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: SavedConfig; step: number };
+    const vcfg = savedConfig(vmeta.config, `${vaeBase}.json`);
+    const probe = trainingShape(vcfg);
+    const vae = buildVae(vcfg, probe.h, probe.c);
+    loadWeights(vaeBase, vae.params.vars, 'model');
+    const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
+    loadWeights(base, model.unet.params.vars, weights);
+    const vf = vae.flopsPerImage();
+    const vaeGflop = (3 * (vf.encoder + vf.decoder) * vcfg.vae!.train.batchSize * vmeta.step + vf.encoder * trainImagesOf(cfg)) / 1e9;
+    const backend = new LatentBackend(vae, cfg.scaleFactor!, model);
+    return { backend, config: cfg, step: meta.step, trainGflop: vaeGflop + diffusionGflop(model, cfg, meta.step), dispose: () => backend.dispose() };
+  },
+};

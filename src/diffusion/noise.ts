@@ -1,4 +1,5 @@
-// The forward process q(x_t|x_0), the posterior q(x_{t−1}|x_t,x_0), prediction conversions, loss weights.
+// The forward process q(x_t|x_0), the posterior q(x_{t−1}|x_t,x_0), offset noise and the VP-form
+// prediction conversions (objectives/ builds on the same closed forms; weighting.ts has the loss weights).
 //
 // Two equivalent forms (Karras et al. 2022, §2): VP, x_t = α_t·x0 + s_t·ε with α_t = √ᾱ_t and
 // s_t = √(1−ᾱ_t); and σ form, x = x0 + σ·ε with σ = s_t/α_t, x = x_t/α_t.
@@ -7,7 +8,6 @@ import { Rng } from '../util/rng.js';
 import type { DiscreteSchedule } from './schedules.js';
 
 export type Parameterization = 'eps' | 'x0' | 'v';
-export const PARAMETERIZATIONS: Parameterization[] = ['eps', 'x0', 'v'];
 
 /** A tensor of standard normals drawn from the run's RNG (never from tfjs's own unseeded streams). */
 export function randn(rng: Rng, shape: number[]): tf.Tensor {
@@ -116,50 +116,4 @@ export function sigmaX0FromEps(x: tf.Tensor, eps: tf.Tensor, sigma: number): tf.
 
 export function sigmaScoreFromX0(x: tf.Tensor, x0: tf.Tensor, sigma: number): tf.Tensor {
   return tf.tidy(() => x0.sub(x).div(sigma * sigma));
-}
-
-// ---- loss weighting ----
-
-export type LossWeighting = 'simple' | 'snr' | 'min-snr' | 'vlb' | 'edm';
-export const LOSS_WEIGHTINGS: LossWeighting[] = ['simple', 'snr', 'min-snr', 'vlb', 'edm'];
-
-export interface LossWeightOptions {
-  /** min-snr: γ (Hang et al. 2023 use 5). */
-  gamma?: number;
-  /** edm: σ_data (Karras et al. 2022 use 0.5). */
-  sigmaData?: number;
-}
-
-/** How much larger the MSE in a parameterization's space is than the x0-space MSE at this SNR. */
-function paramScale(param: Parameterization, snr: number): number {
-  // ‖ε̂−ε‖² = SNR·‖x̂0−x0‖²; ‖v̂−v‖² = (SNR+1)·‖x̂0−x0‖² (both from the conversions above).
-  return param === 'eps' ? snr : param === 'v' ? snr + 1 : 1;
-}
-
-/**
- * The weight that multiplies the MSE in the model's own output space at discrete step t.
- * Each weighting is defined on the x0-space MSE, w_x0, and converted:
- *  - simple: 1 in the model's own space (DDPM's L_simple for eps);
- *  - snr: w_x0 = SNR (equal to simple for eps);
- *  - min-snr: w_x0 = min(SNR, γ) (Hang et al. 2023);
- *  - vlb: w_x0 = ½(SNR_{t−1} − SNR_t), the KL term of the bound with σ_t² = β̃_t (Kingma et al. 2021,
- *    eq. 13, discrete form), and 1/(2β_0) at t = 0, the Gaussian decoder term;
- *  - edm: w_x0 = (σ² + σ_data²)/(σ·σ_data)² (Karras et al. 2022, Table 1).
- */
-export function lossWeight(kind: LossWeighting, s: DiscreteSchedule, t: number, param: Parameterization, opts: LossWeightOptions = {}): number {
-  const snr = Math.exp(s.logSnr[t]);
-  if (kind === 'simple') return 1;
-  let wx0: number;
-  switch (kind) {
-    case 'snr': wx0 = snr; break;
-    case 'min-snr': wx0 = Math.min(snr, opts.gamma ?? 5); break;
-    case 'vlb': wx0 = t > 0 ? 0.5 * (Math.exp(s.logSnr[t - 1]) - snr) : 1 / (2 * s.betas[0]); break;
-    case 'edm': {
-      const sd = opts.sigmaData ?? 0.5, sigma = s.sigmas[t];
-      wx0 = (sigma * sigma + sd * sd) / (sigma * sd) ** 2;
-      break;
-    }
-    default: throw new Error(`loss.weighting: unknown '${kind as string}'; expected one of ${LOSS_WEIGHTINGS.join(', ')}`);
-  }
-  return wx0 / paramScale(param, snr);
 }

@@ -2,8 +2,8 @@
 // exact probability-flow solution from the same noise, and sliced W₂ to exact samples.
 import { analyticBackend } from '../backends/analytic.js';
 import { tf } from '../compute/backend.js';
-import { getSampler, samplingSigmas } from '../diffusion/samplers/index.js';
-import { discreteSchedule } from '../diffusion/schedules.js';
+import { getSampler } from '../diffusion/samplers/index.js';
+import { isStochastic, parseSamplerSetting, planSampling, sampleLatents, type SamplerSetting } from '../diffusion/sampling.js';
 import { gmmSample, type Gmm } from '../models/gmm.js';
 import { Rng } from '../util/rng.js';
 import { slicedWasserstein2 } from './sliced-wasserstein.js';
@@ -20,36 +20,30 @@ export interface AnalyticPoint {
 }
 
 /**
- * One sampler setting on the mixture from standard-normal noise `z` ([n, dim]), scaled to the
- * sampler's starting σ; for deterministic samplers also the RMS distance to the exact probability-flow
- * solution (RK45 at 1e-8) from the same start.
+ * One sampler setting on the mixture from standard-normal noise `z` ([n, dim]), on the grid the
+ * planner gives it; for deterministic samplers also the RMS distance to the exact probability-flow
+ * solution (RK45 at 1e-8) over the same σ range from the same start.
  */
-export function runAnalyticSampler(gmm: Gmm, sampler: string, steps: number, z: Float32Array, rng: Rng): { x: Float64Array; nfe: number; pathRms: number | null; seconds: number } {
+export function runAnalyticSampler(gmm: Gmm, sampler: SamplerSetting | string, steps: number, z: Float32Array, rng: Rng): { x: Float64Array; nfe: number; pathRms: number | null; seconds: number } {
   const backend = analyticBackend(gmm);
-  const e = getSampler(sampler);
-  const n = z.length / gmm.dim;
-  const sigmas = e.grid === 'discrete'
-    ? samplingSigmas({ kind: 'discrete', steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
-    : samplingSigmas({ kind: 'karras', steps });
-  const scale = e.grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
-  const xT = tf.tensor(z.map((v) => v * scale), [n, gmm.dim]);
-  const t0 = performance.now();
-  const r = e.sampler(backend.denoiser, xT, { ...e.preset, sigmas, rng });
-  const seconds = (performance.now() - t0) / 1000;
+  const setting = typeof sampler === 'string' ? parseSamplerSetting(sampler) : sampler;
+  const r = sampleLatents(backend, { setting, steps, z, rng });
   const x = Float64Array.from(r.x.dataSync());
+  r.x.dispose();
   let pathRms: number | null = null;
-  if (!e.stochastic) {
-    const ref = getSampler('probability-flow').sampler(backend.denoiser, xT, { sigmas, rtol: 1e-8, atol: 1e-8 });
+  if (!isStochastic(setting)) {
+    const plan = planSampling(backend.sampling, setting, steps);
+    const xT = tf.tensor(z.map((v) => v * plan.initScale), [z.length / gmm.dim, gmm.dim]);
+    const ref = getSampler('probability-flow').sampler(backend.denoiser, xT, { sigmas: plan.sigmas, rtol: 1e-8, atol: 1e-8 });
     const v = ref.x.dataSync();
     pathRms = Math.sqrt(x.reduce((s, xi, i) => s + (xi - v[i]) ** 2, 0) / x.length);
-    ref.x.dispose();
+    tf.dispose([xT, ref.x]);
   }
-  tf.dispose([xT, r.x]);
-  return { x, nfe: r.nfe, pathRms, seconds };
+  return { x, nfe: r.nfe, pathRms, seconds: r.seconds };
 }
 
 /** Runs one sampler setting on the mixture from seeded noise and measures its error. */
-export function analyticPoint(gmm: Gmm, opts: { sampler: string; steps: number; n: number; seed: number }): AnalyticPoint {
+export function analyticPoint(gmm: Gmm, opts: { sampler: SamplerSetting | string; steps: number; n: number; seed: number }): AnalyticPoint {
   const rng = new Rng(opts.seed);
   const z = rng.fork().normals(opts.n * gmm.dim);
   const { x, nfe, pathRms, seconds } = runAnalyticSampler(gmm, opts.sampler, opts.steps, z, rng.fork());

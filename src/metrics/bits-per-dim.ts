@@ -2,12 +2,13 @@
 //
 // Both numbers are upper bounds on −log₂ P(x) / D for the integer pixels x (D = H·W·C), so they
 // compare directly, and both are ≥ 0 (a probability of discrete data is ≤ 1).
-import type { LatentBackend } from '../backends/latent.js';
-import type { PixelBackend } from '../backends/pixel.js';
 import { tf } from '../compute/backend.js';
+import type { Denoiser } from '../diffusion/denoiser.js';
 import {
   discretizedGaussianLogLik, EIGHT_BIT_SYMMETRIC, hutchinsonDivergence, odeNll, variationalBound,
 } from '../diffusion/likelihood.js';
+import type { DiscreteSchedule } from '../diffusion/schedules.js';
+import type { Vae } from '../models/vae.js';
 import { Rng } from '../util/rng.js';
 
 const LN2 = Math.LN2;
@@ -54,15 +55,18 @@ export interface PixelBpdOptions {
   /** ode: solver tolerances */
   rtol?: number;
   atol?: number;
+  /** ode: σ range of the integration (default: the schedule's) */
+  sigmaRange?: [number, number];
 }
 
 /**
  * Pixel model. 'vlb': the discrete-time bound with the discretized Gaussian decoder (Ho et al. 2020,
  * eq. 5 and 13), a bound on the probability of the 8-bit data itself. 'ode': the probability-flow
- * ODE density of the [−1, 1] images (Hutchinson trace, one Rademacher probe per image) from the
- * schedule's smallest to its largest σ, plus 7 bits/dim for uniform dequantization of 256 levels.
+ * ODE density of the [−1, 1] images (Hutchinson trace, one Rademacher probe per image) over the
+ * model's σ range, plus 7 bits/dim for uniform dequantization of 256 levels. `schedule`: the steps of
+ * the bound (the model's own, or a reference schedule for objectives without one).
  */
-export function pixelBitsPerDim(b: PixelBackend, x: tf.Tensor4D, opts: PixelBpdOptions): BpdResult {
+export function pixelBitsPerDim(D: Denoiser, schedule: DiscreteSchedule, x: tf.Tensor4D, opts: PixelBpdOptions): BpdResult {
   const rng = new Rng(opts.seed ?? 0);
   const dims = x.shape[1] * x.shape[2] * x.shape[3];
   const perImage = new Float64Array(x.shape[0]);
@@ -73,15 +77,15 @@ export function pixelBitsPerDim(b: PixelBackend, x: tf.Tensor4D, opts: PixelBpdO
   for (const c of chunks(x, opts.batch ?? 64)) {
     const xb = sliceBatch(x, c);
     if (opts.method === 'vlb') {
-      const r = variationalBound(b.denoiser, b.schedule, xb, { decoder: 'discretized', rng, terms: opts.terms ?? 'all' });
+      const r = variationalBound(D, schedule, xb, { decoder: 'discretized', rng, terms: opts.terms ?? 'all' });
       perImage.set(r.nats, c.start);
       const w = c.size / x.shape[0] / (dims * LN2);
       vlbParts.prior += r.prior * w; vlbParts.diffusion += r.diffusion * w; vlbParts.decoder += r.decoder * w;
       nfe += r.nfe;
     } else {
-      const s = b.schedule;
-      const div = hutchinsonDivergence(b.denoiser, 'rademacher', rng);
-      const r = odeNll(b.denoiser, div, xb, { sigmaMin: s.sigmas[0], sigmaMax: s.sigmas[s.T - 1], rtol: opts.rtol ?? 1e-4, atol: opts.atol ?? 1e-4, dequantization: EIGHT_BIT_SYMMETRIC });
+      const [sigmaMin, sigmaMax] = opts.sigmaRange ?? [schedule.sigmas[0], schedule.sigmas[schedule.T - 1]];
+      const div = hutchinsonDivergence(D, 'rademacher', rng);
+      const r = odeNll(D, div, xb, { sigmaMin, sigmaMax, rtol: opts.rtol ?? 1e-4, atol: opts.atol ?? 1e-4, dequantization: EIGHT_BIT_SYMMETRIC });
       perImage.set(r.nats, c.start);
       nfe += r.nfe;
     }
@@ -92,10 +96,10 @@ export function pixelBitsPerDim(b: PixelBackend, x: tf.Tensor4D, opts: PixelBpdO
   if (opts.method === 'vlb') {
     const terms = opts.terms ?? 'all';
     notes.push('variational bound with a discretized Gaussian decoder over the 256 levels: already a probability of the 8-bit data, no dequantization offset');
-    notes.push(terms === 'all' ? `every one of the ${b.schedule.T - 1} KL terms evaluated` : `the ${b.schedule.T - 1} KL terms estimated without bias from ${terms} stratified timesteps per batch`);
+    notes.push(terms === 'all' ? `every one of the ${schedule.T - 1} KL terms evaluated` : `the ${schedule.T - 1} KL terms estimated without bias from ${terms} stratified timesteps per batch`);
     notes.push('model variance β̃_t; decoder variance β̃_1');
   } else {
-    notes.push('probability-flow ODE density (Hutchinson trace estimator, Rademacher probe) from σ_min to σ_max of the schedule');
+    notes.push('probability-flow ODE density (Hutchinson trace estimator, Rademacher probe) from σ_min to σ_max of the model');
     notes.push(EIGHT_BIT_SYMMETRIC.note);
   }
   const parts: Record<string, number> = opts.method === 'vlb' ? vlbParts : { ode: bpd - 7, dequantization: 7 };
@@ -107,16 +111,16 @@ export function pixelBitsPerDim(b: PixelBackend, x: tf.Tensor4D, opts: PixelBpdO
  * of a Gaussian on the reconstruction error, √mean((x − D(z))²), with z ~ q(z|x). A single scalar for
  * all pixels (the autoencoder was trained with an L1/L2 loss and has no variance output of its own).
  */
-export function fitDecoderStd(b: LatentBackend, heldOut: tf.Tensor4D, seed = 0, batch = 64): number {
+export function fitDecoderStd(vae: Vae, heldOut: tf.Tensor4D, seed = 0, batch = 64): number {
   const rng = new Rng(seed);
   let sq = 0, count = 0;
   for (const c of chunks(heldOut, batch)) {
     const err = tf.tidy(() => {
       const xb = sliceBatch(heldOut, c);
-      const { mean, logvar } = b.vae.encode(xb);
+      const { mean, logvar } = vae.encode(xb);
       const eps = tf.tensor(rng.normals(mean.size), mean.shape);
       const z = mean.add(logvar.mul(0.5).exp().mul(eps)) as tf.Tensor4D;
-      return b.vae.decode(z).sub(xb).square().sum();
+      return vae.decode(z).sub(xb).square().sum();
     });
     sq += err.dataSync()[0];
     count += c.size * heldOut.shape[1] * heldOut.shape[2] * heldOut.shape[3];
@@ -143,7 +147,16 @@ export interface LatentBpdOptions {
  * model's own variational bound on s·z (a continuous density), where s is the latent scale factor:
  * p(z) = p_s(s·z)·s^{d_z}, so −log p(z) = −log p_s(s·z) − d_z log s.
  */
-export function latentBitsPerDim(b: LatentBackend, x: tf.Tensor4D, opts: LatentBpdOptions): BpdResult {
+export interface LatentModelParts {
+  vae: Vae;
+  scaleFactor: number;
+  /** the latent diffusion model's denoiser on s·z */
+  prior: Denoiser;
+  /** the steps of the prior's bound */
+  schedule: DiscreteSchedule;
+}
+
+export function latentBitsPerDim(b: LatentModelParts, x: tf.Tensor4D, opts: LatentBpdOptions): BpdResult {
   const rng = new Rng(opts.seed ?? 0);
   const dims = x.shape[1] * x.shape[2] * x.shape[3];
   const n = x.shape[0];
@@ -161,7 +174,7 @@ export function latentBitsPerDim(b: LatentBackend, x: tf.Tensor4D, opts: LatentB
     const zs = tf.tidy(() => z.mul(b.scaleFactor));
     const xv = xb.dataSync(), mv = xhat.dataSync(), lv = logvar.dataSync();
     zDims = mean.size / c.size;
-    const prior = variationalBound(b.denoiser, b.schedule, zs, { decoder: 'gaussian', rng, terms: opts.terms ?? 'all' });
+    const prior = variationalBound(b.prior, b.schedule, zs, { decoder: 'gaussian', rng, terms: opts.terms ?? 'all' });
     nfe += prior.nfe + 1; // + the VAE decode, counted as one evaluation
     for (let i = 0; i < c.size; i++) {
       let dec = 0;

@@ -1,12 +1,11 @@
 // Evaluating a trained run: samples → FID/KID/PR/density-coverage/classifier score on a feature
 // network, bits/dim of the test images, and the cost of sampling (NFE, seconds, GFLOP per sample).
-import type { LatentBackend } from '../backends/latent.js';
-import type { PixelBackend } from '../backends/pixel.js';
+import type { LoadedRun } from '../backends/index.js';
 import { tf } from '../compute/backend.js';
 import { loadDataset, permutation, subset, toFloat, type DatasetSpec, type ImageDataset } from '../data/index.js';
-import { sampleRun, type LoadedRun } from '../train/pipeline.js';
+import { sampleImages, type SamplerSetting } from '../diffusion/sampling.js';
 import { Rng } from '../util/rng.js';
-import { latentBitsPerDim, pixelBitsPerDim, fitDecoderStd, type BpdResult } from './bits-per-dim.js';
+import type { BpdResult } from './bits-per-dim.js';
 import { classifierScore } from './classifier-score.js';
 import type { FeatureNet } from './features.js';
 import { fid } from './fid.js';
@@ -42,9 +41,7 @@ export interface SampleCost {
 }
 
 export function sampleCost(run: LoadedRun, nfe: number, seconds: number, n: number): SampleCost {
-  const b = run.backend as PixelBackend | LatentBackend;
-  const denoiserGflop = b.model.flopsPerImage() / 1e9;
-  const decoderGflop = 'vae' in b ? b.vae.flopsPerImage().decoder / 1e9 : 0;
+  const { denoiserGflop, decoderGflop } = run.backend.cost();
   return { nfe, secondsPerSample: seconds / n, gflopPerSample: denoiserGflop * nfe + decoderGflop, denoiserGflop, decoderGflop };
 }
 
@@ -119,30 +116,6 @@ export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: Qual
   return out;
 }
 
-export interface NllOptions {
-  /** test images (in [−1, 1], from integer pixels) */
-  images: tf.Tensor4D;
-  method: 'vlb' | 'ode';
-  terms?: 'all' | number;
-  seed: number;
-  /** latent: held-out training images to fit the decoder σ on */
-  heldOut?: tf.Tensor4D;
-}
-
-/** bits/dim of the test images under the run's model (pixel or latent), same units for both. */
-export function runBitsPerDim(run: LoadedRun, opts: NllOptions): BpdResult {
-  const b = run.backend as PixelBackend | LatentBackend;
-  if (b.name === 'pixel') return pixelBitsPerDim(b as PixelBackend, opts.images, { method: opts.method, terms: opts.terms, seed: opts.seed });
-  if (opts.method === 'ode') throw new Error('nll-ode: the latent model\'s bound uses its latent prior\'s variational bound; use nll');
-  const lb = b as LatentBackend;
-  if (!opts.heldOut) throw new Error('latent bits/dim: held-out images are needed to fit the decoder variance');
-  const std = fitDecoderStd(lb, opts.heldOut, opts.seed);
-  return latentBitsPerDim(lb, opts.images, {
-    decoderStd: std, decoderStdSource: `fit on ${opts.heldOut.shape[0]} held-out training images: RMS reconstruction error with z ~ q(z|x)`,
-    terms: opts.terms, seed: opts.seed,
-  });
-}
-
 export function bpdValue(r: BpdResult, metric: string): MetricValue {
   return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
 }
@@ -155,33 +128,31 @@ export function bpdValue(r: BpdResult, metric: string): MetricValue {
 export function evaluateBitsPerDim(run: LoadedRun, methods: ('nll' | 'nll-ode')[], opts: { nllN: number; terms: 'all' | number; seed: number }): { value: MetricValue; result: BpdResult }[] {
   if (!methods.length) return [];
   const test = imagesOf(testImages(run, opts.nllN, opts.seed + 1));
-  let heldOut: tf.Tensor4D | undefined;
-  if (run.backend.name === 'latent') {
+  // Loaded only by backends that fit something on held-out images (latent: its decoder σ).
+  const heldOut = () => {
     const train = loadDataset({ ...run.config.data, split: 'train' });
-    heldOut = imagesOf(subset(train, permutation(train.n, new Rng(opts.seed + 2)).slice(0, 256)));
-  }
+    return imagesOf(subset(train, permutation(train.n, new Rng(opts.seed + 2)).slice(0, 256)));
+  };
   try {
     return methods.map((m) => {
-      const result = runBitsPerDim(run, { images: test, method: m === 'nll' ? 'vlb' : 'ode', terms: opts.terms, seed: opts.seed, heldOut });
+      const result = run.backend.bitsPerDim(test, { method: m === 'nll' ? 'vlb' : 'ode', terms: opts.terms, seed: opts.seed, heldOut });
       return { value: bpdValue(result, m === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'), result };
     });
   } finally {
     test.dispose();
-    heldOut?.dispose();
   }
 }
 
 export interface SamplingSetting {
-  sampler: string;
+  sampler: SamplerSetting;
   steps: number;
   n: number;
   seed: number;
-  eta?: number;
 }
 
 /** Draws samples for one setting and measures their cost. The caller disposes `images`. */
 export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; cost: SampleCost } {
-  const r = sampleRun(run, { sampler: s.sampler, steps: s.steps, n: s.n, seed: s.seed, eta: s.eta });
+  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, rng: new Rng(s.seed) });
   return { images: r.images, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 

@@ -5,6 +5,7 @@
 // E[x0|x] = Σ_k r_k(x)·(μ_k + s_k²/(s_k² + σ²)·(x − μ_k)), r_k ∝ π_k N(x; μ_k, s_k² + σ²).
 import fs from 'node:fs';
 import { tf } from '../compute/backend.js';
+import { perSampleSigma, type Denoiser } from '../diffusion/denoiser.js';
 import type { Rng } from '../util/rng.js';
 
 export interface Gmm {
@@ -167,11 +168,11 @@ export function gmmSample(g: Gmm, n: number, rng: Rng): Float64Array {
 }
 
 /** The exact denoiser as a tensor function (x: [n, dim], σ) → E[x0|x], computed in float64. */
-export function gmmDenoiser(g: Gmm): (x: tf.Tensor, sigma: number) => tf.Tensor {
-  return (x, sigma) => {
+export function gmmDenoiser(g: Gmm): Denoiser {
+  return perSampleSigma((x, sigma) => {
     const v = Float64Array.from(x.dataSync());
     return tf.tensor(Float32Array.from(gmmDenoise(g, v, sigma)), x.shape, 'float32');
-  };
+  });
 }
 
 /**
@@ -203,17 +204,17 @@ export function gmmDenoiserDivergence(g: Gmm, x: Float64Array, sigma: number): F
  * The same exact denoiser written in tfjs ops (float32), so that it can be differentiated: used to
  * test autodiff-based divergences (exact and Hutchinson) against the closed form above.
  */
-export function gmmDenoiserTf(g: Gmm): (x: tf.Tensor, sigma: number) => tf.Tensor {
+export function gmmDenoiserTf(g: Gmm): Denoiser {
   const K = g.weights.length, d = g.dim;
   const mu = tf.tensor(g.means.flatMap((m) => Array.from(m)), [1, K, d]);
   const v = tf.tensor(g.variances.flatMap((m) => Array.from(m)), [1, K, d]);
   const logw = tf.tensor(Array.from(g.weights, Math.log), [1, K]);
-  return (x, sigma) => tf.tidy(() => {
+  return perSampleSigma((x, sigma) => tf.tidy(() => {
     const vs = v.add(sigma * sigma);
     const diff = x.expandDims(1).sub(mu); // [n, K, d]
     const ll = logw.sub(diff.square().div(vs).add(vs.log()).sum(2).mul(0.5)); // constants cancel in r
     const r = tf.softmax(ll, 1).expandDims(2);
     const m = mu.add(v.div(vs).mul(diff));
     return r.mul(m).sum(1);
-  });
+  }));
 }

@@ -23,10 +23,6 @@ export interface UNetConfig {
   heads?: number;
 }
 
-export const UNET_DEFAULTS: Omit<UNetConfig, 'imageSize' | 'inChannels' | 'outChannels'> = {
-  channels: 32, channelMult: [1, 2, 2], numResBlocks: 1, attentionResolutions: [7], dropout: 0, heads: 1,
-};
-
 interface Block {
   kind: 'res' | 'attn' | 'down' | 'up';
   name: string;

@@ -131,7 +131,7 @@ export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment): Clai
   // Objective and modelling strategy: what differs is where the diffusion runs.
   claims.push({
     topic: 'objective and modelling strategy', claim: 'Both optimise the same denoising objective; latent diffusion adds a separately trained autoencoder and models its latents instead of pixels.',
-    evidence: `in this toolkit both share one loss, schedule and sampler code; models: ${Object.entries(exp.models).map(([k, m]) => `${k} = ${m.backend} (${m.diffusion.objective.parameterization}, ${m.diffusion.objective.weighting}${m.backend === 'latent' ? `, VAE ${m.vae!.train.steps} steps + diffusion ${m.diffusion.train.steps}` : `, ${m.diffusion.train.steps} steps`})`).join('; ')}`,
+    evidence: `in this toolkit both share one loss, schedule and sampler code; models: ${Object.entries(exp.models).map(([k, m]) => `${k} = ${m.backend} (${m.diffusion.objective.name}, ${m.diffusion.weighting.name}${m.backend === 'latent' ? `, VAE ${m.vae!.train.steps} steps + diffusion ${m.diffusion.train.steps}` : `, ${m.diffusion.train.steps} steps`})`).join('; ')}`,
     verdict: 'supported',
   });
   return claims;

@@ -1,20 +1,18 @@
 // Experiment files: YAML or JSON that compose presets by reference ($ref + overrides), validated with
 // errors that name the file, the path inside it, and what is accepted.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import YAML from 'yaml';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../compute/backend.js';
-import { SAMPLER_NAMES } from '../diffusion/samplers/index.js';
+import { parseSamplerSetting } from '../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
-import { ConfigError, TrainConfig } from '../train/config.js';
+import { TrainConfig } from '../train/config.js';
+import { ConfigError, formatIssues, isObject, readStructured, resolveRefs } from '../util/config-files.js';
 
 export { ConfigError };
 
 /** Metrics of the analytic (Gaussian-mixture) backend, where the exact answer is known. */
-export const ANALYTIC_METRICS = ['sw2', 'path-rms', 'nll-exact'] as const;
+export const ANALYTIC_METRICS = ['sw2', 'path-rms'] as const;
 export const GRID_METRICS = [...METRIC_GROUPS, ...ANALYTIC_METRICS] as const;
 export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
 
@@ -46,7 +44,8 @@ export const Experiment = z.strictObject({
   grid: z.strictObject({
     /** model names from `models`, or 'analytic' */
     backends: z.array(z.string()).min(1),
-    samplers: z.array(z.enum(SAMPLER_NAMES as [string, ...string[]])).default([]),
+    /** a sampler name, or {name, ...its options, ...grid choices} (src/diffusion/samplers/index.ts) */
+    samplers: z.array(z.union([z.string(), z.looseObject({ name: z.string() })])).default([]),
     steps: z.array(z.number().int().positive()).default([]),
     seeds: z.array(z.number().int()).min(1).default([0]),
     metrics: z.array(z.enum(GRID_METRICS)).min(1),
@@ -70,6 +69,15 @@ export const Experiment = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: `unknown backend '${b}'; expected 'analytic' or one of the models: ${Object.keys(e.models).join(', ') || '(none defined)'}` });
     }
   }
+  for (const [i, sm] of (e.grid?.samplers ?? []).entries()) {
+    try {
+      parseSamplerSetting(sm, 'sampler');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['grid', 'samplers', i], message: (err as Error).message.replace(/^sampler(\.|: )?/, '') || 'invalid sampler' });
+    }
+  }
+  const labels = (e.grid?.samplers ?? []).map((sm) => { try { return parseSamplerSetting(sm).label; } catch { return undefined; } });
+  labels.forEach((l, i) => { if (l && labels.indexOf(l) !== i) ctx.addIssue({ code: 'custom', path: ['grid', 'samplers', i], message: `'${l}' is listed twice` }); });
   if (e.grid && e.grid.samplers.length && !e.grid.steps.length) ctx.addIssue({ code: 'custom', path: ['grid', 'steps'], message: 'a sampler grid needs at least one step count' });
   if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
 });
@@ -81,91 +89,6 @@ export interface ResolvedExperiment extends Omit<ExperimentT, 'models'> {
   models: Record<string, ResolvedModel>;
   /** the file it came from */
   file: string;
-}
-
-function readStructured(file: string, where: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new ConfigError(`${where}: cannot read ${file}`);
-  }
-  try {
-    return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
-  }
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Objects merge key by key; arrays and scalars in `over` replace those in `base`. */
-export function deepMerge(base: unknown, over: unknown): unknown {
-  if (!isObject(base) || !isObject(over)) return over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v;
-  return out;
-}
-
-/**
- * Replaces every `{ $ref: FILE, ...overrides }` by FILE's content (resolved relative to the file that
- * names it, itself resolved recursively) merged with the overrides.
- */
-export function resolveRefs(value: unknown, file: string, where: string[] = [], seen: string[] = []): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => resolveRefs(v, file, [...where, String(i)], seen));
-  if (!isObject(value)) return value;
-  let out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (k !== '$ref') out[k] = resolveRefs(v, file, [...where, k], seen);
-  if ('$ref' in value) {
-    const ref = value.$ref;
-    const at = `${file}: ${[...where, '$ref'].join('.')}`;
-    if (typeof ref !== 'string') throw new ConfigError(`${at}: expected a file path (string), got ${JSON.stringify(ref)}`);
-    const target = path.resolve(path.dirname(file), ref);
-    if (!fs.existsSync(target)) throw new ConfigError(`${at}: file not found: ${ref} (resolved to ${path.relative(process.cwd(), target)})`);
-    if (seen.includes(target)) throw new ConfigError(`${at}: circular reference through ${ref}`);
-    const base = resolveRefs(readStructured(target, at), target, [], [...seen, target]);
-    out = deepMerge(base, out) as Record<string, unknown>;
-  }
-  return out;
-}
-
-/** Accepted keys of the object schema at `p` (for "unknown key" messages). */
-function keysAt(schema: z.ZodType, p: PropertyKey[]): string[] | undefined {
-  let s: z.ZodType | undefined = schema;
-  const unwrap = (x: z.ZodType): z.ZodType => {
-    let cur = x as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } } };
-    for (let i = 0; i < 10; i++) {
-      const d = cur._zod.def;
-      if ((d.type === 'optional' || d.type === 'default' || d.type === 'nullable' || d.type === 'prefault') && d.innerType) cur = d.innerType as never;
-      else if (d.type === 'pipe' && d.in) cur = d.in as never;
-      else break;
-    }
-    return cur as unknown as z.ZodType;
-  };
-  for (const key of p) {
-    if (!s) return undefined;
-    const u = unwrap(s) as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType } } };
-    const d = u._zod.def;
-    if (d.type === 'object' && d.shape) s = d.shape[String(key)];
-    else if (d.type === 'array') s = d.element;
-    else if (d.type === 'record') s = d.valueType;
-    else return undefined;
-  }
-  if (!s) return undefined;
-  const d = (unwrap(s) as unknown as { _zod: { def: { type: string; shape?: Record<string, unknown> } } })._zod.def;
-  return d.type === 'object' && d.shape ? Object.keys(d.shape) : undefined;
-}
-
-function formatIssues(issues: z.core.$ZodIssue[], file: string, prefix: string[], schema: z.ZodType): string {
-  return issues.map((i) => {
-    const p = [...prefix, ...i.path.map(String)];
-    const where = p.length ? p.join('.') : '(top level)';
-    if (i.code === 'unrecognized_keys') {
-      const keys = keysAt(schema, i.path);
-      return `${file}: ${where ? `${where}: ` : ''}unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}${keys ? `; accepted: ${keys.join(', ')}` : ''}`;
-    }
-    return `${file}: ${where}: ${i.message}`;
-  }).join('\n');
 }
 
 /** Reads, composes and validates an experiment file. */

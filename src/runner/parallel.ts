@@ -76,7 +76,7 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   if (opts.force) for (const f of existing) fs.rmSync(f);
   const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => readRows(f).map((r) => r.point)));
   // Workers run in their own process only: --jobs 1 (and DIFFLAB_WORKER) keeps them from spawning more.
-  const common = ['--results', root, '--run-id', runId, '--jobs', '1'];
+  const common = ['--results', root, '--run-id', runId, '--jobs', '1', ...(opts.compute ? ['--compute', opts.compute] : [])];
   const stage = opts.stage ?? 'all';
   const t0 = performance.now();
   if (stage === 'all' || stage === 'train' || stage === 'features') {

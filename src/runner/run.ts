@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { selectBackend, tf } from '../compute/backend.js';
+import { selectBackend, tf, type BackendRequest } from '../compute/backend.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import { analyticPoint } from '../metrics/analytic.js';
 import {
@@ -18,7 +18,9 @@ import {
   bitsPerDim, costFrontier, finalCheckpointRows, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
-import { loadRun, runTraining, type LoadedRun } from '../train/pipeline.js';
+import { loadRun, type LoadedRun } from '../backends/index.js';
+import { parseSamplerSetting, type SamplerSetting } from '../diffusion/sampling.js';
+import { runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeGrid } from '../util/png.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
@@ -58,7 +60,7 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
       for (const seed of g.seeds) {
         if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${model}|-|-|${seed}`, kind: 'nll', backend, checkpoint, sampler: null, steps: null, seed });
         if (!sampling) continue;
-        for (const sampler of g.samplers) {
+        for (const sampler of g.samplers.map((x) => parseSamplerSetting(x).label)) {
           for (const steps of g.steps) {
             out.push({ index: 0, key: `${model}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, checkpoint, sampler, steps, seed });
           }
@@ -121,6 +123,8 @@ export interface RunOptions {
   /** train only these models (default: every model the grid uses) */
   models?: string[];
   resultsRoot?: string;
+  /** compute device, overriding the experiment's `compute` (not part of the config hash) */
+  compute?: BackendRequest;
   log?: (line: string) => void;
 }
 
@@ -176,7 +180,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...exp, configHash: hash }, null, 2) + '\n');
   const points = gridPoints(exp);
   writeFileAtomic(path.join(dir, 'points.json'), JSON.stringify(points.map((p) => p.key)) + '\n');
-  const choice = await selectBackend(exp.compute);
+  const choice = await selectBackend(opts.compute ?? exp.compute);
   log(`[run ${exp.name}] run id ${runId} → ${dir} (compute: ${choice.backend})`);
   const stage = opts.stage ?? 'all';
 
@@ -228,6 +232,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     return runs.get(k)!;
   };
   const quality = g.metrics.filter(isQualityGroup);
+  const settings = new Map<string, SamplerSetting>(g.samplers.map((x) => { const st = parseSamplerSetting(x); return [st.label, st]; }));
   // Feature network and real-image statistics first (the LeNet trains once per dataset and cache),
   // so the grid's ETA counts only grid points.
   if (quality.length) {
@@ -255,7 +260,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
       const rows: ResultRow[] = [];
       if (p.kind === 'analytic') {
         const gmm = loadGmm(path.resolve(path.dirname(exp.file), exp.analytic!.gmm));
-        const r = analyticPoint(gmm, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const r = analyticPoint(gmm, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
         const row = (metric: string, value: number) => rows.push({ ...base, nfe: r.nfe, metric, value, std: null, n: r.n, seconds: r.seconds / r.n, gflop: null });
         if (g.metrics.includes('sw2')) { row('sw2', r.sw2); row('sw2-floor', r.sw2Floor); }
         if (g.metrics.includes('path-rms') && r.pathRms !== null) row('path-rms', r.pathRms);
@@ -270,7 +275,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
       } else {
         const run = getRun(p.backend, p.checkpoint);
         Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
-        const { images, cost } = drawSamples(run, { sampler: p.sampler!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const { images, cost } = drawSamples(run, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
         const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
         if (quality.length) {
           for (const v of qualityMetrics(refs.get(JSON.stringify(run.config.data))!, images, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize })) {
@@ -283,7 +288,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
         const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
-        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler}_${p.steps}_s${p.seed}.png`), png);
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler!.replace(/[^\w.=-]+/g, '-')}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
       }
       appendRows(out, rows);

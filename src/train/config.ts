@@ -1,10 +1,14 @@
 // The training configuration: schema, defaults, and loading with errors that name file and field.
 import fs from 'node:fs';
-import YAML from 'yaml';
 import { z } from 'zod';
+import { ConfigError, formatIssues, readStructured, resolveRefs } from '../util/config-files.js';
+
+export { ConfigError };
 import { DATASET_NAMES } from '../data/index.js';
-import { LOSS_WEIGHTINGS, PARAMETERIZATIONS } from '../diffusion/noise.js';
+import { NOISE_DISTRIBUTIONS } from '../diffusion/noise-levels.js';
+import { getObjective, OBJECTIVE_NAMES } from '../diffusion/objectives/index.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
+import { WEIGHTINGS, type WeightingSpec } from '../diffusion/weighting.js';
 
 const size2 = z.tuple([z.number().int().positive(), z.number().int().positive()]);
 
@@ -20,6 +24,90 @@ export const TrainBlock = z.strictObject({
   emaDecay: z.number().min(0).max(1).default(0.999),
   checkpointEvery: z.number().int().positive().default(500),
 });
+
+const Shift = z.union([
+  z.number().positive(),
+  z.strictObject({ base: z.number().int().positive(), resolution: z.number().int().positive() }),
+]);
+
+const Noise = z.discriminatedUnion('distribution', [
+  z.strictObject({ distribution: z.literal('uniform-discrete'), shift: Shift.optional() }),
+  z.strictObject({ distribution: z.literal('uniform'), shift: Shift.optional() }),
+  z.strictObject({ distribution: z.literal('log-normal'), pMean: z.number().default(-1.2), pStd: z.number().positive().default(1.2), shift: Shift.optional() }),
+  z.strictObject({ distribution: z.literal('logit-normal'), m: z.number().default(0), s: z.number().positive().default(1), shift: Shift.optional() }),
+], { error: () => `expected a distribution of ${NOISE_DISTRIBUTIONS.join(', ')}` });
+
+const Weighting = z.union([
+  z.enum(WEIGHTINGS),
+  z.strictObject({ name: z.enum(WEIGHTINGS), gamma: z.number().positive().optional(), bias: z.number().optional() }),
+]);
+
+const Objective = z.union([
+  z.enum(OBJECTIVE_NAMES),
+  z.strictObject({ name: z.enum(OBJECTIVE_NAMES), sigmaData: z.number().positive().default(0.5) }),
+]);
+
+let legacyNoted = false, quietLegacy = false;
+
+/**
+ * The objective block before objectives had their own registry: `objective: {parameterization,
+ * weighting, gamma, offsetNoise}`. Still read, with a one-line note, and mapped to the current keys.
+ */
+function fromLegacy(d: unknown): unknown {
+  if (typeof d !== 'object' || d === null) return d;
+  const o = (d as { objective?: unknown }).objective;
+  if (typeof o !== 'object' || o === null || !('parameterization' in o || 'offsetNoise' in o || 'gamma' in o || ('weighting' in o && !('name' in o)))) return d;
+  const { parameterization, weighting, gamma, offsetNoise, ...rest } = o as Record<string, unknown>;
+  if (!legacyNoted && !quietLegacy) {
+    process.stderr.write('note: diffusion.objective {parameterization, weighting, gamma, offsetNoise} is deprecated: write objective: eps|x0|v|edm|flow, weighting, offsetNoise beside it\n');
+    legacyNoted = true;
+  }
+  const out: Record<string, unknown> = { ...(d as Record<string, unknown>), objective: parameterization ?? 'eps', ...rest };
+  if (weighting !== undefined || gamma !== undefined) out.weighting = gamma !== undefined ? { name: weighting ?? 'simple', gamma } : weighting;
+  if (offsetNoise !== undefined) out.offsetNoise = offsetNoise;
+  return out;
+}
+
+export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
+  model: z.strictObject({
+    channels: z.number().int().positive().default(32),
+    channelMult: z.array(z.number().int().positive()).min(1).max(6).default([1, 2, 2]),
+    numResBlocks: z.number().int().positive().max(8).default(1),
+    attentionResolutions: z.array(z.number().int().positive()).default([]),
+    dropout: z.number().min(0).max(1).default(0),
+    heads: z.number().int().positive().default(1),
+  }),
+  /** eps | x0 | v | edm | flow (src/diffusion/objectives/) */
+  objective: Objective.default('eps'),
+  /**
+   * the discrete DDPM schedule of eps, x0 and v (default linear, T = 1000); edm and flow have none
+   * (null: none, to override a preset's)
+   */
+  schedule: z.strictObject({ name: z.enum(DISCRETE_SCHEDULES), T: z.number().int().min(2).max(100_000).default(1000), zeroTerminalSnr: z.boolean().default(false) }).nullable().optional(),
+  /** training noise levels (default: the objective's) and their shift */
+  noise: Noise.optional(),
+  /** loss weighting on ‖D − x0‖² (default: the objective's, 'simple') */
+  weighting: Weighting.optional(),
+  /** offset-noise strength (0 = off) */
+  offsetNoise: z.number().min(0).default(0),
+  train: TrainBlock,
+}).transform((d, ctx) => {
+  const objective = typeof d.objective === 'string' ? { name: d.objective, sigmaData: 0.5 } : d.objective;
+  const o = getObjective(objective.name);
+  if (d.schedule && !o.usesSchedule) {
+    ctx.addIssue({ code: 'custom', path: ['schedule'], message: `the ${o.name} objective has no discrete schedule; remove it (schedules apply to eps, x0 and v)` });
+  }
+  const schedule = o.usesSchedule ? d.schedule ?? { name: 'linear' as const, T: 1000, zeroTerminalSnr: false } : undefined;
+  const noise = d.noise ?? o.defaultNoise;
+  if (noise.distribution === 'uniform-discrete' && !o.usesSchedule) {
+    ctx.addIssue({ code: 'custom', path: ['noise', 'distribution'], message: `'uniform-discrete' needs a discrete schedule, which the ${o.name} objective has not; use uniform, log-normal or logit-normal` });
+  }
+  const w = d.weighting ?? o.defaultWeighting;
+  const weighting: WeightingSpec = typeof w === 'string' ? { name: w as WeightingSpec['name'] } : w;
+  return { ...d, objective, schedule, noise, weighting };
+}));
+
+export type DiffusionConfigT = z.infer<typeof DiffusionConfig>;
 
 export const TrainConfig = z.strictObject({
   name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only'),
@@ -47,24 +135,7 @@ export const TrainConfig = z.strictObject({
     loss: z.strictObject({ reconstruction: z.enum(['l1', 'l2']).default('l1'), klWeight: z.number().min(0).default(1e-6) }),
     train: TrainBlock,
   }).optional(),
-  diffusion: z.strictObject({
-    model: z.strictObject({
-      channels: z.number().int().positive().default(32),
-      channelMult: z.array(z.number().int().positive()).min(1).default([1, 2, 2]),
-      numResBlocks: z.number().int().positive().default(1),
-      attentionResolutions: z.array(z.number().int().positive()).default([]),
-      dropout: z.number().min(0).max(1).default(0),
-      heads: z.number().int().positive().default(1),
-    }),
-    schedule: z.strictObject({ name: z.enum(DISCRETE_SCHEDULES), T: z.number().int().min(2).default(1000), zeroTerminalSnr: z.boolean().default(false) }),
-    objective: z.strictObject({
-      parameterization: z.enum(PARAMETERIZATIONS).default('eps'),
-      weighting: z.enum(LOSS_WEIGHTINGS).default('simple'),
-      gamma: z.number().positive().optional(),
-      offsetNoise: z.number().min(0).default(0),
-    }),
-    train: TrainBlock,
-  }),
+  diffusion: DiffusionConfig,
   out: z.string().optional(),
 }).superRefine((c, ctx) => {
   if (c.backend === 'latent' && !c.vae) ctx.addIssue({ code: 'custom', path: ['vae'], message: 'the latent backend needs a vae block (model, loss, train)' });
@@ -72,37 +143,24 @@ export const TrainConfig = z.strictObject({
 
 export type TrainConfigT = z.infer<typeof TrainConfig>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+/**
+ * Validates a parsed config; every problem is reported as `file: path.to.field: message`. `saved`:
+ * the config comes from a checkpoint, so an old objective block there needs no note.
+ */
+export function parseTrainConfig(raw: unknown, file: string, saved = false): TrainConfigT {
+  quietLegacy = saved;
+  let r: ReturnType<typeof TrainConfig.safeParse>;
+  try {
+    r = TrainConfig.safeParse(raw);
+  } finally {
+    quietLegacy = false;
   }
-}
-
-/** Validates a parsed config; every problem is reported as `file: path.to.field: message`. */
-export function parseTrainConfig(raw: unknown, file: string): TrainConfigT {
-  const r = TrainConfig.safeParse(raw);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => {
-    const where = i.path.length ? i.path.join('.') : '(top level)';
-    return `${file}: ${where}: ${i.message}`;
-  });
-  throw new ConfigError(lines.join('\n'));
+  throw new ConfigError(formatIssues(r.error.issues, file, [], TrainConfig as unknown as z.ZodType));
 }
 
-/** Reads a YAML or JSON training config. */
+/** Reads a YAML or JSON training config; `$ref: preset.yaml` pulls a preset and overrides its fields. */
 export function loadTrainConfig(file: string): TrainConfigT {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseTrainConfig(raw, file);
+  if (!fs.existsSync(file)) throw new ConfigError(`${file}: cannot read: no such file`);
+  return parseTrainConfig(resolveRefs(readStructured(file, file), file), file);
 }

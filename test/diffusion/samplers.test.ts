@@ -43,7 +43,7 @@ function run(name: string, D: Denoiser, xT: tf.Tensor, sigmas: Float64Array, ext
 const rms = (a: Float64Array, b: Float64Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
 
 function gridFor(name: string, steps: number): Float64Array {
-  return getSampler(name).grid === 'discrete'
+  return getSampler(name).grid === 'native'
     ? samplingSigmas({ kind: 'discrete', steps, schedule: discreteSchedule('linear'), spacing: 'trailing' })
     : samplingSigmas({ kind: 'karras', steps, sigmaMax: 80, sigmaMin: 0.002 });
 }

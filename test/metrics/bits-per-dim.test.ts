@@ -1,13 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { LatentBackend } from '../../src/backends/latent.js';
-import { PixelBackend } from '../../src/backends/pixel.js';
+import { DiffusionModel } from '../../src/backends/diffusion-model.js';
 import { selectBackend, tf } from '../../src/compute/backend.js';
+import { perSampleSigma, type Denoiser } from '../../src/diffusion/denoiser.js';
 import { discreteSchedule } from '../../src/diffusion/schedules.js';
-import type { Denoiser } from '../../src/diffusion/samplers/types.js';
 import { latentBitsPerDim, pixelBitsPerDim } from '../../src/metrics/bits-per-dim.js';
-import { UNet } from '../../src/models/unet.js';
 import { Vae } from '../../src/models/vae.js';
+import { DiffusionConfig } from '../../src/train/config.js';
 import { AdamW } from '../../src/train/optim.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -16,11 +15,11 @@ test.before(async () => { await selectBackend('wasm'); });
 /** Exact E[x0 | x0 + σε] when every pixel is independent and uniform over `levels`. */
 function levelsDenoiser(levels: number[]): Denoiser {
   const v = tf.keep(tf.tensor2d(levels, [1, levels.length]));
-  return (x, sigma) => tf.tidy(() => {
+  return perSampleSigma((x, sigma) => tf.tidy(() => {
     const flat = x.reshape([-1, 1]);
     const w = tf.softmax(flat.sub(v).square().div(-2 * sigma * sigma));
     return w.mul(v).sum(1).reshape(x.shape);
-  });
+  }));
 }
 
 const LEVELS_256 = Array.from({ length: 256 }, (_, k) => k / 127.5 - 1);
@@ -29,11 +28,11 @@ function uniformImages(n: number, side: number, rng: Rng, levels: number[]): tf.
   return tf.tensor4d(Float32Array.from({ length: n * side * side }, () => levels[rng.int(levels.length)]), [n, side, side, 1]);
 }
 
-const fakePixel = (denoiser: Denoiser, T = 1000) => ({ name: 'pixel', denoiser, schedule: discreteSchedule('linear', { T }) }) as unknown as PixelBackend;
+const linear = (T = 1000) => discreteSchedule('linear', { T });
 
 test('uniform noise over 256 levels: the bound with the exact denoiser is ≥ 8 bits/dim and close to it', () => {
   const x = uniformImages(16, 4, new Rng(1), LEVELS_256);
-  const r = pixelBitsPerDim(fakePixel(levelsDenoiser(LEVELS_256)), x, { method: 'vlb', seed: 2 });
+  const r = pixelBitsPerDim(levelsDenoiser(LEVELS_256), linear(), x, { method: 'vlb', seed: 2 });
   // The data's entropy is exactly 8 bits/dim; a valid bound can only lie above it (up to sampling noise).
   assert.ok(r.bitsPerDim >= 8 - 2 * r.stderr, `${r.bitsPerDim} ± ${r.stderr}`);
   // Not tight: with the linear schedule the decoder's σ = √β̃₁ ≈ 0.007 is wider than a level's bin
@@ -43,7 +42,7 @@ test('uniform noise over 256 levels: the bound with the exact denoiser is ≥ 8 
   assert.ok(Math.abs(sum - r.bitsPerDim) < 1e-9, `parts ${JSON.stringify(r.parts)} sum to ${sum}`);
   assert.is(r.dims, 16);
   // The stratified estimate is unbiased: over a few seeds it agrees with the full sum.
-  const est = [3, 4, 5, 6].map((seed) => pixelBitsPerDim(fakePixel(levelsDenoiser(LEVELS_256)), x, { method: 'vlb', seed, terms: 40 }));
+  const est = [3, 4, 5, 6].map((seed) => pixelBitsPerDim(levelsDenoiser(LEVELS_256), linear(), x, { method: 'vlb', seed, terms: 40 }));
   const mean = est.reduce((a, e) => a + e.bitsPerDim, 0) / est.length;
   assert.ok(Math.abs(mean - r.bitsPerDim) < 0.1, `stratified ${est.map((e) => e.bitsPerDim.toFixed(3))} vs all ${r.bitsPerDim}`);
   assert.ok(est[0].nfe <= 41 && est[0].nfe > 20, `NFE ${est[0].nfe}`);
@@ -52,7 +51,7 @@ test('uniform noise over 256 levels: the bound with the exact denoiser is ≥ 8 
 
 test('binary images: the exact denoiser gives ≈ 1 bit/dim, far below 8', () => {
   const x = uniformImages(16, 4, new Rng(4), [-1, 1]);
-  const r = pixelBitsPerDim(fakePixel(levelsDenoiser([-1, 1])), x, { method: 'vlb', seed: 5 });
+  const r = pixelBitsPerDim(levelsDenoiser([-1, 1]), linear(), x, { method: 'vlb', seed: 5 });
   // The entropy is exactly 1 bit/dim; the bound lies above it and far below 8.
   assert.ok(r.bitsPerDim > 1 - 3 * r.stderr && r.bitsPerDim < 2, `${r.bitsPerDim}`);
   x.dispose();
@@ -67,16 +66,19 @@ test('a trained toy pixel model beats 8 bits/dim clearly; an untrained one does 
     for (let y = 0; y < 4; y++) for (let xx = 0; xx < 4; xx++) img[i * 64 + (oy + y) * 8 + ox + xx] = 1;
   }
   const x = tf.tensor4d(img, [n, side, side, 1]);
-  const unet = new UNet({ imageSize: side, inChannels: 1, outChannels: 1, channels: 16, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], dropout: 0, heads: 1 }, 3);
-  const b = new PixelBackend(unet, discreteSchedule('linear', { T: 100 }), { parameterization: 'eps', weighting: 'simple' });
-  const before = pixelBitsPerDim(b, x, { method: 'vlb', seed: 1 });
+  // seed − 23: the UNet is initialised from seed 3 as before the model seam.
+  const dm = new DiffusionModel(DiffusionConfig.parse({
+    model: { channels: 16, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [] }, objective: 'eps', schedule: { name: 'linear', T: 100 }, train: { steps: 1 },
+  }), { size: side, channels: 1 }, 3 - 23);
+  const unet = dm.unet;
+  const before = pixelBitsPerDim(dm.D, dm.boundSchedule, x, { method: 'vlb', seed: 1 });
   const opt = new AdamW({ lr: 2e-3 }), vars = [...unet.params.vars.values()], trng = new Rng(8);
   for (let step = 0; step < 300; step++) {
-    const { value, grads } = tf.variableGrads(() => b.loss(x, trng, step), vars);
+    const { value, grads } = tf.variableGrads(() => dm.loss(x, trng, step), vars);
     opt.apply(unet.params.vars, grads, 2e-3);
     tf.dispose([value, ...Object.values(grads)]);
   }
-  const after = pixelBitsPerDim(b, x, { method: 'vlb', seed: 1 });
+  const after = pixelBitsPerDim(dm.D, dm.boundSchedule, x, { method: 'vlb', seed: 1 });
   assert.ok(before.bitsPerDim > 8, `untrained: ${before.bitsPerDim}`);
   assert.ok(after.bitsPerDim < 4, `trained: ${after.bitsPerDim} (untrained ${before.bitsPerDim})`);
   opt.dispose(); unet.dispose(); x.dispose();
@@ -86,8 +88,8 @@ test('latent bound: same images, same units; ≥ 8 bits/dim on uniform noise; pa
   const x = uniformImages(8, 8, new Rng(9), LEVELS_256);
   const vae = new Vae({ imageSize: 8, inChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, latentChannels: 2, midAttention: false }, 1);
   // Latent prior N(0, I), whose exact denoiser is x/(1 + σ²).
-  const prior: Denoiser = (z, sigma) => tf.tidy(() => z.div(1 + sigma * sigma));
-  const b = { name: 'latent', vae, scaleFactor: 0.7, denoiser: prior, schedule: discreteSchedule('linear', { T: 200 }) } as unknown as LatentBackend;
+  const prior: Denoiser = perSampleSigma((z, sigma) => tf.tidy(() => z.div(1 + sigma * sigma)));
+  const b = { vae, scaleFactor: 0.7, prior, schedule: linear(200) };
   const r = latentBitsPerDim(b, x, { decoderStd: 0.5, decoderStdSource: 'fixed for the test', seed: 1 });
   assert.is(r.dims, 64);
   assert.ok(r.bitsPerDim >= 8, `${r.bitsPerDim}`);
@@ -96,7 +98,7 @@ test('latent bound: same images, same units; ≥ 8 bits/dim on uniform noise; pa
   // The scale factor's Jacobian: −d_z·log s nats over the data dimensions.
   assert.ok(Math.abs(r.parts.scaleJacobian - (-(4 * 4 * 2) * Math.log(0.7)) / (64 * Math.LN2)) < 1e-12);
   assert.ok(r.notes.some((s) => s.includes('scale factor s = 0.7000')));
-  const p = pixelBitsPerDim(fakePixel(levelsDenoiser(LEVELS_256), 200), x, { method: 'vlb', seed: 1 });
+  const p = pixelBitsPerDim(levelsDenoiser(LEVELS_256), linear(200), x, { method: 'vlb', seed: 1 });
   assert.is(p.dims, r.dims);
   vae.dispose(); x.dispose();
 });

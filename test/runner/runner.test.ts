@@ -10,7 +10,8 @@ import { loadExperiment } from '../../src/runner/config.js';
 import { mergeShards, runExperiment } from '../../src/runner/run.js';
 import { readRows, type ResultRow } from '../../src/runner/results.js';
 import { selectBackend } from '../../src/compute/backend.js';
-import { buildUnet, runTraining } from '../../src/train/pipeline.js';
+import { runTraining } from '../../src/train/pipeline.js';
+import { DiffusionModel } from '../../src/backends/diffusion-model.js';
 import { TrainConfig } from '../../src/train/config.js';
 import { buildClaims } from '../../src/plots/claims.js';
 import '../helpers/cache.js';
@@ -48,7 +49,7 @@ test('config errors name the file, the path inside it and what is accepted', () 
   };
   assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, features/);
   assert.match(bad(tiny().replace('eval: { n: 200 }', "eval: { n: 'many' }")), /bad\.yaml: eval\.n: Invalid input: expected number, received string/);
-  assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: Invalid option: expected one of "ddpm"\|"ddim"/);
+  assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: name: unknown sampler 'dpm-solver-9'; expected one of ddpm, ddim/);
   assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic' or one of the models/);
   assert.match(bad(`name: x\nmodels:\n  p: { $ref: ./nope.yaml }\n`), /bad\.yaml: models\.p\.\$ref: file not found: \.\/nope\.yaml/);
   // A model preset with an override of a wrong type: the path runs through the model's name.
@@ -151,7 +152,7 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
   const rows = readRows(path.join(r.dir, 'metrics.jsonl'));
   assert.equal([...new Set(rows.map((x) => x.point))], ['p@2|ddim|3|0', 'p@4|ddim|3|0']);
   // 3 × forward FLOPs per image × batch × steps, from the model's own FLOP count.
-  const flops = buildUnet(TrainConfig.parse(model), 16, 1).flopsPerImage();
+  const flops = new DiffusionModel(TrainConfig.parse(model).diffusion, { size: 16, channels: 1 }, 0).unet.flopsPerImage();
   for (const row of rows) assert.ok(Math.abs(row.train_gflop! - (3 * flops * 8 * row.train_step!) / 1e9) < 1e-9, JSON.stringify(row));
   assert.equal([...new Set(rows.map((x) => x.train_step))], [2, 4]);
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();
@@ -175,7 +176,7 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
 });
 
 test('compute-matched claim: FID interpolated in log-GFLOP at the largest compute both backends reached', () => {
-  const diffusion = { objective: { parameterization: 'eps', weighting: 'simple' }, train: { steps: 100 } };
+  const diffusion = { objective: { name: 'eps' }, weighting: { name: 'simple' }, train: { steps: 100 } };
   const exp = { models: { px: { backend: 'pixel', diffusion }, lt: { backend: 'latent', diffusion, vae: { train: { steps: 50 } } } } } as never;
   const row = (backend: string, gflop: number, value: number): ResultRow => ({
     experiment: 'x', run_id: 'r', point: `${backend}@${gflop}|ddim|10|0`, backend, sampler: 'ddim', steps: 10, nfe: 10, metric: 'fid@lenet-mnist', value, std: null, n: 100,
@@ -194,7 +195,7 @@ test('compute-matched claim: FID interpolated in log-GFLOP at the largest comput
 });
 
 test('sampling-strategy and noise-handling claims: verdicts only from the comparisons they name', () => {
-  const diffusion = { objective: { parameterization: 'eps', weighting: 'simple' }, train: { steps: 100 } };
+  const diffusion = { objective: { name: 'eps' }, weighting: { name: 'simple' }, train: { steps: 100 } };
   const exp = { models: { px: { backend: 'pixel', diffusion }, lt: { backend: 'latent', diffusion, vae: { train: { steps: 50 } } } } } as never;
   const row = (backend: string, sampler: string, steps: number, value: number): ResultRow => ({
     experiment: 'x', run_id: 'r', point: `${backend}|${sampler}|${steps}|0`, backend, sampler, steps, nfe: steps, metric: 'fid@lenet-mnist', value, std: null, n: 100,

@@ -3,47 +3,53 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PixelBackend } from '../../src/backends/pixel.js';
 import { selectBackend, tf } from '../../src/compute/backend.js';
-import { discreteSchedule } from '../../src/diffusion/schedules.js';
-import { UNet, type UNetConfig } from '../../src/models/unet.js';
+import type { UNet } from '../../src/models/unet.js';
 import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { train, TrainingDivergedError, type TrainOptions, type TrainTask } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/rng.js';
+import { diffusionModel } from '../helpers/models.js';
 
 test.before(async () => { await selectBackend('wasm'); });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-train-'));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const CFG: UNetConfig = { imageSize: 8, inChannels: 1, outChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.1 };
+const MODEL = { channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.1 };
 
-test('the pixel denoiser turns the network output into x0 as its parameterization says', () => {
-  // A fresh UNet outputs exactly 0 (zero-initialised output conv), so D(x, σ) has a closed form:
-  // eps → x0 = x_t/α = x; x0 → 0; v → x0 = α·x_t = x/(1 + σ²).
-  const m = new UNet(CFG, 1), s = discreteSchedule('linear');
-  const x = tf.tensor4d(new Rng(2).normals(2 * 64), [2, 8, 8, 1]), sigma = 1.7;
+test('the denoiser turns the network output into x0 as each objective says', () => {
+  // A fresh UNet outputs exactly 0 (zero-initialised output conv), so D(x, σ) = c_skip·x has a closed
+  // form: eps → x (x0 = x_t/α); x0 → 0; v → x/(1 + σ²) (x0 = α·x_t); edm → σ_d²/(σ² + σ_d²)·x;
+  // flow → x/(1 + σ) (x0 = x_t at velocity 0).
+  const x = tf.tensor4d(new Rng(2).normals(2 * 64), [2, 8, 8, 1]), sigma = 1.7, sd = 0.5;
   const xv = x.dataSync();
-  const expect = { eps: (v: number) => v, x0: () => 0, v: (v: number) => v / (1 + sigma * sigma) };
-  for (const param of ['eps', 'x0', 'v'] as const) {
-    const d = new PixelBackend(m, s, { parameterization: param, weighting: 'simple' }).denoiser(x, sigma);
-    const dv = d.dataSync();
-    for (let i = 0; i < dv.length; i++) assert.ok(Math.abs(dv[i] - expect[param](xv[i])) < 1e-5, `${param}: ${dv[i]} vs ${expect[param](xv[i])}`);
-    d.dispose();
+  const expect: Record<string, (v: number) => number> = {
+    eps: (v) => v, x0: () => 0, v: (v) => v / (1 + sigma * sigma), edm: (v) => (v * sd * sd) / (sigma * sigma + sd * sd), flow: (v) => v / (1 + sigma),
+  };
+  for (const objective of Object.keys(expect)) {
+    const m = diffusionModel({ objective, model: MODEL }, { size: 8, channels: 1 }, 1);
+    // Per-sample σ ([B] tensor) and one σ for the batch agree.
+    const d = m.D(x, sigma), d2 = m.D(x, tf.tensor1d([sigma, sigma]));
+    const dv = d.dataSync(), dv2 = d2.dataSync();
+    for (let i = 0; i < dv.length; i++) {
+      assert.ok(Math.abs(dv[i] - expect[objective](xv[i])) < 1e-5, `${objective}: ${dv[i]} vs ${expect[objective](xv[i])}`);
+      assert.ok(Math.abs(dv2[i] - dv[i]) < 1e-6, `${objective}: per-sample σ`);
+    }
+    tf.dispose([d, d2]);
+    m.dispose();
   }
   x.dispose();
-  m.dispose();
 });
 
 function task(seed: number, nanAt?: number): { t: TrainTask; dispose: () => void; model: UNet } {
-  const model = new UNet(CFG, seed);
-  const backend = new PixelBackend(model, discreteSchedule('linear', { T: 100 }), { parameterization: 'v', weighting: 'min-snr', gamma: 5 });
+  const dm = diffusionModel({ objective: 'v', schedule: { name: 'linear', T: 100 }, weighting: { name: 'min-snr', gamma: 5 }, model: MODEL }, { size: 8, channels: 1 }, seed);
+  const model = dm.unet;
   const data = tf.tensor4d(new Rng(9).normals(12 * 64).map((v) => Math.tanh(v)), [12, 8, 8, 1]);
   let calls = 0;
   const t: TrainTask = {
     params: model.params.vars,
     datasetSize: 12,
     loss: (idx, rng, s) => {
-      const l = backend.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, s);
+      const l = dm.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, s);
       // A diverged loss is still connected to the parameters: multiply, don't replace.
       return nanAt !== undefined && ++calls > nanAt ? (l.mul(NaN) as tf.Scalar) : l;
     },
@@ -93,8 +99,8 @@ test('a NaN loss stops training with the step named, and the last good checkpoin
   }
   const base = latestCheckpoint(out)!;
   assert.match(base, /step-000003$/);
-  const fresh = new UNet(CFG, 5);
-  assert.is(loadCheckpoint(base, { params: fresh.params.vars }).step, 3);
+  const fresh = diffusionModel({ model: MODEL }, { size: 8, channels: 1 }, 5);
+  assert.is(loadCheckpoint(base, { params: fresh.unet.params.vars }).step, 3);
   fresh.dispose();
   c.dispose();
 });

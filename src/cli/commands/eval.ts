@@ -1,14 +1,15 @@
 // `difflab eval`: sample quality, likelihood and cost of a trained run, at one sampler setting.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadRun } from '../../backends/index.js';
 import { selectBackend } from '../../compute/backend.js';
+import { parseSamplerSetting } from '../../diffusion/sampling.js';
 import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
 import { resolveFeatureNet } from '../../metrics/features.js';
 import {
   costValues, drawSamples, evaluateBitsPerDim, imagesOf, isQualityGroup, METRIC_GROUPS, qualityMetrics, realReference, testImages,
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
-import { loadRun } from '../../train/pipeline.js';
-import { withCompute, type ComputeArgs } from '../options.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface EvalArgs extends ComputeArgs {
   checkpoint: string;
@@ -59,13 +60,13 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   handler: async (a: ArgumentsCamelCase<EvalArgs>) => {
     const groups = parseMetricList(a.metrics);
     const terms = parseTerms(a.nllTerms);
-    await selectBackend(a.backend);
+    await selectBackend(computeOf(a));
     const run = loadRun(a.checkpoint, a.weights);
     const rows: MetricValue[] = [];
     try {
       const quality = groups.filter(isQualityGroup);
       if (quality.length || groups.includes('cost')) {
-        const { images, cost } = drawSamples(run, { sampler: a.sampler, steps: a.steps, n: a.n, seed: a.seed });
+        const { images, cost } = drawSamples(run, { sampler: parseSamplerSetting(a.sampler, '--sampler'), steps: a.steps, n: a.n, seed: a.seed });
         if (quality.length) {
           const net = await resolveFeatureNet(a.features ?? 'lenet', { dataset: run.config.data.name, layer: a.layer });
           const real = imagesOf(testImages(run, a.realN, a.seed));

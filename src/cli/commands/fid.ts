@@ -9,7 +9,7 @@ import { kid } from '../../metrics/kid.js';
 import { matrix, type Matrix } from '../../metrics/linalg.js';
 import { prdc } from '../../metrics/prdc.js';
 import { readNpy } from '../../util/npy.js';
-import { withCompute, type ComputeArgs } from '../options.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface FidArgs extends ComputeArgs {
   real: string;
@@ -93,7 +93,7 @@ export const fidCommand: CommandModule<object, FidArgs> = {
     const feats = async (inp: Input): Promise<Matrix> => {
       if (inp.kind === 'features') return inp.m;
       if (!net) {
-        await selectBackend(a.backend);
+        await selectBackend(computeOf(a));
         const dataset = real.kind === 'images' ? real.dataset ?? (fake.kind === 'images' ? fake.dataset : undefined) : undefined;
         const spec = a.features ?? (dataset ? 'lenet' : undefined);
         if (!spec) throw new Error('--features: needed for image sets that are not a dataset name (e.g. --features lenet-mnist, or a TF.js model.json)');

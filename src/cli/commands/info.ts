@@ -3,7 +3,7 @@ import os from 'node:os';
 import fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { selectBackend, tf, type BackendChoice } from '../../compute/backend.js';
-import { withCompute, type ComputeArgs } from '../options.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface InfoArgs extends ComputeArgs {
   json: boolean;
@@ -24,7 +24,7 @@ function packageVersion(url: URL): string {
   return (JSON.parse(fs.readFileSync(url, 'utf8')) as { version: string }).version;
 }
 
-export async function collectInfo(backend: ComputeArgs['backend']): Promise<InfoReport> {
+export async function collectInfo(backend: ComputeArgs['compute']): Promise<InfoReport> {
   const choice = await selectBackend(backend);
   return {
     difflab: packageVersion(new URL('../../../package.json', import.meta.url)),
@@ -57,7 +57,7 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
   describe: 'Show versions, the compute backend chosen (and why others were skipped), threads and memory',
   builder: (y: Argv) => withCompute(y).option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<InfoArgs>,
   handler: async (a: ArgumentsCamelCase<InfoArgs>) => {
-    const r = await collectInfo(a.backend);
+    const r = await collectInfo(computeOf(a));
     console.log(a.json ? JSON.stringify(r, null, 2) : formatInfo(r));
   },
 };

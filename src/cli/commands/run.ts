@@ -1,5 +1,6 @@
 // `difflab run`, `difflab merge`, `difflab config`: experiments from files, shards, resolved configs.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { BACKEND_NAMES, type BackendRequest } from '../../compute/backend.js';
 import { loadExperiment } from '../../runner/config.js';
 import { defaultJobs, runParallel } from '../../runner/parallel.js';
 import { mergeShards, modelBackends, parseShard, runExperiment } from '../../runner/run.js';
@@ -14,6 +15,7 @@ interface RunArgs {
   model?: string[];
   jobs: string;
   results: string;
+  compute?: BackendRequest;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -28,7 +30,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('stage', { choices: ['all', 'train', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, prepare the feature network only, evaluate only (models must exist), or all' })
     .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
     .option('jobs', { type: 'string', default: 'auto', describe: 'worker processes (one core each): models and the feature network train side by side, the grid runs in as many shards; auto = one per core (max 4), 1 for experiments without trained models' })
-    .option('results', { type: 'string', default: 'results', describe: 'results root directory' }) as unknown as Argv<RunArgs>,
+    .option('results', { type: 'string', default: 'results', describe: 'results root directory' })
+    .option('compute', { choices: BACKEND_NAMES, describe: "tfjs compute device (default: the experiment's compute, auto)" }) as unknown as Argv<RunArgs>,
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
     const exp = loadExperiment(a.experiment);
     let jobs = a.jobs === 'auto' ? defaultJobs(modelBackends(exp).length > 0) : Number(a.jobs);
@@ -39,8 +42,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       jobs = 1;
     }
     const r = jobs > 1
-      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs })
-      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results });
+      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute })
+      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute });
     console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
   },
 };

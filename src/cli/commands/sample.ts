@@ -1,58 +1,85 @@
 // `difflab sample`: run a sampler on a model and write the samples (.npy).
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { analyticBackend } from '../../backends/analytic.js';
-import { BACKEND_NAMES, selectBackend, tf, type BackendRequest } from '../../compute/backend.js';
-import { getSampler, SAMPLER_NAMES, samplingSigmas } from '../../diffusion/samplers/index.js';
+import { loadRun } from '../../backends/index.js';
+import { selectBackend } from '../../compute/backend.js';
+import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
+import { DEFAULT_SPACING, GRID_KINDS, parseSamplerSetting, sampleImages, sampleLatents, type GridKind, type SamplerSetting } from '../../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES, discreteSchedule, TIMESTEP_SPACINGS, type DiscreteScheduleName, type TimestepSpacing } from '../../diffusion/schedules.js';
 import { slicedWasserstein2 } from '../../metrics/sliced-wasserstein.js';
 import { gmmSample, loadGmm } from '../../models/gmm.js';
-import { loadRun, sampleRun } from '../../train/pipeline.js';
 import { readNpy, writeNpy } from '../../util/npy.js';
 import { writeGrid } from '../../util/png.js';
 import { Rng } from '../../util/rng.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
-interface SampleArgs {
-  backend: string;
-  compute: BackendRequest;
+interface SampleArgs extends ComputeArgs {
   gmm?: string;
   checkpoint?: string;
   weights: 'ema' | 'model';
   clip: boolean;
   sampler: string;
   steps: number;
-  n: number;
+  n?: number;
   seed: number;
   out: string;
   eta?: number;
   initNoise?: string;
-  grid?: 'karras' | 'exponential' | 'discrete';
+  grid?: GridKind;
   schedule: DiscreteScheduleName;
-  spacing: TimestepSpacing;
-  sigmaMin: number;
-  sigmaMax: number;
-  rho: number;
-  churn: number;
-  variance: 'beta' | 'beta-tilde';
-  rtol: number;
-  atol: number;
+  spacing?: TimestepSpacing;
+  sigmaMin?: number;
+  sigmaMax?: number;
+  rho?: number;
+  shift?: number;
+  churn?: number;
+  variance?: 'beta' | 'beta-tilde';
+  rtol?: number;
+  atol?: number;
   clipDenoised?: number[];
 }
 
 export const MODEL_BACKENDS = ['analytic'] as const;
 
-/** `--backend` on model commands: 'analytic' picks the exact GMM model; compute names pick compute. */
-export function computeFor(a: { backend: string; compute: BackendRequest }): BackendRequest {
-  return (MODEL_BACKENDS as readonly string[]).includes(a.backend) ? a.compute : (a.backend as BackendRequest);
+/** `--backend` and `--compute` of the commands that run the analytic model (sample, nll). */
+export function withModelBackend<T>(y: Argv<T>) {
+  return withCompute(y, MODEL_BACKENDS)
+    .option('gmm', { type: 'string', describe: 'Gaussian mixture JSON: {"weights": [K], "means": [K][D], "stds": number | [K] | [K][D]}' });
 }
 
-export function withModelBackend<T>(y: Argv<T>) {
-  return y
-    .option('backend', {
-      choices: [...MODEL_BACKENDS, ...BACKEND_NAMES], default: 'analytic',
-      describe: "model backend: 'analytic' = the exact denoiser of the Gaussian mixture in --gmm (a compute backend name here also selects the analytic model, computed there)",
-    })
-    .option('compute', { choices: BACKEND_NAMES, default: 'auto' as BackendRequest, describe: 'tfjs compute backend when --backend names a model backend' })
-    .option('gmm', { type: 'string', describe: 'Gaussian mixture JSON: {"weights": [K], "means": [K][D], "stds": number | [K] | [K][D]}' });
+export const computeFor = (a: ComputeArgs) => computeOf(a, MODEL_BACKENDS);
+
+/** The sampler named on the command line with the options given for it, checked by its registry entry. */
+function settingFrom(a: SampleArgs): SamplerSetting {
+  const o: Record<string, unknown> = { name: a.sampler };
+  const own = new Set(Object.keys(SAMPLER_OPTION_KEYS[a.sampler] ?? {}));
+  const pass = (flag: string, key: string, value: unknown) => {
+    if (value === undefined) return;
+    if (!own.has(key)) throw new Error(`--${flag}: ${a.sampler} takes no such option; its options: ${[...own].join(', ') || '(none)'}`);
+    o[key] = value;
+  };
+  pass('eta', 'eta', a.eta);
+  pass('churn', 'churn', a.churn);
+  pass('variance', 'variance', a.variance);
+  pass('rtol', 'rtol', a.rtol);
+  pass('atol', 'atol', a.atol);
+  for (const [k, v] of Object.entries({ grid: a.grid, spacing: a.spacing, sigmaMin: a.sigmaMin, sigmaMax: a.sigmaMax, rho: a.rho, shift: a.shift })) if (v !== undefined) o[k] = v;
+  return parseSamplerSetting(o, '--sampler');
+}
+
+const SAMPLER_OPTION_KEYS: Record<string, Record<string, unknown>> = Object.fromEntries(
+  SAMPLER_NAMES.map((n) => [n, Object.fromEntries(Object.keys(parseSamplerSetting(n).options).map((k) => [k, true]))]),
+);
+
+/** --init-noise: standard-normal z with n rows of the model's size (any shape with that many numbers per row). */
+function readInitNoise(file: string, n: number, shape: number[]): Float32Array {
+  const arr = readNpy(file);
+  const size = shape.reduce((p, q) => p * q, 1);
+  const per = arr.shape.slice(1).reduce((p, q) => p * q, 1);
+  if (arr.shape[0] !== n || per !== size) {
+    throw new Error(`--init-noise ${file}: expected shape [${n}, ${shape.join(', ')}] (or [${n}, ${size}]: --n × the model's size), got [${arr.shape.join(', ')}]`);
+  }
+  return Float32Array.from(arr.data);
 }
 
 export const sampleCommand: CommandModule<object, SampleArgs> = {
@@ -66,23 +93,24 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     .option('steps', { type: 'number', default: 50, describe: 'sampling steps (probability-flow: σ range only; it adapts its steps)' })
     .option('n', { type: 'number', describe: 'number of samples (default 1000 from --gmm, 64 from --checkpoint)' })
     .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise and of stochastic samplers' })
-    .option('out', { type: 'string', demandOption: true, describe: 'output .npy file' })
-    .option('eta', { type: 'number', describe: 'ddim: η (0 = deterministic); euler-ancestral: η (default 1)' })
+    .option('out', { type: 'string', demandOption: true, describe: 'output file: .npy (samples, NumPy) or, with --checkpoint, .png (an image grid)' })
+    .option('eta', { type: 'number', describe: 'ddim: η (default 0 = deterministic); euler-ancestral: η (default 1)' })
     .option('init-noise', {
       type: 'string',
-      describe: 'standard-normal noise z, .npy [n, dim]. Samplers run in σ space (x = x0 + σε): karras/exponential grids start at x = σ_max·z (k-diffusion), discrete VP grids at x = √(1+σ_T²)·z, i.e. x_T = z in VP space (diffusers)',
+      describe: 'standard-normal noise z, .npy [n, ...] with one row per sample. Samplers run in σ space (x = x0 + σε): karras/exponential grids start at x = σ_max·z (k-diffusion); native grids at the model\'s prior scale, x = √(1+σ_T²)·z for VP models, i.e. x_T = z in VP space (diffusers), and (1+σ)·z for flow models',
     })
-    .option('grid', { choices: ['karras', 'exponential', 'discrete'] as const, describe: "σ grid (default: discrete for ddpm/ddim/plms, karras otherwise)" })
-    .option('schedule', { choices: DISCRETE_SCHEDULES, default: 'linear' as DiscreteScheduleName, describe: 'training schedule behind a discrete grid (T = 1000)' })
-    .option('spacing', { choices: TIMESTEP_SPACINGS, default: 'leading' as TimestepSpacing, describe: 'timestep spacing of a discrete grid' })
-    .option('sigma-min', { type: 'number', default: 0.002, describe: 'karras/exponential: σ_min' })
-    .option('sigma-max', { type: 'number', default: 80, describe: 'karras/exponential: σ_max' })
-    .option('rho', { type: 'number', default: 7, describe: 'karras: ρ' })
-    .option('churn', { type: 'number', default: 0, describe: 'heun: S_churn (EDM Alg. 2)' })
-    .option('variance', { choices: ['beta-tilde', 'beta'] as const, default: 'beta-tilde' as const, describe: 'ddpm: posterior variance' })
-    .option('rtol', { type: 'number', default: 1e-5, describe: 'probability-flow: relative tolerance' })
-    .option('atol', { type: 'number', default: 1e-5, describe: 'probability-flow: absolute tolerance' })
-    .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default)' })
+    .option('grid', { choices: GRID_KINDS, describe: 'σ grid (default: the model\'s native grid for ddpm/ddim/plms — discrete timesteps, or uniform in t for flow models — and karras otherwise)' })
+    .option('schedule', { choices: DISCRETE_SCHEDULES, default: 'linear' as DiscreteScheduleName, describe: '--gmm: the schedule behind a discrete grid (T = 1000); a trained model uses its own' })
+    .option('spacing', { choices: TIMESTEP_SPACINGS, describe: `timestep spacing of a discrete grid (default ${DEFAULT_SPACING})` })
+    .option('sigma-min', { type: 'number', describe: 'karras/exponential: σ_min (default: the model\'s trained range; 0.002 for --gmm)' })
+    .option('sigma-max', { type: 'number', describe: 'karras/exponential/uniform-t: σ_max (default: the model\'s trained range; 80 for --gmm)' })
+    .option('rho', { type: 'number', describe: 'karras: ρ (default 7)' })
+    .option('shift', { type: 'number', describe: 'multiply every σ of the grid by this (SD3\'s shift α; default: the model\'s training shift, 1 for --gmm)' })
+    .option('churn', { type: 'number', describe: 'heun: S_churn (EDM Alg. 2; default 0)' })
+    .option('variance', { choices: ['beta-tilde', 'beta'] as const, describe: 'ddpm: posterior variance (default beta-tilde)' })
+    .option('rtol', { type: 'number', describe: 'probability-flow: relative tolerance (default 1e-5)' })
+    .option('atol', { type: 'number', describe: 'probability-flow: absolute tolerance (default 1e-5)' })
+    .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default for --gmm)' })
     .check((a) => {
       const c = a['clip-denoised'] as number[] | undefined;
       if (c && (c.length !== 2 || !(c[0] < c[1]))) throw new Error(`--clip-denoised: expected two numbers LO HI with LO < HI, got ${c.join(' ')}`);
@@ -96,55 +124,36 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     }) as unknown as Argv<SampleArgs>,
   handler: async (a: ArgumentsCamelCase<SampleArgs>) => {
     await selectBackend(computeFor(a));
+    const setting = settingFrom(a);
+    const clipDenoised: [number, number] | undefined = a.clipDenoised ? [a.clipDenoised[0], a.clipDenoised[1]] : undefined;
     if (a.checkpoint) {
       const run = loadRun(a.checkpoint, a.weights);
       try {
         const n = a.n ?? 64;
-        const r = sampleRun(run, { sampler: a.sampler, steps: a.steps, n, seed: a.seed, eta: a.eta, clip: a.clip });
-        const v = r.images.dataSync() as Float32Array;
-        if (a.out.endsWith('.png')) writeGrid(a.out, v, r.images.shape); else writeNpy(a.out, v, r.images.shape);
-        console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${a.sampler}, ${a.steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(1)} s → ${a.out}`);
-        r.images.dispose();
+        const rng = new Rng(a.seed);
+        const z = a.initNoise ? readInitNoise(a.initNoise, n, run.backend.latentShape) : undefined;
+        const { images, nfe, seconds, plan } = sampleImages(run.backend, { setting, steps: a.steps, n, seed: a.seed, clip: a.clip, clipDenoised, z, rng });
+        const v = images.dataSync() as Float32Array;
+        if (a.out.endsWith('.png')) writeGrid(a.out, v, images.shape); else writeNpy(a.out, v, images.shape);
+        console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${setting.label}, ${plan.describe}, NFE ${nfe}, ${seconds.toFixed(1)} s → ${a.out}`);
+        images.dispose();
       } finally {
         run.dispose();
       }
       return;
     }
     const gmm = loadGmm(a.gmm!);
-    const backend = analyticBackend(gmm);
-    const entry = getSampler(a.sampler);
-    const grid = a.grid ?? entry.grid;
-    const sigmas = samplingSigmas({
-      kind: grid, steps: a.steps, schedule: grid === 'discrete' ? discreteSchedule(a.schedule) : undefined,
-      spacing: a.spacing, sigmaMin: a.sigmaMin, sigmaMax: a.sigmaMax, rho: a.rho,
-    });
+    const backend = analyticBackend(gmm, discreteSchedule(a.schedule));
     const rng = new Rng(a.seed);
     const nSamples = a.n ?? 1000;
-    let z: Float32Array;
-    if (a.initNoise) {
-      const arr = readNpy(a.initNoise);
-      if (arr.shape.length !== 2 || arr.shape[0] !== nSamples || arr.shape[1] !== gmm.dim) {
-        throw new Error(`--init-noise ${a.initNoise}: expected shape [${nSamples}, ${gmm.dim}] (--n × the GMM's dimension), got [${arr.shape.join(', ')}]`);
-      }
-      z = Float32Array.from(arr.data);
-    } else {
-      z = rng.fork().normals(nSamples * gmm.dim);
-    }
-    const scale = grid === 'discrete' ? Math.sqrt(1 + sigmas[0] ** 2) : sigmas[0];
-    const xT = tf.tensor(z.map((v) => v * scale), [nSamples, gmm.dim]);
-    const t0 = performance.now();
-    const r = entry.sampler(backend.denoiser, xT, {
-      ...entry.preset, sigmas, rng, eta: a.eta, variance: a.variance, rtol: a.rtol, atol: a.atol,
-      churn: a.churn > 0 ? { sChurn: a.churn } : undefined,
-      clipDenoised: a.clipDenoised ? [a.clipDenoised[0], a.clipDenoised[1]] : undefined,
-    });
-    const seconds = (performance.now() - t0) / 1000;
+    const z = a.initNoise ? readInitNoise(a.initNoise, nSamples, [gmm.dim]) : rng.fork().normals(nSamples * gmm.dim);
+    const r = sampleLatents(backend, { setting, steps: a.steps, z, rng, clipDenoised });
     const samples = Float32Array.from(r.x.dataSync());
-    tf.dispose([xT, r.x]);
+    r.x.dispose();
     writeNpy(a.out, samples, [nSamples, gmm.dim]);
     const truth = gmmSample(gmm, Math.max(nSamples, 2000), new Rng(a.seed + 1));
     const sw = slicedWasserstein2(Float64Array.from(samples), truth, gmm.dim, new Rng(a.seed + 2));
-    console.log(`${a.sampler}: ${nSamples} samples, ${a.steps} steps on a ${grid} grid, NFE ${r.nfe}, ${seconds.toFixed(2)} s → ${a.out}`);
+    console.log(`${setting.label}: ${nSamples} samples, ${r.plan.describe}, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s → ${a.out}`);
     console.log(`sliced W2 to ${truth.length / gmm.dim} exact samples: ${sw.toFixed(4)}`);
   },
 };

@@ -1,11 +1,14 @@
 // `difflab train`: train the stages a config names (VAE and/or diffusion), with checkpoints and resume.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { selectBackend } from '../../compute/backend.js';
-import { loadTrainConfig } from '../../train/config.js';
-import { loadRun, runDir, runTraining, sampleRun, type Stage } from '../../train/pipeline.js';
-import { writeGrid } from '../../util/png.js';
 import path from 'node:path';
-import { withCompute, type ComputeArgs } from '../options.js';
+import { loadRun } from '../../backends/index.js';
+import { selectBackend } from '../../compute/backend.js';
+import { parseSamplerSetting, sampleImages } from '../../diffusion/sampling.js';
+import { loadTrainConfig } from '../../train/config.js';
+import { runDir, runTraining, type Stage } from '../../train/pipeline.js';
+import { writeGrid } from '../../util/png.js';
+import { Rng } from '../../util/rng.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface TrainArgs extends ComputeArgs {
   config: string;
@@ -25,18 +28,18 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('out', { type: 'string', describe: 'run directory (default: the config\'s out, or results/train/<name>)' })
     .option('grid', { type: 'boolean', default: true, describe: 'write a 64-sample grid (ddim, 50 steps, EMA weights) after training' }) as unknown as Argv<TrainArgs>,
   handler: async (a: ArgumentsCamelCase<TrainArgs>) => {
-    const choice = await selectBackend(a.backend);
+    const choice = await selectBackend(computeOf(a));
     const cfg = loadTrainConfig(a.config);
     if (a.out) cfg.out = a.out;
     const dir = runDir(cfg);
-    console.log(`training ${cfg.name} (${cfg.backend}) on ${choice.backend} → ${dir}`);
+    console.log(`training ${cfg.name} (${cfg.backend}; ${cfg.diffusion.objective.name} objective) on ${choice.backend} → ${dir}`);
     for (const r of runTraining(cfg, a.stage, a.resume)) {
       console.log(`  ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(5)}, ${r.seconds.toFixed(1)} s, checkpoint ${r.checkpoint}`);
     }
     if (a.grid && a.stage !== 'vae') {
       const run = loadRun(dir, 'ema');
       try {
-        const s = sampleRun(run, { sampler: 'ddim', steps: 50, n: 64, seed: cfg.seed });
+        const s = sampleImages(run.backend, { setting: parseSamplerSetting('ddim'), steps: 50, n: 64, seed: cfg.seed, rng: new Rng(cfg.seed) });
         const file = path.join(dir, 'samples.png');
         writeGrid(file, s.images.dataSync() as Float32Array, s.images.shape);
         s.images.dispose();

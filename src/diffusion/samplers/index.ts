@@ -1,4 +1,7 @@
-// The sampler registry: config names → sampler functions, and the σ grids they run on.
+// The sampler registry: config names → sampler functions, the σ grids they run on by default, and
+// each sampler's own options (a zod schema, so that `{name: ddim, eta: 1}` in an experiment grid and
+// `--eta 1` on the command line are checked the same way).
+import { z } from 'zod';
 import { discreteSchedule, exponentialSigmas, karrasSigmas, samplingTimesteps, type DiscreteSchedule, type TimestepSpacing } from '../schedules.js';
 import { sampleDdim, sampleDdpm } from './ddim.js';
 import { sampleEuler, sampleEulerAncestral, sampleHeun } from './euler.js';
@@ -8,28 +11,58 @@ import type { Sampler, SamplerOptions } from './types.js';
 
 export * from './types.js';
 
+const none = z.strictObject({});
+const eta = (d: number) => z.strictObject({ eta: z.number().min(0).default(d) });
+
 export interface SamplerEntry {
   sampler: Sampler;
-  /** The σ grid this sampler is normally run on. */
-  grid: 'discrete' | 'karras';
-  stochastic: boolean;
+  /**
+   * The σ grid it runs on by default: 'native' is the model's own (the training timesteps of a
+   * discrete schedule; uniform in t for flow models), 'karras' spans the model's σ range.
+   */
+  grid: 'native' | 'karras';
+  stochastic: boolean | ((o: Record<string, unknown>) => boolean);
   /** Options the name implies (dpm-solver++ orders). */
   preset?: Partial<SamplerOptions>;
+  /** the sampler's own options, with their defaults */
+  options: z.ZodObject;
+  /** its parsed options → the sampler function's options */
+  toOptions?(o: Record<string, unknown>): Partial<SamplerOptions>;
   describe: string;
 }
 
 export const SAMPLERS: Record<string, SamplerEntry> = {
-  ddpm: { sampler: sampleDdpm, grid: 'discrete', stochastic: true, describe: 'ancestral DDPM (variance β̃ or β)' },
-  ddim: { sampler: sampleDdim, grid: 'discrete', stochastic: false, describe: 'DDIM, any η (η > 0 is stochastic)' },
-  plms: { sampler: samplePlms, grid: 'discrete', stochastic: false, describe: 'pseudo linear multistep (PNDM/PLMS as in LDM)' },
-  'dpm-solver++-1s': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 1 }, describe: 'DPM-Solver++ first order' },
-  'dpm-solver++-2m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 2 }, describe: 'DPM-Solver++(2M) multistep' },
-  'dpm-solver++-3m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 3 }, describe: 'DPM-Solver++(3M) multistep' },
-  euler: { sampler: sampleEuler, grid: 'karras', stochastic: false, describe: 'Euler on the probability-flow ODE' },
-  'euler-ancestral': { sampler: sampleEulerAncestral, grid: 'karras', stochastic: true, describe: 'Euler with ancestral noise (η)' },
-  heun: { sampler: sampleHeun, grid: 'karras', stochastic: false, describe: 'Heun 2nd order, EDM Alg. 2 (S_churn > 0 is stochastic)' },
-  lms: { sampler: sampleLms, grid: 'karras', stochastic: false, describe: 'linear multistep, order 4' },
-  'probability-flow': { sampler: sampleProbabilityFlow, grid: 'karras', stochastic: false, describe: 'adaptive RK45 on the probability-flow ODE (rtol/atol)' },
+  ddpm: {
+    sampler: sampleDdpm, grid: 'native', stochastic: true, describe: 'ancestral DDPM (variance β̃ or β)',
+    options: z.strictObject({ variance: z.enum(['beta-tilde', 'beta']).default('beta-tilde') }),
+    toOptions: (o) => ({ variance: o.variance as 'beta' | 'beta-tilde' }),
+  },
+  ddim: {
+    sampler: sampleDdim, grid: 'native', stochastic: (o) => (o.eta as number) > 0, describe: 'DDIM, any η (η > 0 is stochastic)',
+    options: eta(0), toOptions: (o) => ({ eta: o.eta as number }),
+  },
+  plms: { sampler: samplePlms, grid: 'native', stochastic: false, options: none, describe: 'pseudo linear multistep (PNDM/PLMS as in LDM)' },
+  'dpm-solver++-1s': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 1 }, options: none, describe: 'DPM-Solver++ first order' },
+  'dpm-solver++-2m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 2 }, options: none, describe: 'DPM-Solver++(2M) multistep' },
+  'dpm-solver++-3m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 3 }, options: none, describe: 'DPM-Solver++(3M) multistep' },
+  euler: { sampler: sampleEuler, grid: 'karras', stochastic: false, options: none, describe: 'Euler on the probability-flow ODE' },
+  'euler-ancestral': {
+    sampler: sampleEulerAncestral, grid: 'karras', stochastic: (o) => (o.eta as number) > 0, describe: 'Euler with ancestral noise (η)',
+    options: eta(1), toOptions: (o) => ({ eta: o.eta as number }),
+  },
+  heun: {
+    sampler: sampleHeun, grid: 'karras', stochastic: (o) => (o.churn as number) > 0, describe: 'Heun 2nd order, EDM Alg. 2 (S_churn > 0 is stochastic)',
+    options: z.strictObject({
+      churn: z.number().min(0).default(0), sTmin: z.number().min(0).default(0), sTmax: z.number().positive().default(Infinity), sNoise: z.number().positive().default(1),
+    }),
+    toOptions: (o) => ((o.churn as number) > 0 ? { churn: { sChurn: o.churn as number, sTmin: o.sTmin as number, sTmax: o.sTmax as number, sNoise: o.sNoise as number } } : {}),
+  },
+  lms: { sampler: sampleLms, grid: 'karras', stochastic: false, options: none, describe: 'linear multistep, order 4' },
+  'probability-flow': {
+    sampler: sampleProbabilityFlow, grid: 'karras', stochastic: false, describe: 'adaptive RK45 on the probability-flow ODE (rtol/atol)',
+    options: z.strictObject({ rtol: z.number().positive().default(1e-5), atol: z.number().positive().default(1e-5) }),
+    toOptions: (o) => ({ rtol: o.rtol as number, atol: o.atol as number }),
+  },
 };
 
 export const SAMPLER_NAMES = Object.keys(SAMPLERS);
@@ -51,12 +84,12 @@ export interface GridOptions {
   rho?: number;
 }
 
-/** A decreasing σ grid ending in 0, with `steps` steps. */
+/** A decreasing σ grid ending in 0, with `steps` steps (the planner in ../sampling.ts chooses these). */
 export function samplingSigmas(g: GridOptions): Float64Array {
   if (g.kind === 'karras') return karrasSigmas(g.steps, g.sigmaMin, g.sigmaMax, g.rho);
   if (g.kind === 'exponential') return exponentialSigmas(g.steps, g.sigmaMin, g.sigmaMax);
   const s = g.schedule ?? discreteSchedule('linear');
-  const ts = samplingTimesteps(s.T, g.steps, g.spacing ?? 'leading');
+  const ts = samplingTimesteps(s.T, g.steps, g.spacing ?? 'trailing');
   const out = new Float64Array(ts.length + 1);
   ts.forEach((t, i) => { out[i] = s.sigmas[t]; });
   return out;

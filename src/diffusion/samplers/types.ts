@@ -1,9 +1,9 @@
 // Shared sampler types: every sampler is a function over a denoiser in σ space (x = x0 + σ·ε).
 import { tf } from '../../compute/backend.js';
 import type { Rng } from '../../util/rng.js';
+import type { Denoiser } from '../denoiser.js';
 
-/** D(x, σ) ≈ E[x0 | x]: returns a new tensor; the caller owns it. */
-export type Denoiser = (x: tf.Tensor, sigma: number) => tf.Tensor;
+export type { Denoiser, Sigma } from '../denoiser.js';
 
 export interface StepInfo {
   /** index of the step just taken, from 0 */
@@ -48,9 +48,9 @@ export type Sampler = (denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions) 
 /** Wraps a denoiser to count its calls and apply optional x0 clipping. */
 export function counted(denoiser: Denoiser, clip?: [number, number]): { D: Denoiser; nfe: () => number } {
   let n = 0;
-  const D: Denoiser = (x, sigma) => {
+  const D: Denoiser = (x, sigma, cond) => {
     n++;
-    const out = denoiser(x, sigma);
+    const out = denoiser(x, sigma, cond);
     if (!clip) return out;
     const c = tf.clipByValue(out, clip[0], clip[1]);
     out.dispose();

@@ -1,0 +1,9 @@
+// Configs as checkpoints store them: validated and brought to the current schema when a run is loaded.
+import { parseTrainConfig } from '../train/config.js';
+import type { SavedConfig } from './types.js';
+
+/** A checkpoint's stored config, validated and brought to the current schema (older objective blocks too). */
+export function savedConfig(raw: SavedConfig, file: string): SavedConfig {
+  const { scaleFactor, dataShape, trainImages, ...cfg } = raw;
+  return { ...parseTrainConfig(cfg, `${file}: config`, true), scaleFactor, dataShape, trainImages };
+}

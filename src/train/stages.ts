@@ -1,0 +1,48 @@
+// The training stages backends are made of: a diffusion model on a tensor of training items (pixel
+// images or latents), run by the shared loop with the config's training block.
+import path from 'node:path';
+import type { DiffusionModel } from '../backends/diffusion-model.js';
+import type { SavedConfig, StageReport } from '../backends/types.js';
+import { tf } from '../compute/backend.js';
+import { loadDataset } from '../data/index.js';
+import type { TrainConfigT } from './config.js';
+import { train, type TrainOptions } from './trainer.js';
+
+export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string): TrainOptions {
+  return {
+    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, config: cfg, dataHash,
+    lr: { base: block.lr, warmupSteps: block.warmupSteps, totalSteps: block.steps, decay: block.decay, minFactor: block.minLrFactor },
+    adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, checkpointEvery: block.checkpointEvery,
+  };
+}
+
+/** Trains `model` on `data` into `<out>/diffusion`; `saved` is stored with every checkpoint. */
+export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; hash: string; saved: SavedConfig }): StageReport {
+  const t0 = performance.now();
+  const r = train({
+    params: model.unet.params.vars, datasetSize: data.shape[0],
+    loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
+  }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash), config: opts.saved });
+  r.ema.dispose();
+  return { stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
+}
+
+/** Training compute of a diffusion stage in GFLOP: 3 × forward FLOPs × batch × steps. */
+export function diffusionGflop(model: DiffusionModel, cfg: TrainConfigT, step: number): number {
+  return (3 * model.unet.flopsPerImage() * cfg.diffusion.train.batchSize * step) / 1e9;
+}
+
+/** Training images the run saw: recorded in the checkpoint; older runs count their dataset once. */
+export function trainImagesOf(cfg: SavedConfig): number {
+  return cfg.trainImages ?? loadDataset({ ...cfg.data }).n;
+}
+
+/**
+ * Image side and channels the models were built for: recorded in the checkpoint; runs written before
+ * it was recorded fall back to loading their dataset once.
+ */
+export function trainingShape(cfg: SavedConfig): { h: number; c: number } {
+  if (cfg.dataShape) return { h: cfg.dataShape[0], c: cfg.dataShape[2] };
+  const ds = loadDataset({ ...cfg.data });
+  return { h: ds.height, c: ds.channels };
+}
