@@ -118,6 +118,7 @@ function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: stri
 export const latent: BackendEntry = {
   name: 'latent',
   describe: 'a frozen KL autoencoder with a UNet on its scaled latents',
+  stages: (cfg) => [{ stage: 'vae', steps: cfg.vae!.train.steps }, { stage: 'diffusion', steps: cfg.diffusion.train.steps }],
   train(cfg, data, opts) {
     const { x, hash } = data;
     const [, h, , c] = x.shape;

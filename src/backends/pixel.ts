@@ -42,6 +42,7 @@ export class PixelBackend implements ModelBackend {
 export const pixel: BackendEntry = {
   name: 'pixel',
   describe: 'a UNet on the images themselves',
+  stages: (cfg) => [{ stage: 'diffusion', steps: cfg.diffusion.train.steps }],
   train(cfg, data, opts) {
     if (opts.stage === 'vae') return [];
     const [, h, , c] = data.x.shape;

@@ -104,6 +104,8 @@ export type SavedConfig = TrainConfigT & { scaleFactor?: number; dataShape?: [nu
 export interface BackendEntry {
   name: 'pixel' | 'latent';
   describe: string;
+  /** The training stages a config runs, in order, with their step counts (a run is trained when each reached its count). */
+  stages(cfg: TrainConfigT): { stage: 'vae' | 'diffusion'; steps: number }[];
   /** Runs the configured stages in order into `out`; returns what each stage did. */
   train(cfg: TrainConfigT, data: TrainingData, opts: { out: string; stage: Stage; resume: boolean }): StageReport[];
   /** Rebuilds the backend from a run directory's diffusion checkpoint `base` (with its sidecar). */

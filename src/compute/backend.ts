@@ -153,11 +153,6 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
   throw new Error(`no compute backend could be initialised: ${attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
 }
 
-/** The backend chosen by the last selectBackend call, if any. */
-export function currentBackend(): BackendChoice | undefined {
-  return current;
-}
-
 /** Backends that load in this process, for benchmarks that compare them. */
 export async function availableBackends(): Promise<ComputeBackend[]> {
   const out: ComputeBackend[] = [];

@@ -7,7 +7,6 @@ import type { NoiseSpec, Objective, ObjectiveContext, TimeMap } from './objectiv
 import type { DiscreteSchedule } from './schedules.js';
 
 export const NOISE_DISTRIBUTIONS = ['uniform-discrete', 'uniform', 'log-normal', 'logit-normal'] as const;
-export type NoiseDistribution = (typeof NOISE_DISTRIBUTIONS)[number];
 
 /**
  * A resolution shift, as a factor α on σ. SD3's t' = α·t/(1 + (α−1)·t) on rectified-flow time

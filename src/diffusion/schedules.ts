@@ -215,15 +215,6 @@ export function sigmaToT(s: DiscreteSchedule, sigma: number): number {
   return lo + (ls - a) / (b - a);
 }
 
-/** Discrete index → continuous time in (0, 1]: t_c = (t + 1)/T, as in the DDPM/score-SDE correspondence. */
-export function discreteToContinuous(s: DiscreteSchedule, t: number): number {
-  return (t + 1) / s.T;
-}
-
-export function continuousToDiscrete(s: DiscreteSchedule, tc: number): number {
-  return tc * s.T - 1;
-}
-
 // ---- timestep spacing for sampling with fewer steps ----
 
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';

@@ -18,7 +18,7 @@ import {
   bitsPerDim, costFrontier, finalCheckpointRows, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
-import { loadRun, type LoadedRun } from '../backends/index.js';
+import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
 import { parseSamplerSetting, type SamplerSetting } from '../diffusion/sampling.js';
 import { runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -107,8 +107,7 @@ function trained(dir: string, cfg: ResolvedModel): boolean {
     const base = latestCheckpoint(d);
     return base ? (JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { step: number }).step : -1;
   };
-  if (cfg.backend === 'latent' && stepOf(path.join(dir, 'vae')) < cfg.vae!.train.steps) return false;
-  return stepOf(path.join(dir, 'diffusion')) >= cfg.diffusion.train.steps;
+  return backendEntry(cfg.backend).stages(cfg).every((s) => stepOf(path.join(dir, s.stage)) >= s.steps);
 }
 
 export interface RunOptions {

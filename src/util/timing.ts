@@ -6,18 +6,6 @@ export interface TimingSummary {
   reps: number;
 }
 
-/** Runs `fn` `warmup` times untimed, then `reps` times timed; `fn` must finish its work synchronously. */
-export function timeIt(fn: () => void, reps: number, warmup = 1): TimingSummary {
-  for (let i = 0; i < warmup; i++) fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    ts.push(performance.now() - t0);
-  }
-  return summarize(ts);
-}
-
 /**
  * Times several functions round-robin (a, b, c, a, b, c, …) so that drift in machine speed (other
  * tenants, frequency scaling) hits all of them alike and their ratios stay fair.

@@ -1,4 +1,5 @@
 // `difflab schedule`: print a noise schedule's tables (β, ᾱ, σ, log-SNR per step).
+import { DEFAULT_SPACING } from '../../diffusion/sampling.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import {
   DISCRETE_SCHEDULES, TIMESTEP_SPACINGS, discreteSchedule, samplingTimesteps,
@@ -28,7 +29,7 @@ export const scheduleCommand: CommandModule<object, ScheduleArgs> = {
     .option('cosine-s', { type: 'number', default: 0.008, describe: 'cosine offset s' })
     .option('zero-snr', { type: 'boolean', default: false, describe: 'rescale to zero terminal SNR (Lin et al. 2024)' })
     .option('sampling-steps', { type: 'number', describe: 'also list the timesteps a sampler with this many steps visits' })
-    .option('spacing', { choices: TIMESTEP_SPACINGS, default: 'leading' as TimestepSpacing, describe: 'timestep spacing for --sampling-steps' })
+    .option('spacing', { choices: TIMESTEP_SPACINGS, default: DEFAULT_SPACING, describe: `timestep spacing for --sampling-steps (default ${DEFAULT_SPACING}, as the samplers use)` })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<ScheduleArgs>,
   handler: (a: ArgumentsCamelCase<ScheduleArgs>) => {
     const s = discreteSchedule(a.name, { T: a.steps, betaStart: a.betaStart, betaEnd: a.betaEnd, cosineS: a.cosineS, zeroTerminalSnr: a.zeroSnr });

@@ -3,7 +3,7 @@
 import { discreteSchedule, sigmaToT, tToSigma, type DiscreteSchedule } from '../schedules.js';
 import type { ObjectiveContext, TimeMap } from './types.js';
 
-export function scheduleOf(ctx: ObjectiveContext): DiscreteSchedule {
+function scheduleOf(ctx: ObjectiveContext): DiscreteSchedule {
   return ctx.schedule ?? discreteSchedule('linear');
 }
 
@@ -12,13 +12,13 @@ export function vpInput(sigma: number, ctx: ObjectiveContext): { cIn: number; cN
   return { cIn: 1 / Math.sqrt(1 + sigma * sigma), cNoise: sigmaToT(scheduleOf(ctx), sigma) };
 }
 
-export function vpSigmaRange(ctx: ObjectiveContext): [number, number] {
+function vpSigmaRange(ctx: ObjectiveContext): [number, number] {
   const s = scheduleOf(ctx);
   return [s.sigmas[0], s.sigmas[s.T - 1]];
 }
 
 /** t ∈ [0, 1] ↔ the fractional timestep t·(T − 1), log σ interpolated between table entries. */
-export function vpTimeMap(ctx: ObjectiveContext): TimeMap {
+function vpTimeMap(ctx: ObjectiveContext): TimeMap {
   const s = scheduleOf(ctx);
   return { sigma: (t) => tToSigma(s, t * (s.T - 1)), t: (sigma) => sigmaToT(s, sigma) / (s.T - 1) };
 }
