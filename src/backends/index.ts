@@ -1,9 +1,9 @@
 // The backend registry: where the diffusion happens. `pixel` and `latent` are built from a training
 // config and loaded from a run directory through their entries; `analytic` (analytic.ts) is built from
 // a Gaussian mixture. Callers go through these and never branch on a backend's name.
-import fs from 'node:fs';
 import path from 'node:path';
 import { checkpointAt } from '../train/checkpoint.js';
+import { readJsonFile } from '../util/fs.js';
 import { latent } from './latent.js';
 import { pixel } from './pixel.js';
 import { savedConfig } from './saved-config.js';
@@ -28,7 +28,7 @@ export function backendEntry(name: string): BackendEntry {
  */
 export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema', step?: number): LoadedRun {
   const base = checkpointAt(path.join(dir, 'diffusion'), step);
-  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: SavedConfig; step: number };
+  const meta = readJsonFile<{ config: SavedConfig; step: number }>(`${base}.json`, 'a checkpoint sidecar');
   const config = savedConfig(meta.config, `${base}.json`);
   return backendEntry(config.backend).load(dir, base, { ...meta, config }, weights);
 }

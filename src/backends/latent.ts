@@ -1,9 +1,9 @@
 // The latent backend: a frozen KL autoencoder whose scaled latents are where the diffusion happens (LDM).
-import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
 import { fitDecoderStd, latentBitsPerDim } from '../metrics/bits-per-dim.js';
 import { Vae } from '../models/vae.js';
+import { readJsonFile } from '../util/fs.js';
 import { latestCheckpoint, loadWeights } from '../train/checkpoint.js';
 import type { TrainConfigT } from '../train/config.js';
 import { diffusionGflop, trainDiffusionStage, trainImagesOf, trainingShape, trainOptions } from '../train/stages.js';
@@ -99,7 +99,7 @@ export class LatentBackend implements ModelBackend {
   }
 }
 
-function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; hash: string }): StageReport {
+function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; force?: boolean; hash: string }): StageReport {
   const t0 = performance.now();
   const [, h, , c] = x.shape;
   const lossCfg = cfg.vae!.loss;
@@ -110,7 +110,7 @@ function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: stri
       const eps = tf.tensor4d(rng.normals(idx.length * vae.latentSize * vae.latentSize * vae.config.latentChannels), [idx.length, vae.latentSize, vae.latentSize, vae.config.latentChannels]);
       return vae.loss(xb, eps, lossCfg).loss;
     }),
-  }, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
+  }, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash, opts.force), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
   r.ema.dispose();
   return { stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
 }
@@ -126,7 +126,7 @@ export const latent: BackendEntry = {
     const vae = buildVae(cfg, h, c);
     try {
       const vaeDir = path.join(opts.out, 'vae');
-      if (opts.stage === 'vae' || opts.stage === 'all') reports.push(trainVae(cfg, vae, x, { out: opts.out, resume: opts.resume, hash }));
+      if (opts.stage === 'vae' || opts.stage === 'all') reports.push(trainVae(cfg, vae, x, { out: opts.out, resume: opts.resume, force: opts.force, hash }));
       if (opts.stage === 'vae') return reports;
       const base = latestCheckpoint(vaeDir);
       if (!base) throw new Error(`${vaeDir}: no VAE checkpoint; run the vae stage first (--stage vae or all)`);
@@ -138,7 +138,7 @@ export const latent: BackendEntry = {
       means.dispose();
       const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
       try {
-        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, hash, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
+        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, force: opts.force, hash, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
       } finally {
         z.dispose();
         model.dispose();
@@ -152,7 +152,7 @@ export const latent: BackendEntry = {
     const cfg = meta.config;
     const vaeBase = latestCheckpoint(path.join(dir, 'vae'));
     if (!vaeBase) throw new Error(`${dir}: the latent run has no VAE checkpoint under vae/`);
-    const vmeta = JSON.parse(fs.readFileSync(`${vaeBase}.json`, 'utf8')) as { config: SavedConfig; step: number };
+    const vmeta = readJsonFile<{ config: SavedConfig; step: number }>(`${vaeBase}.json`, 'a checkpoint sidecar');
     const vcfg = savedConfig(vmeta.config, `${vaeBase}.json`);
     const probe = trainingShape(vcfg);
     const vae = buildVae(vcfg, probe.h, probe.c);

@@ -9,6 +9,7 @@ import { configCommand, mergeCommand, runCommand } from './commands/run.js';
 import { sampleCommand } from './commands/sample.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { trainCommand } from './commands/train.js';
+import { exitWithParent } from '../runner/parallel.js';
 
 const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
 
@@ -34,6 +35,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
+
+// A worker of `difflab run --jobs N` stops when its parent does, instead of running on as an orphan.
+exitWithParent();
 
 try {
   await main(hideBin(process.argv));

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../compute/backend.js';
 import { loadDataset, toFloat, type DatasetName, type ImageDataset } from '../data/index.js';
 import { ParamStore, registerConv, registerDense } from '../models/layers.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
@@ -240,7 +240,7 @@ export function trainLenet(recipe: LenetRecipe, log = true): { net: Lenet; entry
 export const SHIPPED_FEATURES_DIR = fileURLToPath(new URL('../../configs/features/', import.meta.url));
 
 function loadLenet(base: string, recipe: LenetRecipe): FeatureNet {
-  const entry = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as LenetCacheEntry;
+  const entry = readJsonFile<LenetCacheEntry>(`${base}.json`, "a feature network's record");
   const net = new Lenet(recipe, entry.inputShape[2], entry.inputShape[0]);
   const { tensors } = readSafetensors(`${base}.safetensors`);
   for (const [name, v] of net.params.vars) {

@@ -53,6 +53,7 @@ export function gmmFromSpec(spec: unknown, where = 'gmm'): Gmm {
     throw new GmmSpecError(`${where}: weights`, `expected ${K} positive numbers (one per mean)`);
   }
   const total = w.reduce((a, b) => a + b, 0);
+  if (!Number.isFinite(total)) throw new GmmSpecError(`${where}: weights`, `their sum overflows (${total}); give relative weights of moderate size, e.g. [1, 1]`);
   const weights = Float64Array.from(w, (v) => v / total);
   if (s.stds === undefined) throw new GmmSpecError(`${where}: stds`, 'missing; expected a number, one per component, or one vector per component');
   const variances = means.map((_, k) => {

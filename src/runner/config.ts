@@ -7,7 +7,7 @@ import { parseSamplerSetting } from '../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
 import { TrainConfig } from '../train/config.js';
-import { ConfigError, formatIssues, isObject, readStructured, resolveRefs } from '../util/config-files.js';
+import { ConfigError, formatIssues, isObject, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export { ConfigError };
 
@@ -18,27 +18,27 @@ export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-train
 
 const Eval = z.strictObject({
   /** generated samples per grid point */
-  n: z.number().int().min(2).default(256),
+  n: z.number().int().min(2).max(1_000_000).default(256),
   /** real test images for the reference statistics (default: the whole test split) */
-  realN: z.number().int().positive().optional(),
+  realN: z.number().int().positive().max(1_000_000).optional(),
   /** test images for bits/dim */
-  nllN: z.number().int().positive().default(64),
+  nllN: z.number().int().positive().max(1_000_000).default(64),
   /** 'all' KL terms or K stratified timesteps */
   nllTerms: z.union([z.literal('all'), z.number().int().positive()]).default(50),
-  kidSubsets: z.number().int().positive().default(100),
-  kidSubsetSize: z.number().int().positive().default(1000),
+  kidSubsets: z.number().int().positive().max(100_000).default(100),
+  kidSubsetSize: z.number().int().positive().max(1_000_000).default(1000),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
   features: z.string().default('lenet'),
 });
 
 export const Experiment = z.strictObject({
-  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only'),
+  name: z.string().regex(SAFE_NAME, SAFE_NAME_MESSAGE),
   description: z.string().optional(),
   seed: z.number().int().default(0),
   /** tfjs compute backend */
   compute: z.enum(BACKEND_NAMES).default('auto'),
   /** models to train (or reuse), by name; each is a training config (see configs/train) */
-  models: z.record(z.string().regex(/^[\w.-]+$/), z.unknown()).default({}),
+  models: z.record(z.string(), z.unknown()).default({}),
   /** the exact Gaussian-mixture backend: a mixture JSON (configs/gmm) */
   analytic: z.strictObject({ gmm: z.string() }).optional(),
   grid: z.strictObject({
@@ -46,7 +46,7 @@ export const Experiment = z.strictObject({
     backends: z.array(z.string()).min(1),
     /** a sampler name, or {name, ...its options, ...grid choices} (src/diffusion/samplers/index.ts) */
     samplers: z.array(z.union([z.string(), z.looseObject({ name: z.string() })])).default([]),
-    steps: z.array(z.number().int().positive()).default([]),
+    steps: z.array(z.number().int().positive().max(100_000)).default([]),
     seeds: z.array(z.number().int()).min(1).default([0]),
     metrics: z.array(z.enum(GRID_METRICS)).min(1),
     /**
@@ -62,6 +62,7 @@ export const Experiment = z.strictObject({
   /** add the claims table to the report */
   claims: z.boolean().default(false),
 }).superRefine((e, ctx) => {
+  for (const k of Object.keys(e.models)) if (!SAFE_NAME.test(k)) ctx.addIssue({ code: 'custom', path: ['models', k], message: SAFE_NAME_MESSAGE });
   for (const [i, b] of (e.grid?.backends ?? []).entries()) {
     if (b === 'analytic') {
       if (!e.analytic) ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: "'analytic' needs an analytic block: { gmm: configs/gmm/<file>.json }" });

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { loadExperiment } from './config.js';
-import { readRows } from './results.js';
+import { completePoints, readRows } from './results.js';
+import { acquireLock, LOCK_PARENT_ENV } from '../util/lock.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
 import { existingResultsError, gridPoints, mergeShards, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
 
@@ -19,6 +20,21 @@ export function defaultJobs(hasModels: boolean): number {
 }
 
 const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
+
+/** Workers learn their parent's pid here, and exit when it is gone (killed with -9, say). */
+export const PARENT_ENV = 'DIFFLAB_PARENT_PID';
+
+/** In a worker: exits as soon as the parent that started it no longer runs (checked once a second). */
+export function exitWithParent(): void {
+  const parent = Number(process.env[PARENT_ENV]);
+  if (!parent) return;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      process.stderr.write(`difflab worker ${process.pid}: its parent ${parent} is gone; stopping\n`);
+      process.exit(1);
+    }
+  }, 1000).unref();
+}
 
 export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
   jobs: number;
@@ -37,7 +53,7 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
       log(`[job ${slot}] ${task.label}`);
       await new Promise<void>((resolve) => {
         // Plain progress lines from the children (their output is a pipe, not a terminal).
-        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1' } });
+        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1', [PARENT_ENV]: String(process.pid), [LOCK_PARENT_ENV]: String(process.pid) } });
         running.add(child);
         const tail: string[] = [];
         const forward = (buf: Buffer) => {
@@ -71,10 +87,21 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   const exp = loadExperiment(opts.file);
   const root = opts.resultsRoot ?? 'results';
   const { runId, dir } = runLocation(exp, root, opts.runId);
+  // The joined results file is this run's; its workers (shards, training tasks) work under it.
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = acquireLock(`${dir}/metrics.jsonl.lock`, `results file ${dir}/metrics.jsonl`, log);
+  try {
+    return await runParallelLocked(opts, exp, root, runId, dir, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof loadExperiment>, root: string, runId: string, dir: string, log: (l: string) => void): Promise<RunOutcome> {
   const existing = resultFiles(dir);
   if (existing.length && !opts.resume && !opts.force) throw existingResultsError(existing[0]);
   if (opts.force) for (const f of existing) fs.rmSync(f);
-  const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => readRows(f).map((r) => r.point)));
+  const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => [...completePoints(readRows(f))]));
   // Workers run in their own process only: --jobs 1 (and DIFFLAB_WORKER) keeps them from spawning more.
   const common = ['--results', root, '--run-id', runId, '--jobs', '1', ...(opts.compute ? ['--compute', opts.compute] : [])];
   const stage = opts.stage ?? 'all';

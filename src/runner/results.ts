@@ -2,7 +2,7 @@
 // killed run loses at most the point in flight.
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
+import { appendFileNamed, readJsonLines, writeFileAtomic } from '../util/fs.js';
 
 export interface ResultRow {
   experiment: string;
@@ -34,25 +34,30 @@ export interface ResultRow {
    * image × batch × steps for each network trained; latent adds its VAE stage and the encoding pass)
    */
   train_gflop?: number | null;
+  /**
+   * how many rows its grid point wrote: a point is complete when a file holds that many rows of it,
+   * so a point cut short by a kill is recomputed on resume (rows written before this field existed
+   * count as complete)
+   */
+  point_rows?: number;
 }
 
 /** Reads a metrics.jsonl; a torn last line (a run killed mid-write) is skipped, other bad lines are errors. */
 export function readRows(file: string): ResultRow[] {
-  if (!fs.existsSync(file)) return [];
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const rows: ResultRow[] = [];
-  lines.forEach((l, i) => {
-    if (!l.trim()) return;
-    try {
-      rows.push(JSON.parse(l) as ResultRow);
-    } catch {
-      if (i < lines.length - 1 && lines.slice(i + 1).some((x) => x.trim())) throw new Error(`${file}: line ${i + 1} is not JSON`);
-    }
-  });
-  return rows;
+  return readJsonLines<ResultRow>(file).rows;
 }
 
-/** Appends one grid point's rows in a single write. */
+/** Grid points whose rows are all in `rows` (see ResultRow.point_rows). */
+export function completePoints(rows: ResultRow[]): Set<string> {
+  const count = new Map<string, number>(), want = new Map<string, number | undefined>();
+  for (const r of rows) {
+    count.set(r.point, (count.get(r.point) ?? 0) + 1);
+    want.set(r.point, r.point_rows);
+  }
+  return new Set([...count].filter(([p, n]) => want.get(p) === undefined || n >= want.get(p)!).map(([p]) => p));
+}
+
+/** Appends one grid point's rows in a single write, each stamped with the point's row count. */
 export function appendRows(file: string, rows: ResultRow[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   // A torn line from a killed run must not glue onto the next record.
@@ -60,9 +65,41 @@ export function appendRows(file: string, rows: ResultRow[]): void {
     const text = fs.readFileSync(file, 'utf8');
     if (text.length && !text.endsWith('\n')) writeFileAtomic(file, text.slice(0, text.lastIndexOf('\n') + 1));
   }
-  fs.appendFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  appendFileNamed(file, rows.map((r) => JSON.stringify({ ...r, point_rows: rows.length })).join('\n') + '\n');
+}
+
+/** Removes every row of `points` from a results file (a partial point is recomputed whole). */
+export function dropPoints(file: string, points: Set<string>): number {
+  const rows = readRows(file);
+  const kept = rows.filter((r) => !points.has(r.point));
+  if (kept.length !== rows.length || readJsonLines(file).tornBytes) writeRows(file, kept);
+  return rows.length - kept.length;
 }
 
 export function writeRows(file: string, rows: ResultRow[]): void {
   writeFileAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/**
+ * Every complete grid point of a run directory's result files, each point's rows taken from one file
+ * (the first that holds it complete), in the order of `order` (the run's points.json).
+ */
+export function joinResults(files: string[], order: string[]): { rows: ResultRow[]; complete: Set<string> } {
+  const taken = new Map<string, { file: string; rows: ResultRow[] }>();
+  for (const f of files) {
+    const rows = readRows(f);
+    const complete = completePoints(rows);
+    for (const r of rows) {
+      if (!complete.has(r.point)) continue;
+      const mine = taken.get(r.point) ?? { file: f, rows: [] };
+      if (mine.file !== f) continue;
+      mine.rows.push(r);
+      taken.set(r.point, mine);
+    }
+  }
+  const rank = new Map(order.map((k, i) => [k, i]));
+  // Within a file a metric written twice for one point keeps its last value.
+  const last = (rs: ResultRow[]) => [...new Map(rs.map((r) => [r.metric, r])).values()];
+  const rows = [...taken.values()].flatMap((t) => last(t.rows)).sort((a, b) => (rank.get(a.point) ?? 1e9) - (rank.get(b.point) ?? 1e9));
+  return { rows, complete: new Set(taken.keys()) };
 }

@@ -24,7 +24,10 @@ import { runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeGrid } from '../util/png.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
-import { appendRows, readRows, writeRows, type ResultRow } from './results.js';
+import { appendRows, completePoints, dropPoints, joinResults, readRows, writeRows, type ResultRow } from './results.js';
+import { readJsonFile, readJsonLines, sweepStaleTemps } from '../util/fs.js';
+import { acquireLock, processAlive } from '../util/lock.js';
+import { SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export interface GridPoint {
   index: number;
@@ -96,7 +99,7 @@ export function resolveModelDir(exp: ResolvedExperiment, name: string, resultsRo
   const standalone = path.join(resultsRoot, 'train', cfg.name);
   const base = latestCheckpoint(path.join(standalone, 'diffusion'));
   if (!base || !trained(standalone, cfg)) return own;
-  const { out: _o, scaleFactor: _s, dataShape: _d, trainImages: _t, ...saved } = (JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { config: Record<string, unknown> }).config;
+  const { out: _o, scaleFactor: _s, dataShape: _d, trainImages: _t, ...saved } = readJsonFile<{ config: Record<string, unknown> }>(`${base}.json`, 'a checkpoint sidecar').config;
   const { out: _out, ...wanted } = cfg;
   return configHash(saved) === configHash(wanted) ? standalone : own;
 }
@@ -105,7 +108,7 @@ export function resolveModelDir(exp: ResolvedExperiment, name: string, resultsRo
 function trained(dir: string, cfg: ResolvedModel): boolean {
   const stepOf = (d: string) => {
     const base = latestCheckpoint(d);
-    return base ? (JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { step: number }).step : -1;
+    return base ? readJsonFile<{ step: number }>(`${base}.json`, 'a checkpoint sidecar').step : -1;
   };
   return backendEntry(cfg.backend).stages(cfg).every((s) => stepOf(path.join(dir, s.stage)) >= s.steps);
 }
@@ -151,6 +154,7 @@ export function resultFiles(dir: string): string[] {
 export function runLocation(exp: ResolvedExperiment, root: string, runId?: string): { hash: string; runId: string; dir: string } {
   const { file: _file, ...cfgForHash } = exp;
   const hash = configHash(cfgForHash);
+  if (runId !== undefined && !SAFE_NAME.test(runId)) throw new Error(`--run-id '${runId}': expected ${SAFE_NAME_MESSAGE}`);
   return { hash, runId: runId ?? hash, dir: path.join(root, exp.name, runId ?? hash) };
 }
 
@@ -169,6 +173,21 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const root = opts.resultsRoot ?? 'results';
   const { hash, runId, dir } = runLocation(exp, root, opts.runId);
   const out = metricsFile(dir, opts.shard);
+  const stage = opts.stage ?? 'all';
+  // One process per results file (shards of one run have their own files and run side by side).
+  fs.mkdirSync(dir, { recursive: true });
+  const lock = stage === 'all' || stage === 'eval' ? acquireLock(`${out}.lock`, `results file ${out}`, log) : undefined;
+  try {
+    return await runLocked(opts, exp, root, { hash, runId, dir, out, stage }, log);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string, where: { hash: string; runId: string; dir: string; out: string; stage: NonNullable<RunOptions['stage']> }, log: (l: string) => void): Promise<RunOutcome> {
+  const { hash, runId, dir, out, stage } = where;
+  const swept = sweepStaleTemps(dir, processAlive);
+  if (swept) log(`[run ${exp.name}] removed ${swept} temp file(s) left by killed writes`);
   if (fs.existsSync(out) && !opts.resume && !opts.force) throw existingResultsError(out);
   if (opts.force) {
     // An unsharded run starts over completely; a shard discards only its own file.
@@ -181,7 +200,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   writeFileAtomic(path.join(dir, 'points.json'), JSON.stringify(points.map((p) => p.key)) + '\n');
   const choice = await selectBackend(opts.compute ?? exp.compute);
   log(`[run ${exp.name}] run id ${runId} → ${dir} (compute: ${choice.backend})`);
-  const stage = opts.stage ?? 'all';
 
   // Stage 1: models.
   const usedModels = modelBackends(exp);
@@ -218,8 +236,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   // Stage 2: the grid.
   const mine = points.filter((p) => !opts.shard || p.index % opts.shard.count === opts.shard.index);
   // Points finished in any results file of this run (the joined one or any shard's) are done.
-  const done = new Set(opts.force ? readRows(out).map((r) => r.point) : resultFiles(dir).flatMap((f) => readRows(f).map((r) => r.point)));
+  // A point is done when all its rows are in one file; a partial one (killed mid-write) is redone
+  // whole, its partial rows in this process's file removed first.
+  const done = new Set((opts.force ? [out] : resultFiles(dir)).flatMap((f) => [...completePoints(readRows(f))]));
   const todo = mine.filter((p) => !done.has(p.key));
+  const partial = dropPoints(out, new Set(todo.map((p) => p.key)));
+  if (partial) log(`[grid] ${partial} row(s) of points cut short earlier removed from ${out}; those points are evaluated again`);
   log(`[grid] ${mine.length} point${mine.length === 1 ? '' : 's'}${opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : ''}; ${mine.length - todo.length} already done, ${todo.length} to evaluate`);
   const commit = gitCommit();
   const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [], checkpoints: [] };
@@ -298,9 +320,14 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
     for (const r of refs.values()) r.net.dispose();
   }
   log(`[grid] evaluated ${evaluated} point${evaluated === 1 ? '' : 's'} in ${fmtSeconds((performance.now() - t0) / 1000)}`);
+  if (!opts.shard) {
+    // Points finished by earlier shard workers (a --jobs run resumed with --jobs 1) join the file.
+    joinInto(dir, log);
+    await finalize(dir, exp, root, log);
+  } else {
+    log(`[run ${exp.name}] shard written to ${out}; join the shards with: difflab merge ${dir}`);
+  }
   const rows = readRows(out);
-  if (!opts.shard) await finalize(dir, exp, root, log);
-  else log(`[run ${exp.name}] shard written to ${out}; join the shards with: difflab merge ${dir}`);
   return { dir, evaluated, skipped: mine.length - todo.length, rows };
 }
 
@@ -308,17 +335,28 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
 export async function mergeShards(dir: string, log: (l: string) => void = (l) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
-  const order = JSON.parse(fs.readFileSync(path.join(dir, 'points.json'), 'utf8')) as string[];
+  const lock = acquireLock(path.join(dir, 'metrics.jsonl.lock'), `results file ${path.join(dir, 'metrics.jsonl')}`, log);
+  try {
+    const rows = joinInto(dir, log);
+    const exp = readJsonFile<ResolvedExperiment>(cfgFile, "the run's resolved experiment");
+    await finalize(dir, exp, path.dirname(path.dirname(dir)), log);
+    return rows;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Joins every complete point of a run directory's result files (metrics.jsonl and the shards) into
+ * metrics.jsonl, each point once, in grid order; the shard files are kept.
+ */
+function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
+  const order = readJsonFile<string[]>(path.join(dir, 'points.json'), "the grid's point keys");
   const files = resultFiles(dir);
-  const byKey = new Map<string, ResultRow>();
-  for (const f of files) for (const r of readRows(f)) byKey.set(`${r.point}\u0000${r.metric}`, r);
-  const rank = new Map(order.map((k, i) => [k, i]));
-  const rows = [...byKey.values()].sort((a, b) => (rank.get(a.point) ?? 1e9) - (rank.get(b.point) ?? 1e9));
-  const missing = order.filter((k) => !rows.some((r) => r.point === k));
+  const { rows, complete } = joinResults(files, order);
+  const missing = order.filter((k) => !complete.has(k));
   writeRows(path.join(dir, 'metrics.jsonl'), rows);
   log(`[merge] ${files.length} file(s), ${rows.length} rows, ${order.length - missing.length}/${order.length} grid points${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
-  const exp = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as ResolvedExperiment;
-  await finalize(dir, exp, path.dirname(path.dirname(dir)), log);
   return rows;
 }
 
@@ -328,11 +366,7 @@ function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
     for (const stage of ['vae', 'diffusion']) {
       const f = path.join(resolveModelDir(exp, name, root), stage, 'loss.jsonl');
       if (!fs.existsSync(f)) continue;
-      for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
-        if (!l.trim()) continue;
-        const r = JSON.parse(l) as { step: number; loss: number };
-        out.push({ model: name, stage, step: r.step, loss: r.loss });
-      }
+      for (const r of readJsonLines<{ step: number; loss: number }>(f).rows) out.push({ model: name, stage, step: r.step, loss: r.loss });
     }
   }
   return out;
@@ -364,7 +398,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   if (want.has('sampler-error')) charts.push(...samplerError(rows));
   if (want.has('samples')) charts.push(...sampleGrids(grids));
   await writeCharts(path.join(dir, 'charts'), charts);
-  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { configHash?: string };
+  const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
   const html = renderReport({
     title: `difflab · ${exp.name}`,
     description: exp.description,

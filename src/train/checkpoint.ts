@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import type { AdamW, Ema } from './optim.js';
 
@@ -49,11 +49,19 @@ export function checkpointAt(dir: string, step?: number): string {
   }
   const base = path.join(dir, stem(step));
   if (fs.existsSync(`${base}.safetensors`) && fs.existsSync(`${base}.json`)) return base;
-  const saved = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^step-\d+\.json$/.test(f)).map((f) => Number(f.slice(5, -5))).sort((a, b) => a - b) : [];
+  const saved = savedSteps(dir);
   throw new Error(`${dir}: no checkpoint at step ${step}; saved steps: ${saved.join(', ') || 'none'}`);
 }
 
-export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<CheckpointMeta, 'format' | 'libraryVersion' | 'createdAt' | 'optimizerStep'>): string {
+/**
+ * Writes the checkpoint of `meta.step`. A checkpoint that already exists at that step is never
+ * overwritten unless `overwrite` (a run started over with --force).
+ */
+export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<CheckpointMeta, 'format' | 'libraryVersion' | 'createdAt' | 'optimizerStep'>, overwrite = false): string {
+  const target = path.join(dir, stem(meta.step));
+  if (!overwrite && (fs.existsSync(`${target}.safetensors`) || fs.existsSync(`${target}.json`))) {
+    throw new Error(`${target}.safetensors: a checkpoint of step ${meta.step} exists already; not overwriting it (--resume continues from the newest checkpoint, --force starts over)`);
+  }
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   const put = (prefix: string, m: Map<string, tf.Variable>) => {
     for (const [name, v] of m) tensors[`${prefix}${name}`] = { shape: v.shape, data: v.dataSync() as Float32Array };
@@ -71,18 +79,70 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
   return base;
 }
 
-/** The newest complete checkpoint in `dir`, or undefined if there is none. */
-export function latestCheckpoint(dir: string): string | undefined {
+/**
+ * Whether both files of a checkpoint are there and intact enough to load: the sidecar parses and
+ * names its step, the safetensors header length fits the file.
+ */
+export function checkpointValid(base: string): boolean {
+  try {
+    const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { step?: unknown };
+    if (typeof meta.step !== 'number') return false;
+    const fd = fs.openSync(`${base}.safetensors`, 'r');
+    try {
+      const size = fs.fstatSync(fd).size, head = Buffer.alloc(8);
+      if (size < 8 || fs.readSync(fd, head, 0, 8, 0) !== 8) return false;
+      return 8 + Number(head.readBigUInt64LE(0)) <= size;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Steps of the checkpoints saved in `dir`, valid or not, ascending. */
+export function savedSteps(dir: string): number[] {
+  if (!fs.existsSync(dir)) return [];
+  return [...new Set(fs.readdirSync(dir).map((f) => /^step-(\d+)\.(json|safetensors)$/.exec(f)?.[1]).filter((x): x is string => !!x).map(Number))].sort((a, b) => a - b);
+}
+
+/**
+ * The newest complete checkpoint in `dir`, or undefined if there is none: the one latest.json names,
+ * or, when latest.json is missing, unreadable or names a broken checkpoint, the newest valid
+ * step-N pair on disk (with a note).
+ */
+export function latestCheckpoint(dir: string, note: (line: string) => void = (l) => process.stderr.write(l + '\n')): string | undefined {
   const pointer = path.join(dir, 'latest.json');
-  if (!fs.existsSync(pointer)) return undefined;
-  const { checkpoint } = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { checkpoint: string };
-  const base = path.join(dir, checkpoint);
-  return fs.existsSync(`${base}.safetensors`) && fs.existsSync(`${base}.json`) ? base : undefined;
+  let why: string | undefined;
+  if (fs.existsSync(pointer)) {
+    try {
+      const { checkpoint } = readJsonFile<{ checkpoint: string }>(pointer, '{"checkpoint": "step-NNNNNN"}');
+      if (typeof checkpoint === 'string' && /^step-\d+$/.test(checkpoint)) {
+        const base = path.join(dir, checkpoint);
+        if (checkpointValid(base)) return base;
+        why = `latest.json names ${checkpoint}, which is missing or damaged`;
+      } else {
+        why = 'latest.json does not name a checkpoint';
+      }
+    } catch (e) {
+      why = (e as Error).message;
+    }
+  }
+  const steps = savedSteps(dir);
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const base = path.join(dir, stem(steps[i]));
+    if (checkpointValid(base)) {
+      note(`note: ${why ?? `${pointer} is missing`}; using the newest intact checkpoint on disk, ${base}`);
+      return base;
+    }
+  }
+  if (why && steps.length) note(`note: ${why}, and no checkpoint in ${dir} is intact`);
+  return undefined;
 }
 
 /** Loads one set of weights, the raw parameters ('model') or their EMA ('ema'), into `params`. */
 export function loadWeights(base: string, params: Map<string, tf.Variable>, which: 'model' | 'ema'): CheckpointMeta {
-  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CheckpointMeta;
+  const meta = readJsonFile<CheckpointMeta>(`${base}.json`, 'a checkpoint sidecar');
   const { tensors } = readSafetensors(`${base}.safetensors`);
   for (const [name, v] of params) {
     const t = tensors[`${which}.${name}`];
@@ -97,7 +157,7 @@ export function loadWeights(base: string, params: Map<string, tf.Variable>, whic
 
 /** Restores parameters, EMA and optimizer moments in place; returns the sidecar. */
 export function loadCheckpoint(base: string, s: TrainState): CheckpointMeta {
-  const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as CheckpointMeta;
+  const meta = readJsonFile<CheckpointMeta>(`${base}.json`, 'a checkpoint sidecar');
   if (meta.format !== CHECKPOINT_FORMAT) throw new Error(`${base}.json: format '${meta.format}' is not ${CHECKPOINT_FORMAT}`);
   const { tensors } = readSafetensors(`${base}.safetensors`);
   const take = (key: string, shape: number[]) => {

@@ -1,7 +1,7 @@
 // The training configuration: schema, defaults, and loading with errors that name file and field.
 import fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, formatIssues, readStructured, resolveRefs } from '../util/config-files.js';
+import { ConfigError, formatIssues, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export { ConfigError };
 import { DATASET_NAMES } from '../data/index.js';
@@ -10,11 +10,12 @@ import { getObjective, OBJECTIVE_NAMES } from '../diffusion/objectives/index.js'
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { WEIGHTINGS, type WeightingSpec } from '../diffusion/weighting.js';
 
-const size2 = z.tuple([z.number().int().positive(), z.number().int().positive()]);
+const side = z.number().int().positive().max(4096);
+const size2 = z.tuple([side, side]);
 
 export const TrainBlock = z.strictObject({
-  steps: z.number().int().positive(),
-  batchSize: z.number().int().positive().default(32),
+  steps: z.number().int().positive().max(10_000_000),
+  batchSize: z.number().int().positive().max(4096).default(32),
   lr: z.number().positive().default(2e-4),
   warmupSteps: z.number().int().nonnegative().default(0),
   decay: z.enum(['cosine', 'linear', 'constant']).default('cosine'),
@@ -22,7 +23,7 @@ export const TrainBlock = z.strictObject({
   weightDecay: z.number().min(0).default(0),
   clipNorm: z.number().positive().optional(),
   emaDecay: z.number().min(0).max(1).default(0.999),
-  checkpointEvery: z.number().int().positive().default(500),
+  checkpointEvery: z.number().int().positive().max(10_000_000).default(500),
 });
 
 const Shift = z.union([
@@ -70,12 +71,12 @@ function fromLegacy(d: unknown): unknown {
 
 export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
   model: z.strictObject({
-    channels: z.number().int().positive().default(32),
-    channelMult: z.array(z.number().int().positive()).min(1).max(6).default([1, 2, 2]),
+    channels: z.number().int().positive().max(1024).default(32),
+    channelMult: z.array(z.number().int().positive().max(16)).min(1).max(6).default([1, 2, 2]),
     numResBlocks: z.number().int().positive().max(8).default(1),
     attentionResolutions: z.array(z.number().int().positive()).default([]),
     dropout: z.number().min(0).max(1).default(0),
-    heads: z.number().int().positive().default(1),
+    heads: z.number().int().positive().max(64).default(1),
   }),
   /** eps | x0 | v | edm | flow (src/diffusion/objectives/) */
   objective: Objective.default('eps'),
@@ -110,7 +111,7 @@ export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
 export type DiffusionConfigT = z.infer<typeof DiffusionConfig>;
 
 export const TrainConfig = z.strictObject({
-  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, ".", "_" and "-" only'),
+  name: z.string().regex(SAFE_NAME, SAFE_NAME_MESSAGE),
   seed: z.number().int().default(0),
   backend: z.enum(['pixel', 'latent']),
   data: z.strictObject({
@@ -126,10 +127,10 @@ export const TrainConfig = z.strictObject({
   }),
   vae: z.strictObject({
     model: z.strictObject({
-      channels: z.number().int().positive().default(32),
-      channelMult: z.array(z.number().int().positive()).min(1).max(4).default([1, 2, 2]),
-      numResBlocks: z.number().int().positive().default(1),
-      latentChannels: z.number().int().positive().default(4),
+      channels: z.number().int().positive().max(1024).default(32),
+      channelMult: z.array(z.number().int().positive().max(16)).min(1).max(4).default([1, 2, 2]),
+      numResBlocks: z.number().int().positive().max(8).default(1),
+      latentChannels: z.number().int().positive().max(64).default(4),
       midAttention: z.boolean().default(false),
     }),
     loss: z.strictObject({ reconstruction: z.enum(['l1', 'l2']).default('l1'), klWeight: z.number().min(0).default(1e-6) }),

@@ -20,10 +20,10 @@ export function loadTrainingData(cfg: TrainConfigT): { x: tf.Tensor4D; hash: str
 }
 
 /** Runs the configured stages in order (latent: VAE, then diffusion on its frozen latents). */
-export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean): StageReport[] {
+export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean, force = false): StageReport[] {
   const data = loadTrainingData(cfg);
   try {
-    return backendEntry(cfg.backend).train(cfg, data, { out: runDir(cfg), stage, resume });
+    return backendEntry(cfg.backend).train(cfg, data, { out: runDir(cfg), stage, resume, force });
   } finally {
     data.x.dispose();
   }

@@ -8,21 +8,21 @@ import { loadDataset } from '../data/index.js';
 import type { TrainConfigT } from './config.js';
 import { train, type TrainOptions } from './trainer.js';
 
-export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string): TrainOptions {
+export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string, force = false): TrainOptions {
   return {
-    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, config: cfg, dataHash,
+    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, force, config: cfg, dataHash,
     lr: { base: block.lr, warmupSteps: block.warmupSteps, totalSteps: block.steps, decay: block.decay, minFactor: block.minLrFactor },
     adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, checkpointEvery: block.checkpointEvery,
   };
 }
 
 /** Trains `model` on `data` into `<out>/diffusion`; `saved` is stored with every checkpoint. */
-export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; hash: string; saved: SavedConfig }): StageReport {
+export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; force?: boolean; hash: string; saved: SavedConfig }): StageReport {
   const t0 = performance.now();
   const r = train({
     params: model.unet.params.vars, datasetSize: data.shape[0],
     loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
-  }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash), config: opts.saved });
+  }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash, opts.force), config: opts.saved });
   r.ema.dispose();
   return { stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
 }

@@ -4,10 +4,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
 import { BatchSampler } from '../data/images.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { appendFileNamed, readJsonLines, sweepStaleTemps, writeFileAtomic } from '../util/fs.js';
+import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, savedSteps } from './checkpoint.js';
 import { AdamW, clipByGlobalNorm, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
 
 export interface TrainTask {
@@ -31,6 +32,8 @@ export interface TrainOptions {
   outDir: string;
   /** Continue from the newest checkpoint in outDir, if there is one. */
   resume?: boolean;
+  /** Start over in an outDir that has checkpoints: they and the loss log are removed first. */
+  force?: boolean;
   /** Stored in every checkpoint. */
   config: unknown;
   dataHash?: string;
@@ -40,6 +43,7 @@ export interface TrainOptions {
 }
 
 export class TrainingDivergedError extends Error {
+  /** `step`: the step whose loss or gradient was not finite (numbered from 1, as loss.jsonl numbers them). */
   constructor(readonly step: number, readonly value: number, readonly lastCheckpoint: string | undefined) {
     super(`training stopped at step ${step}: the loss is ${value}. ` +
       (lastCheckpoint ? `The last good checkpoint, ${lastCheckpoint}, is kept.` : 'No checkpoint had been written yet.') +
@@ -58,6 +62,27 @@ export interface TrainResult {
 /** Trains `task` to `opts.steps` steps; returns with the EMA (owned by the caller). */
 export function train(task: TrainTask, opts: TrainOptions): TrainResult {
   fs.mkdirSync(opts.outDir, { recursive: true });
+  const log = (l: string) => process.stderr.write(`[${opts.label ?? 'train'}] ${l}\n`);
+  // One process per stage directory: a second one would interleave checkpoints and loss lines.
+  const lock = acquireLock(path.join(opts.outDir, '.lock'), `training directory ${opts.outDir}`);
+  try {
+    return trainLocked(task, opts, log);
+  } finally {
+    lock.release();
+  }
+}
+
+function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => void): TrainResult {
+  const swept = sweepStaleTemps(opts.outDir, processAlive);
+  if (swept) log(`removed ${swept} temp file(s) left by killed checkpoint writes`);
+  const existing = savedSteps(opts.outDir);
+  if (existing.length && !opts.resume) {
+    if (!opts.force) {
+      throw new Error(`${opts.outDir} has checkpoints already (steps ${existing.join(', ')}): pass --resume to continue that run, or --force to start it over`);
+    }
+    for (const f of fs.readdirSync(opts.outDir)) if (/^step-\d+\.(json|safetensors)$/.test(f) || f === 'latest.json' || f === 'loss.jsonl') fs.rmSync(path.join(opts.outDir, f));
+    log(`--force: removed the earlier checkpoints (steps ${existing.join(', ')}) and loss log of ${opts.outDir}`);
+  }
   const opt = new AdamW({ lr: opts.lr.base, ...opts.adam });
   const ema = new Ema(opts.emaDecay, task.params);
   const rng = new Rng(opts.seed);
@@ -72,21 +97,29 @@ export function train(task: TrainTask, opts: TrainOptions): TrainResult {
       rng.setState(st.rng);
       sampler.restore(st.sampler);
       step = meta.step;
-      process.stderr.write(`[${opts.label ?? 'train'}] resuming from ${base} at step ${step}\n`);
+      log(`resuming from ${base} at step ${step}`);
+    } else if (existing.length) {
+      throw new Error(`${opts.outDir}: none of its checkpoints (steps ${existing.join(', ')}) is intact; move them away to start over, or pass --force`);
     }
   }
   const logFile = path.join(opts.outDir, 'loss.jsonl');
-  // A run killed after its last checkpoint logged steps that the resumed run will redo: drop them.
+  // A run killed after its last checkpoint logged steps that the resumed run will redo: drop them,
+  // and a torn last line (killed mid-write) with them.
+  let loggedLoss = NaN;
   if (fs.existsSync(logFile)) {
-    const kept = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
-    writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
+    const { rows, tornBytes } = readJsonLines<{ step: number; loss: number }>(logFile);
+    if (tornBytes) log(`${logFile}: dropped a torn last line (${tornBytes} bytes)`);
+    const kept = rows.filter((r) => r.step <= step);
+    writeFileAtomic(logFile, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+    loggedLoss = kept.find((r) => r.step === step)?.loss ?? NaN;
   }
   const vars = [...task.params.values()];
   const bar = progress(opts.label ?? 'train', opts.steps, 10, step);
   const save = () => saveCheckpoint(opts.outDir, state, {
     step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state() },
-  });
-  let lastLoss = NaN, lastCheckpoint = latestCheckpoint(opts.outDir);
+  }, opts.force);
+  // A finished run resumed again trains no step: its last loss is the logged one.
+  let lastLoss = loggedLoss, lastCheckpoint = latestCheckpoint(opts.outDir);
   const t0 = performance.now();
   try {
     while (step < opts.steps) {
@@ -98,7 +131,7 @@ export function train(task: TrainTask, opts: TrainOptions): TrainResult {
       const gradNorm = opts.clipNorm ? clipByGlobalNorm(grads, opts.clipNorm) : NaN;
       if (!Number.isFinite(loss) || (opts.clipNorm !== undefined && !Number.isFinite(gradNorm))) {
         tf.dispose(Object.values(grads));
-        throw new TrainingDivergedError(step, Number.isFinite(loss) ? gradNorm : loss, lastCheckpoint);
+        throw new TrainingDivergedError(step + 1, Number.isFinite(loss) ? gradNorm : loss, lastCheckpoint);
       }
       const lr = learningRate(opts.lr, step);
       opt.apply(task.params, grads, lr);
@@ -106,7 +139,7 @@ export function train(task: TrainTask, opts: TrainOptions): TrainResult {
       ema.update(task.params);
       step++;
       lastLoss = loss;
-      fs.appendFileSync(logFile, JSON.stringify({ step, loss, lr, gradNorm: Number.isFinite(gradNorm) ? gradNorm : null, seconds: (performance.now() - t0) / 1000 }) + '\n');
+      appendFileNamed(logFile, JSON.stringify({ step, loss, lr, gradNorm: Number.isFinite(gradNorm) ? gradNorm : null, seconds: (performance.now() - t0) / 1000 }) + '\n');
       bar.update(step, { loss, lr });
       opts.onStep?.({ step, loss });
       if (step % opts.checkpointEvery === 0 || step === opts.steps) lastCheckpoint = save();

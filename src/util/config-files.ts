@@ -98,3 +98,10 @@ export function formatIssues(issues: z.core.$ZodIssue[], file: string, prefix: s
   }).join('\n');
 }
 
+
+/**
+ * A name that becomes one directory under results/: letters, digits, '.', '_' and '-', and never '.'
+ * or '..' (which would write outside it).
+ */
+export const SAFE_NAME = /^(?!\.{1,2}$)[\w.-]{1,120}$/;
+export const SAFE_NAME_MESSAGE = "a single path segment: letters, digits, '.', '_' and '-' (at most 120), not '.' or '..'";

@@ -60,9 +60,11 @@ export function writeNpy(file: string, data: NpyArray['data'], shape: number[]):
 export function decodeNpy(bytes: Uint8Array, file = 'npy'): NpyArray {
   if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) throw new NpyError(file, 'not a NumPy .npy file (bad magic string)');
   const major = bytes[6];
+  if (![1, 2, 3].includes(major)) throw new NpyError(file, `unsupported .npy format version ${major}.${bytes[7]}`);
+  if (major > 1 && bytes.length < 12) throw new NpyError(file, `truncated: a version ${major} header needs 12 bytes before it, the file has ${bytes.length}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const [hlen, hstart] = major === 1 ? [dv.getUint16(8, true), 10] : [dv.getUint32(8, true), 12];
-  if (![1, 2, 3].includes(major)) throw new NpyError(file, `unsupported .npy format version ${major}.${bytes[7]}`);
+  if (hstart + hlen > bytes.length) throw new NpyError(file, `truncated: the header claims ${hlen} bytes, the file has ${bytes.length - hstart} after its length field`);
   const header = new TextDecoder('latin1').decode(bytes.subarray(hstart, hstart + hlen));
   const descr = /'descr'\s*:\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
@@ -71,7 +73,9 @@ export function decodeNpy(bytes: Uint8Array, file = 'npy'): NpyArray {
   const dtype = FROM_DESCR[descr];
   if (!dtype) throw new NpyError(file, `dtype '${descr}' is not supported; expected one of <f4 (float32), <f8 (float64), <i4 (int32), |u1 (uint8)`);
   if (fortran === 'True') throw new NpyError(file, 'Fortran-ordered arrays are not supported; save with np.ascontiguousarray');
-  const shape = shapeStr.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const dims = shapeStr.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (!dims.every((d) => /^\d+L?$/.test(d))) throw new NpyError(file, `header shape (${shapeStr}) must list non-negative integers`);
+  const shape = dims.map((d) => Number(d.replace(/L$/, '')));
   const size = shape.reduce((a, b) => a * b, 1);
   const start = hstart + hlen;
   const bytesPer = { float32: 4, float64: 8, int32: 4, uint8: 1 }[dtype];
@@ -90,4 +94,21 @@ export function readNpy(file: string): NpyArray {
     throw new NpyError(file, `cannot read: ${(e as Error).message}`);
   }
   return decodeNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
+}
+
+/**
+ * Checks data read from a user's file before it is used: at least one row, and every value finite.
+ * `where` names the file (and flag) in the one-line error.
+ */
+export function requireFiniteRows(a: Pick<NpyArray, 'shape' | 'data'>, where: string): void {
+  if (!a.shape.length || a.shape[0] === 0 || a.data.length === 0) throw new Error(`${where}: has no rows (shape [${a.shape.join(', ')}])`);
+  const per = a.data.length / a.shape[0];
+  let bad = 0, first = -1;
+  for (let i = 0; i < a.data.length; i++) {
+    if (!Number.isFinite(a.data[i])) {
+      if (first < 0) first = i;
+      bad++;
+    }
+  }
+  if (bad) throw new Error(`${where}: ${bad} value(s) are NaN or infinite (the first in row ${Math.floor(first / per)})`);
 }

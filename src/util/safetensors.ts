@@ -78,13 +78,21 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { te
   } catch (e) {
     throw new SafetensorsError(file, `header is not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(file, `header must be a JSON object of tensors, got ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}`);
   const bufStart = 8 + n, bufLen = bytes.length - bufStart;
   const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
   for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__.${k} must be a string`);
   const entries = Object.entries(header).filter(([k]) => k !== '__metadata__') as [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][];
   const tensors: Record<string, SafeTensor> = {};
   const spans: [number, number, string][] = [];
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   for (const [name, info] of entries) {
+    if (typeof info !== 'object' || info === null) throw new SafetensorsError(file, `tensor ${name}: expected {dtype, shape, data_offsets}, got ${JSON.stringify(info)}`);
+    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw new SafetensorsError(file, `tensor ${name}: shape must be an array of non-negative integers, got ${JSON.stringify(info.shape)}`);
+    if (!Array.isArray(info.data_offsets) || info.data_offsets.length !== 2 || !info.data_offsets.every(isCount)) {
+      throw new SafetensorsError(file, `tensor ${name}: data_offsets must be two non-negative integers [begin, end], got ${JSON.stringify(info.data_offsets)}`);
+    }
     const dtype = info.dtype as SafeDtype;
     if (!(dtype in BYTES)) throw new SafetensorsError(file, `tensor ${name}: dtype ${info.dtype} is not supported; expected F32, F64, I32 or U8`);
     const [b, e] = info.data_offsets;

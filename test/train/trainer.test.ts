@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,16 +88,75 @@ test('interrupted + resumed training equals an uninterrupted run; memory is flat
   ra.ema.dispose(); rb.ema.dispose(); a.dispose(); b2.dispose();
 });
 
+test('resume survives a torn loss.jsonl line and a missing latest.json; checkpoints are never overwritten without --force', () => {
+  const out = path.join(dir, 'robust');
+  const a = task(2);
+  train(a.t, { ...OPTS(out), steps: 6 }).ema.dispose();
+  a.dispose();
+  const before = { s3: fs.readFileSync(path.join(out, 'step-000003.safetensors')), s6: fs.readFileSync(path.join(out, 'step-000006.safetensors')) };
+  // Killed mid-write: a torn last loss line; and latest.json lost.
+  fs.appendFileSync(path.join(out, 'loss.jsonl'), '{"step": 7, "lo');
+  fs.rmSync(path.join(out, 'latest.json'));
+  const b = task(3);
+  const notes: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (chunk: string) => { notes.push(String(chunk)); return true; };
+  let r;
+  try {
+    r = train(b.t, { ...OPTS(out), steps: 9, resume: true });
+  } finally {
+    (process.stderr as { write: unknown }).write = write;
+  }
+  assert.is(r.step, 9);
+  assert.ok(notes.some((n) => /latest\.json is missing; using the newest intact checkpoint on disk, .*step-000006/.test(n)), notes.join(''));
+  assert.ok(notes.some((n) => /resuming from .*step-000006 at step 6/.test(n)), notes.join(''));
+  assert.ok(notes.some((n) => /loss\.jsonl: dropped a torn last line \(15 bytes\)/.test(n)), notes.join(''));
+  const steps = fs.readFileSync(path.join(out, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(fs.readFileSync(path.join(out, 'step-000003.safetensors')).equals(before.s3), 'step 3 untouched');
+  assert.ok(fs.readFileSync(path.join(out, 'step-000006.safetensors')).equals(before.s6), 'step 6 untouched');
+  r.ema.dispose();
+  // Starting over in a directory with checkpoints needs --force.
+  assert.throws(() => train(b.t, { ...OPTS(out), steps: 3 }), /has checkpoints already \(steps 3, 6, 9\): pass --resume to continue that run, or --force to start it over/);
+  const f = train(b.t, { ...OPTS(out), steps: 3, force: true });
+  assert.is(f.step, 3);
+  assert.not.ok(fs.existsSync(path.join(out, 'step-000006.safetensors')));
+  f.ema.dispose();
+  b.dispose();
+});
+
+test('a second process cannot train into a directory in use; a stale lock of a dead process is taken over', async () => {
+  const out = path.join(dir, 'locked');
+  fs.mkdirSync(out, { recursive: true });
+  const holder = spawn('sleep', ['30']);
+  try {
+    fs.writeFileSync(path.join(out, '.lock'), JSON.stringify({ pid: holder.pid, host: os.hostname(), command: '/x/bin/difflab.js train --config c.yaml', since: '2026-01-01T00:00:00Z' }));
+    const c = task(4);
+    assert.throws(() => train(c.t, { ...OPTS(out), steps: 3 }), new RegExp(`training directory .*locked is in use by process ${holder.pid} \\(difflab train --config c\\.yaml, since 2026-01-01`));
+    holder.kill('SIGKILL');
+    await new Promise((res) => holder.on('exit', res));
+    const r = train(c.t, { ...OPTS(out), steps: 3 });
+    assert.is(r.step, 3);
+    assert.not.ok(fs.existsSync(path.join(out, '.lock')), 'released after training');
+    r.ema.dispose();
+    c.dispose();
+  } finally {
+    holder.kill('SIGKILL');
+  }
+});
+
 test('a NaN loss stops training with the step named, and the last good checkpoint stays loadable', () => {
-  const c = task(1, 4); // the 5th loss evaluation (step index 4) is NaN
+  const c = task(1, 4); // the 5th loss evaluation is NaN: step 5 as loss.jsonl numbers steps
   const out = path.join(dir, 'nan');
   try {
     train(c.t, OPTS(out)).ema.dispose();
     assert.unreachable('training should have stopped');
   } catch (e) {
     assert.instance(e, TrainingDivergedError);
-    assert.match((e as Error).message, /training stopped at step 4: the loss is NaN\. The last good checkpoint, .*step-000003, is kept\./);
+    assert.match((e as Error).message, /training stopped at step 5: the loss is NaN\. The last good checkpoint, .*step-000003, is kept\./);
   }
+  const logged = fs.readFileSync(path.join(out, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  assert.equal(logged, [1, 2, 3, 4]);
   const base = latestCheckpoint(out)!;
   assert.match(base, /step-000003$/);
   const fresh = diffusionModel({ model: MODEL }, { size: 8, channels: 1 }, 5);

@@ -8,7 +8,7 @@ import { fid } from '../../metrics/fid.js';
 import { kid } from '../../metrics/kid.js';
 import { matrix, type Matrix } from '../../metrics/linalg.js';
 import { prdc } from '../../metrics/prdc.js';
-import { readNpy } from '../../util/npy.js';
+import { readNpy, requireFiniteRows } from '../../util/npy.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface FidArgs extends ComputeArgs {
@@ -33,8 +33,9 @@ function parseCsv(file: string): Matrix {
   const start = parsed[0].some(Number.isNaN) ? 1 : 0; // an optional header row
   const body = parsed.slice(start);
   const d = body[0]?.length ?? 0;
+  if (!body.length) throw new Error(`${file}: has no rows`);
   body.forEach((r, i) => {
-    if (r.length !== d || r.some(Number.isNaN)) throw new Error(`${file}: row ${i + start + 1} is not ${d} numbers`);
+    if (r.length !== d || r.some((v) => !Number.isFinite(v))) throw new Error(`${file}: row ${i + start + 1} is not ${d} finite numbers`);
   });
   return matrix(body.length, d, body.flat());
 }
@@ -49,6 +50,7 @@ function readInput(spec: string, flag: string): Input {
   if (spec.endsWith('.csv')) return { kind: 'features', m: parseCsv(spec) };
   if (spec.endsWith('.npy')) {
     const a = readNpy(spec);
+    requireFiniteRows(a, `${flag} ${spec}`);
     if (a.shape.length === 2) return { kind: 'features', m: matrix(a.shape[0], a.shape[1], a.data) };
     if (a.shape.length === 4) {
       // uint8 images are 0…255; float images are taken to be in [−1, 1] (what difflab sample writes).

@@ -5,7 +5,7 @@ import { selectBackend, tf, type BackendRequest } from '../../compute/backend.js
 import { discretizeVp, odeNll, variationalBound, type NllResult } from '../../diffusion/likelihood.js';
 import { DISCRETE_SCHEDULES, discreteSchedule, type DiscreteScheduleName } from '../../diffusion/schedules.js';
 import { loadGmm } from '../../models/gmm.js';
-import { readNpy } from '../../util/npy.js';
+import { readNpy, requireFiniteRows } from '../../util/npy.js';
 import { Rng } from '../../util/rng.js';
 import { computeFor, withModelBackend } from './sample.js';
 
@@ -45,6 +45,7 @@ export const nllCommand: CommandModule<object, NllArgs> = {
     const gmm = loadGmm(a.gmm);
     const backend = analyticBackend(gmm);
     const arr = readNpy(a.data);
+    requireFiniteRows(arr, `--data ${a.data}`);
     if (arr.shape.length !== 2 || arr.shape[1] !== gmm.dim) {
       throw new Error(`--data ${a.data}: expected shape [n, ${gmm.dim}] (the GMM's dimension), got [${arr.shape.join(', ')}]`);
     }

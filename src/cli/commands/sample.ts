@@ -8,7 +8,7 @@ import { DEFAULT_SPACING, GRID_KINDS, parseSamplerSetting, sampleImages, sampleL
 import { DISCRETE_SCHEDULES, discreteSchedule, TIMESTEP_SPACINGS, type DiscreteScheduleName, type TimestepSpacing } from '../../diffusion/schedules.js';
 import { slicedWasserstein2 } from '../../metrics/sliced-wasserstein.js';
 import { gmmSample, loadGmm } from '../../models/gmm.js';
-import { readNpy, writeNpy } from '../../util/npy.js';
+import { readNpy, requireFiniteRows, writeNpy } from '../../util/npy.js';
 import { writeGrid } from '../../util/png.js';
 import { Rng } from '../../util/rng.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
@@ -74,6 +74,7 @@ const SAMPLER_OPTION_KEYS: Record<string, Record<string, unknown>> = Object.from
 /** --init-noise: standard-normal z with n rows of the model's size (any shape with that many numbers per row). */
 function readInitNoise(file: string, n: number, shape: number[]): Float32Array {
   const arr = readNpy(file);
+  requireFiniteRows(arr, `--init-noise ${file}`);
   const size = shape.reduce((p, q) => p * q, 1);
   const per = arr.shape.slice(1).reduce((p, q) => p * q, 1);
   if (arr.shape[0] !== n || per !== size) {

@@ -14,6 +14,7 @@ interface TrainArgs extends ComputeArgs {
   config: string;
   stage: Stage;
   resume: boolean;
+  force: boolean;
   out?: string;
   grid: boolean;
 }
@@ -25,6 +26,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('config', { type: 'string', demandOption: true, describe: 'training config file (see configs/train/)' })
     .option('stage', { choices: ['all', 'vae', 'diffusion'] as const, default: 'all' as Stage, describe: 'which stage to run; latent runs train the VAE, then diffusion on its latents' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint of each stage' })
+    .option('force', { type: 'boolean', default: false, describe: 'start over in a run directory that has checkpoints (they and the loss log are removed)' })
     .option('out', { type: 'string', describe: 'run directory (default: the config\'s out, or results/train/<name>)' })
     .option('grid', { type: 'boolean', default: true, describe: 'write a 64-sample grid (ddim, 50 steps, EMA weights) after training' }) as unknown as Argv<TrainArgs>,
   handler: async (a: ArgumentsCamelCase<TrainArgs>) => {
@@ -33,7 +35,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (a.out) cfg.out = a.out;
     const dir = runDir(cfg);
     console.log(`training ${cfg.name} (${cfg.backend}; ${cfg.diffusion.objective.name} objective) on ${choice.backend} → ${dir}`);
-    for (const r of runTraining(cfg, a.stage, a.resume)) {
+    for (const r of runTraining(cfg, a.stage, a.resume, a.force)) {
       console.log(`  ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(5)}, ${r.seconds.toFixed(1)} s, checkpoint ${r.checkpoint}`);
     }
     if (a.grid && a.stage !== 'vae') {

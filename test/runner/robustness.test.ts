@@ -1,0 +1,157 @@
+// What survives kills, overlapping runs and hand-edited files, on the analytic backend (seconds).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { selectBackend } from '../../src/compute/backend.js';
+import { loadExperiment } from '../../src/runner/config.js';
+import { readRows } from '../../src/runner/results.js';
+import { runExperiment, type RunOptions } from '../../src/runner/run.js';
+import { BIN } from '../helpers/cli.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-robust-'));
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+test.before(async () => { await selectBackend('wasm'); });
+const GMM = path.resolve('configs/gmm/8-gaussians.json');
+
+function experiment(name: string): string {
+  const f = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(f, `
+name: ${name}
+analytic: { gmm: ${GMM} }
+grid:
+  backends: [analytic]
+  samplers: [euler, heun, euler-ancestral]
+  steps: [3, 5]
+  seeds: [0]
+  metrics: [path-rms, sw2, cost]
+eval: { n: 100 }
+charts: [sampler-error]
+`);
+  return f;
+}
+
+const run = (file: string, extra: Partial<RunOptions> = {}) => runExperiment({ file, resultsRoot: path.join(dir, 'results'), log: () => {}, ...extra });
+const keysOf = (rows: { point: string; metric: string }[]) => rows.map((r) => `${r.point} ${r.metric}`);
+
+test('a --jobs 2 run killed after one shard, resumed with --jobs 1: metrics.jsonl and the report hold every point once', async () => {
+  const file = experiment('killed');
+  // What a killed two-job run leaves: shard 0 complete, shard 1 with one point cut short mid-write.
+  await run(file, { shard: { index: 0, count: 2 } });
+  await run(file, { shard: { index: 1, count: 2 } });
+  const runDir = path.join(dir, 'results', 'killed', fs.readdirSync(path.join(dir, 'results', 'killed'))[0]);
+  const s1 = path.join(runDir, 'metrics.shard-1-of-2.jsonl');
+  const lines = fs.readFileSync(s1, 'utf8').trim().split('\n');
+  const cut = JSON.parse(lines[lines.length - 1]).point as string;
+  const keep = lines.filter((l) => JSON.parse(l).point !== cut);
+  const partialRows = lines.filter((l) => JSON.parse(l).point === cut);
+  assert.ok(partialRows.length >= 2, 'the last point wrote several rows');
+  fs.writeFileSync(s1, [...keep, partialRows[0], partialRows[1].slice(0, 20)].join('\n'));
+  const reference = await run(experiment('reference'));
+  const r = await run(file, { resume: true });
+  assert.is(r.evaluated, 1, 'only the cut point is evaluated again');
+  const rows = readRows(path.join(runDir, 'metrics.jsonl'));
+  const want = readRows(path.join(reference.dir, 'metrics.jsonl'));
+  assert.equal(keysOf(rows).sort(), keysOf(want).sort());
+  assert.is(new Set(keysOf(rows)).size, rows.length, 'every point and metric once');
+  // The report's results table has one row per grid point: all 6 of them, once each.
+  const html = fs.readFileSync(path.join(runDir, 'report.html'), 'utf8');
+  const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(html)![1];
+  const listed = [...body.matchAll(/<tr><td>analytic<\/td><td>([^<]+)<\/td><td>(\d+)<\/td>/g)].map((m) => `${m[1]} ${m[2]}`);
+  assert.equal(listed.sort(), ['euler 3', 'euler 5', 'euler-ancestral 3', 'euler-ancestral 5', 'heun 3', 'heun 5']);
+});
+
+test('a second run of the same experiment fails at once, naming the holder; a stale lock is taken over with a note', async () => {
+  const file = experiment('locked');
+  const exp = loadExperiment(file);
+  const first = await run(file);
+  const lockFile = path.join(first.dir, 'metrics.jsonl.lock');
+  assert.not.ok(fs.existsSync(lockFile), 'released after the run');
+  const holder = spawn('sleep', ['30']);
+  try {
+    fs.writeFileSync(lockFile, JSON.stringify({ pid: holder.pid, host: os.hostname(), command: `/x/bin/difflab.js run ${file}`, since: '2026-01-01T00:00:00Z' }));
+    let msg = '';
+    try { await run(file, { resume: true }); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, new RegExp(`results file .*metrics\\.jsonl is in use by process ${holder.pid} \\(difflab run .*locked\\.yaml, since 2026-01-01`));
+    holder.kill('SIGKILL');
+    await new Promise((res) => holder.on('exit', res));
+    const notes: string[] = [];
+    await run(file, { resume: true, log: (l) => notes.push(l) });
+    assert.ok(notes.some((n) => /taking over a stale lock of process \d+ \(no longer running/.test(n)), notes.join('\n'));
+    assert.is(readRows(path.join(first.dir, 'metrics.jsonl')).length, first.rows.length, 'no duplicated rows');
+    assert.ok(exp.name === 'locked');
+  } finally {
+    holder.kill('SIGKILL');
+  }
+});
+
+test('a worker of a --jobs run exits when its parent is killed with -9', async () => {
+  // A shell stands in for the parent: it starts the worker code with its own pid as the parent's.
+  const child = path.join(dir, 'worker.mjs');
+  const tsxApi = pathToFileURL(path.resolve('node_modules/tsx/dist/esm/api/index.mjs')).href;
+  fs.writeFileSync(child, `import { register } from '${tsxApi}'; register();
+const m = await import(${JSON.stringify(path.resolve('src/runner/parallel.ts'))});
+m.exitWithParent(); setInterval(() => {}, 1000);\n`);
+  const sh = spawn('sh', ['-c', `DIFFLAB_PARENT_PID=$$ node ${child} & echo $!; wait`], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'ignore'] });
+  const workerPid = await new Promise<number>((res) => sh.stdout.once('data', (b) => res(Number(String(b).trim()))));
+  await new Promise((res) => setTimeout(res, 1500));
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  assert.ok(alive(workerPid), 'the worker runs while its parent does');
+  sh.kill('SIGKILL');
+  let gone = false;
+  for (let i = 0; i < 50 && !gone; i++) { await new Promise((res) => setTimeout(res, 100)); gone = !alive(workerPid); }
+  if (!gone) process.kill(workerPid, 'SIGKILL');
+  assert.ok(gone, 'the worker stopped within 5 s of its parent');
+});
+
+test('names must be single safe path segments; sizes are bounded', () => {
+  const bad = (text: string) => {
+    const f = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(f, text);
+    try { loadExperiment(f); } catch (e) { return (e as Error).message; }
+    return 'no error';
+  };
+  assert.match(bad(`name: ..\nanalytic: { gmm: ${GMM} }\n`), /bad\.yaml: name: a single path segment: letters, digits, '\.', '_' and '-' \(at most 120\), not '\.' or '\.\.'/);
+  assert.match(bad(`name: x\nmodels:\n  ..: { $ref: ${path.resolve('configs/train/quick-pixel.yaml')} }\n`), /bad\.yaml: models\.\.\.: a single path segment/);
+  assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    name: '..'\n`), /bad\.yaml: models\.p\.name: a single path segment/);
+  assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { schedule: { name: linear, T: 100000000 } }\n`), /models\.p\.diffusion\.schedule\.T: Too big: expected number to be <=100000/);
+  // Train-config errors list the accepted keys, as experiment errors do.
+  assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { trian: {} }\n`), /models\.p\.diffusion: unknown key 'trian'; accepted: model, objective, schedule, noise, weighting, offsetNoise, train/);
+});
+
+test('bad input files are one-line errors naming the file: NaN and empty .npy data, overflowing GMM weights', () => {
+  const cli = (...args: string[]) => spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const npy = (name: string, data: Float32Array, shape: number[]) => {
+    const f = path.join(dir, name);
+    const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+    const pad = ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64);
+    const h = Buffer.from(header + pad + '\n', 'latin1');
+    const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, h.length & 255, h.length >> 8]);
+    fs.writeFileSync(f, Buffer.concat([pre, h, Buffer.from(data.buffer)]));
+    return f;
+  };
+  const nan = npy('nan.npy', Float32Array.from([0, 1, NaN, 2]), [2, 2]);
+  const empty = npy('empty.npy', new Float32Array(0), [0, 2]);
+  const gmm1 = path.resolve('configs/gmm/8-gaussians.json');
+  const nll = cli('nll', '--gmm', gmm1, '--data', nan, '--method', 'ode');
+  assert.is(nll.status, 1);
+  assert.match(nll.stderr, /--data .*nan\.npy: 1 value\(s\) are NaN or infinite \(the first in row 1\)/);
+  const e = cli('nll', '--gmm', gmm1, '--data', empty);
+  assert.match(e.stderr, /--data .*empty\.npy: has no rows \(shape \[0, 2\]\)/);
+  const fid = cli('fid', '--real', nan, '--fake', nan);
+  assert.is(fid.status, 1);
+  assert.match(fid.stderr, /--real .*nan\.npy: 1 value\(s\) are NaN or infinite/);
+  const imgs = npy('nan-images.npy', Float32Array.from({ length: 2 * 16 }, (_, i) => (i === 5 ? NaN : 0)), [2, 4, 4, 1]);
+  assert.match(cli('fid', '--real', 'mnist:test', '--fake', imgs).stderr, /--fake .*nan-images\.npy: 1 value\(s\) are NaN or infinite \(the first in row 0\)/);
+  const noise = npy('z-nan.npy', Float32Array.from([NaN, 0, 0, 0]), [2, 2]);
+  assert.match(cli('sample', '--gmm', gmm1, '--sampler', 'euler', '--n', '2', '--init-noise', noise, '--out', path.join(dir, 'o.npy')).stderr, /--init-noise .*z-nan\.npy: 1 value\(s\) are NaN or infinite/);
+  const g = path.join(dir, 'inf.json');
+  fs.writeFileSync(g, JSON.stringify({ weights: [1e308, 1e308], means: [[0], [1]], stds: 1 }));
+  const r = cli('sample', '--gmm', g, '--sampler', 'euler', '--n', '2', '--out', path.join(dir, 'o.npy'));
+  assert.match(r.stderr, /inf\.json: weights: their sum overflows \(Infinity\)/);
+});
+
+test.run();
