@@ -309,7 +309,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
         const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
-        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler!.replace(/[^\w.=-]+/g, '-')}_${p.steps}_s${p.seed}.png`), png);
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler!.replace(/[^\w.+=,()-]+/g, '_')}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
       }
       appendRows(out, rows);
