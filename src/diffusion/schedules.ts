@@ -218,6 +218,12 @@ export function sigmaToT(s: DiscreteSchedule, sigma: number): number {
 // ---- timestep spacing for sampling with fewer steps ----
 
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
+
+/** Rounds half to even, as NumPy's np.round (and so diffusers' timestep spacings) does. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 export const TIMESTEP_SPACINGS: TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
 
 /**
@@ -230,7 +236,7 @@ export function samplingTimesteps(T: number, steps: number, spacing: TimestepSpa
   const out: number[] = [];
   switch (spacing) {
     case 'linspace':
-      for (let k = 0; k < steps; k++) out.push(Math.round(steps === 1 ? 0 : (k * (T - 1)) / (steps - 1)));
+      for (let k = 0; k < steps; k++) out.push(roundHalfEven(steps === 1 ? 0 : (k * (T - 1)) / (steps - 1)));
       return out.reverse();
     case 'leading': {
       const ratio = Math.floor(T / steps);
@@ -239,7 +245,7 @@ export function samplingTimesteps(T: number, steps: number, spacing: TimestepSpa
     }
     case 'trailing': {
       const ratio = T / steps;
-      for (let k = 0; k < steps; k++) out.push(Math.round(T - k * ratio) - 1);
+      for (let k = 0; k < steps; k++) out.push(roundHalfEven(T - k * ratio) - 1);
       return out;
     }
     default:

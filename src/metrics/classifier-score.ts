@@ -1,4 +1,6 @@
 // A score in the style of the Inception Score, from the feature network's own class probabilities.
+import { permutation } from '../data/images.js';
+import { Rng } from '../util/rng.js';
 
 export interface ClassifierScoreResult {
   mean: number;
@@ -9,11 +11,16 @@ export interface ClassifierScoreResult {
 
 /**
  * exp(E_x KL(p(y|x) ‖ p(y))) with p(y) the marginal over each split (Salimans et al. 2016), mean and
- * std over `splits` equal splits (10, as the Inception Score is usually reported). `probs` is n×K,
- * rows summing to 1. Its maximum is K (confident and class-balanced); 1 means no information.
+ * std over `splits` equal splits (10, as the Inception Score is usually reported) of the samples in
+ * an order shuffled with `seed` (as torch-fidelity shuffles before splitting, so that samples drawn
+ * class by class do not make one-class splits). `probs` is n×K, rows summing to 1. Its maximum is K
+ * (confident and class-balanced); 1 means no information.
  */
-export function classifierScore(probs: Float64Array, n: number, classes: number, splits = 10): ClassifierScoreResult {
-  if (probs.length !== n * classes) throw new Error(`classifier score: expected ${n}×${classes} probabilities, got ${probs.length}`);
+export function classifierScore(probsIn: Float64Array, n: number, classes: number, splits = 10, seed = 0): ClassifierScoreResult {
+  if (probsIn.length !== n * classes) throw new Error(`classifier score: expected ${n}×${classes} probabilities, got ${probsIn.length}`);
+  const order = permutation(n, new Rng(seed));
+  const probs = new Float64Array(n * classes);
+  order.forEach((src, i) => probs.set(probsIn.subarray(src * classes, (src + 1) * classes), i * classes));
   const s = Math.min(splits, n);
   const scores: number[] = [];
   for (let k = 0; k < s; k++) {

@@ -70,7 +70,7 @@ export function realReference(net: FeatureNet, images: tf.Tensor4D): RealReferen
 }
 
 /** Rows of `m` picked by a seeded permutation, for metrics that want equal set sizes. */
-function rowsSubset(m: Matrix, k: number, seed: number): Matrix {
+export function rowsSubset(m: Matrix, k: number, seed: number): Matrix {
   if (k >= m.rows) return m;
   const idx = permutation(m.rows, new Rng(seed)).slice(0, k);
   const out = matrix(k, m.cols);
@@ -110,7 +110,7 @@ export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: Qual
     out.push({ metric: `coverage@${net}`, value: r.coverage, n, notes: note });
   }
   if (opts.groups.includes('is') && f.probs && ref.net.classes) {
-    const r = classifierScore(f.probs, n, ref.net.classes);
+    const r = classifierScore(f.probs, n, ref.net.classes, 10, opts.seed);
     out.push({ metric: `cs@${net}`, value: r.mean, std: r.std, n, notes: [`classifier score (Inception-Score style) over ${r.splits} splits; maximum ${ref.net.classes}`] });
   }
   return out;

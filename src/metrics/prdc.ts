@@ -49,7 +49,9 @@ export function prdc(real: Matrix, fake: Matrix, opts: PrdcOptions = {}): PrdcRe
     for (let i = 0; i < N; i++) {
       const d = rf[i * M + j];
       if (d <= realR[i]) inside = true;
-      if (d <= realRdc[i]) density++;
+      // Density and coverage count strictly inside the radius (Naeem et al. 2020's code), so that
+      // identical sets score density 1; precision and recall include it (Kynkäänniemi et al. 2019).
+      if (d < realRdc[i]) density++;
     }
     if (inside) precision++;
   }
@@ -58,7 +60,7 @@ export function prdc(real: Matrix, fake: Matrix, opts: PrdcOptions = {}): PrdcRe
     for (let j = 0; j < M; j++) {
       const d = rf[i * M + j];
       if (d <= fakeR[j]) inside = true;
-      if (d <= realRdc[i]) covered = true;
+      if (d < realRdc[i]) covered = true;
       if (inside && covered) break;
     }
     if (inside) recall++;

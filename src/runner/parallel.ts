@@ -28,12 +28,14 @@ export const PARENT_ENV = 'DIFFLAB_PARENT_PID';
 export function exitWithParent(): void {
   const parent = Number(process.env[PARENT_ENV]);
   if (!parent) return;
-  setInterval(() => {
+  const check = () => {
     if (process.ppid !== parent) {
       process.stderr.write(`difflab worker ${process.pid}: its parent ${parent} is gone; stopping\n`);
       process.exit(1);
     }
-  }, 1000).unref();
+  };
+  check();
+  setInterval(check, 1000).unref();
 }
 
 export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {

@@ -89,6 +89,10 @@ test('timestep spacing matches Lin et al. 2024, Table 2 (T = 1000, 10 steps, 0-b
   assert.equal(samplingTimesteps(1000, 10, 'leading'), [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);
   assert.equal(samplingTimesteps(1000, 10, 'trailing'), [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
   assert.throws(() => samplingTimesteps(1000, 0), /steps: expected an integer in \[1, 1000\]/);
+  // Halves round to even as np.round does (diffusers): 1000 − 62.5k at 16 steps ends in .5 every other k.
+  const npRound = (x: number) => { const f = Math.floor(x), d = x - f; return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f; };
+  assert.equal(samplingTimesteps(1000, 16, 'trailing'), Array.from({ length: 16 }, (_, k) => npRound(1000 - 62.5 * k) - 1));
+  assert.equal(samplingTimesteps(1000, 16, 'trailing').filter((_, k) => k % 4 === 3), [811, 561, 311, 61]);
 });
 
 test('bad schedule input names the field and the accepted values', () => {

@@ -94,10 +94,13 @@ test('a worker of a --jobs run exits when its parent is killed with -9', async (
   const tsxApi = pathToFileURL(path.resolve('node_modules/tsx/dist/esm/api/index.mjs')).href;
   fs.writeFileSync(child, `import { register } from '${tsxApi}'; register();
 const m = await import(${JSON.stringify(path.resolve('src/runner/parallel.ts'))});
-m.exitWithParent(); setInterval(() => {}, 1000);\n`);
+m.exitWithParent(); console.log('ready'); setInterval(() => {}, 1000);\n`);
   const sh = spawn('sh', ['-c', `DIFFLAB_PARENT_PID=$$ node ${child} & echo $!; wait`], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'ignore'] });
-  const workerPid = await new Promise<number>((res) => sh.stdout.once('data', (b) => res(Number(String(b).trim()))));
-  await new Promise((res) => setTimeout(res, 1500));
+  // The shell prints the worker's pid, then the worker prints 'ready' once it watches its parent
+  // (loading the modules can take seconds on a busy machine).
+  let out = '';
+  await new Promise<void>((res) => sh.stdout.on('data', (b) => { out += String(b); if (/ready/.test(out)) res(); }));
+  const workerPid = Number(out.trim().split(/\s+/)[0]);
   const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
   assert.ok(alive(workerPid), 'the worker runs while its parent does');
   sh.kill('SIGKILL');

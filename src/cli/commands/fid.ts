@@ -8,6 +8,7 @@ import { fid } from '../../metrics/fid.js';
 import { kid } from '../../metrics/kid.js';
 import { matrix, type Matrix } from '../../metrics/linalg.js';
 import { prdc } from '../../metrics/prdc.js';
+import { rowsSubset } from '../../metrics/evaluate.js';
 import { readNpy, requireFiniteRows } from '../../util/npy.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
@@ -87,7 +88,7 @@ export const fidCommand: CommandModule<object, FidArgs> = {
     .option('pr', { type: 'boolean', default: false, describe: 'also precision/recall (k = 3) and density/coverage (k = 5)' })
     .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of subsets (torch-fidelity default)' })
     .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: samples per subset, capped at the smaller set (torch-fidelity default 1000)' })
-    .option('seed', { type: 'number', default: 0, describe: 'KID subsets' })
+    .option('seed', { type: 'number', default: 0, describe: 'KID subsets, and the real subsample of --pr' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<FidArgs>,
   handler: async (a: ArgumentsCamelCase<FidArgs>) => {
     const real = readInput(a.real, '--real'), fake = readInput(a.fake, '--fake');
@@ -115,8 +116,9 @@ export const fidCommand: CommandModule<object, FidArgs> = {
       Object.assign(out, { [`kid${label}`]: k.mean, kid_std: k.std, kid_subsets: k.subsets, kid_subset_size: k.subsetSize });
     }
     if (a.pr) {
-      const p = prdc(fr, ff);
-      Object.assign(out, { precision: p.precision, recall: p.recall, density: p.density, coverage: p.coverage, k_pr: p.kPr, k_dc: p.kDc });
+      // Defined for equal set sizes: the real set is subsampled (seeded) to the generated set's size.
+      const p = prdc(rowsSubset(fr, ff.rows, a.seed), ff);
+      Object.assign(out, { precision: p.precision, recall: p.recall, density: p.density, coverage: p.coverage, k_pr: p.kPr, k_dc: p.kDc, n_real_pr: p.n[0] });
     }
     net?.dispose();
     if (a.json) {
