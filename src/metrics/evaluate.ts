@@ -8,6 +8,7 @@ import { Rng } from '../util/rng.js';
 import type { BpdResult } from './bits-per-dim.js';
 import { classifierScore } from './classifier-score.js';
 import type { FeatureNet } from './features.js';
+import { fidInterval, percentileInterval } from './bootstrap.js';
 import { fid } from './fid.js';
 import { kid } from './kid.js';
 import { matrix, type Matrix } from './linalg.js';
@@ -26,6 +27,9 @@ export interface MetricValue {
   metric: string;
   value: number;
   std?: number;
+  /** 95% bootstrap interval (FID: samples resampled; KID: subset estimates resampled) */
+  low?: number;
+  high?: number;
   n: number;
   unit?: string;
   notes?: string[];
@@ -83,21 +87,34 @@ export interface QualityOptions {
   seed: number;
   kidSubsets?: number;
   kidSubsetSize?: number;
+  /** bootstrap replicates of the FID interval (default 100) */
+  bootstrap?: number;
 }
 
 /** Sample-quality metrics of generated images against the real reference. */
 export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: QualityOptions): MetricValue[] {
+  return qualityFromFeatures(ref, ref.net.features(fake), opts);
+}
+
+/** The same metrics from the generated set's features (and class probabilities). */
+export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; probs?: Float64Array }, opts: QualityOptions): MetricValue[] {
   const out: MetricValue[] = [];
   const net = ref.net.name;
-  const f = ref.net.features(fake);
-  const n = fake.shape[0];
+  const n = f.features.rows;
   if (opts.groups.includes('fid')) {
     const r = fid(ref.features, f.features);
-    out.push({ metric: `fid@${net}`, value: r.value, n, notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, ...r.warnings] });
+    const ci = fidInterval(ref.features, f.features, { replicates: opts.bootstrap ?? 100, seed: opts.seed });
+    out.push({
+      metric: `fid@${net}`, value: r.value, low: ci.low, high: ci.high, n,
+      notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, `95% interval from ${ci.replicates} bootstrap resamples of both sets`, ...r.warnings],
+    });
   }
   if (opts.groups.includes('kid')) {
     const r = kid(ref.features, f.features, { subsets: opts.kidSubsets, subsetSize: opts.kidSubsetSize, seed: opts.seed });
-    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, n, notes: [`${r.subsets} subsets of ${r.subsetSize}`] });
+    // The subsets overlap (at n = 256 each holds the whole generated set), so the interval of their
+    // mean would be far too narrow: the 2.5–97.5% range of the subset estimates themselves is used.
+    const ci = percentileInterval(Array.from(r.values), 0.95);
+    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, low: ci.low, high: ci.high, n, unit: 'MMD²', notes: [`${r.subsets} subsets of ${r.subsetSize}; std over subsets; 95% range of the subset estimates`] });
   }
   if (opts.groups.includes('pr')) {
     // Precision/recall are defined for equal set sizes: the real set is subsampled to n.

@@ -34,20 +34,8 @@ export interface FrechetResult {
  * sum of their square roots. Both roots come from symmetric eigendecompositions in float64.
  * Returns the smallest eigenvalue relative to the largest, so callers can see a near-singular product.
  */
-export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): { trace: number; minRelEig: number } {
-  const e1 = symmetricEigen(s1, d);
-  // Σ₁^{1/2} = U diag(√λ) Uᵀ, with round-off negatives (a PSD matrix's) clamped to 0.
-  const root = new Float64Array(d * d);
-  const scaled = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let k = 0; k < d; k++) scaled[i * d + k] = e1.vectors[i * d + k] * Math.sqrt(Math.max(e1.values[k], 0));
-  for (let i = 0; i < d; i++) {
-    for (let j = i; j < d; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += scaled[i * d + k] * e1.vectors[j * d + k];
-      root[i * d + j] = s;
-      root[j * d + i] = s;
-    }
-  }
+export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number, root1?: Float64Array): { trace: number; minRelEig: number } {
+  const root = root1 ?? sqrtPsd(s1, d);
   const m = matmulSquare(matmulSquare(root, s2, d), root, d);
   for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) {
     const v = 0.5 * (m[i * d + j] + m[j * d + i]);
@@ -61,6 +49,24 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number):
   return { trace, minRelEig: maxEig > 0 ? ev[0] / maxEig : 0 };
 }
 
+/** The principal square root of a symmetric PSD matrix (round-off negative eigenvalues clamped to 0). */
+export function sqrtPsd(s1: Float64Array, d: number): Float64Array {
+  const e1 = symmetricEigen(s1, d);
+  // Σ₁^{1/2} = U diag(√λ) Uᵀ, with round-off negatives (a PSD matrix's) clamped to 0.
+  const root = new Float64Array(d * d);
+  const scaled = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let k = 0; k < d; k++) scaled[i * d + k] = e1.vectors[i * d + k] * Math.sqrt(Math.max(e1.values[k], 0));
+  for (let i = 0; i < d; i++) {
+    for (let j = i; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += scaled[i * d + k] * e1.vectors[j * d + k];
+      root[i * d + j] = s;
+      root[j * d + i] = s;
+    }
+  }
+  return root;
+}
+
 /**
  * FID's formula, d² = ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^{1/2}) (Heusel et al. 2017; pytorch-fid's
  * calculate_frechet_distance). Round-off can leave the product with slightly negative eigenvalues:
@@ -69,7 +75,7 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number):
  * largest), the result would carry a real imaginary component; as pytorch-fid does for a singular
  * product, `eps`·I is then added to both covariances and the root recomputed, and a warning says so.
  */
-export function frechetDistance(a: GaussianStats, b: GaussianStats, eps = 1e-6): FrechetResult {
+export function frechetDistance(a: GaussianStats, b: GaussianStats, eps = 1e-6, rootA?: Float64Array): FrechetResult {
   if (a.dim !== b.dim) throw new Error(`Fréchet distance: feature dimensions differ (${a.dim} vs ${b.dim})`);
   const d = a.dim, warnings: string[] = [];
   for (const s of [a, b]) {
@@ -82,7 +88,7 @@ export function frechetDistance(a: GaussianStats, b: GaussianStats, eps = 1e-6):
   for (let i = 0; i < d; i++) meanTerm += (a.mu[i] - b.mu[i]) ** 2;
   let trA = 0, trB = 0;
   for (let i = 0; i < d; i++) { trA += a.sigma[i * d + i]; trB += b.sigma[i * d + i]; }
-  let { trace, minRelEig } = traceSqrtProduct(a.sigma, b.sigma, d);
+  let { trace, minRelEig } = traceSqrtProduct(a.sigma, b.sigma, d, rootA);
   let offset = 0;
   if (!Number.isFinite(trace) || minRelEig < -1e-6) {
     offset = eps;

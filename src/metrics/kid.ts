@@ -21,6 +21,8 @@ export interface KidResult {
   subsets: number;
   subsetSize: number;
   n: [number, number];
+  /** the MMD² estimate of each subset */
+  values: Float64Array;
 }
 
 function kernel(x: Matrix, xi: Int32Array, y: Matrix, yi: Int32Array, gamma: number, coef0: number, degree: number): Float64Array {
@@ -83,5 +85,5 @@ export function kid(real: Matrix, fake: Matrix, opts: KidOptions = {}): KidResul
   for (const v of vals) mean += v / subsets;
   let varSum = 0;
   for (const v of vals) varSum += (v - mean) ** 2;
-  return { mean, std: Math.sqrt(varSum / subsets), subsets, subsetSize: m, n: [real.rows, fake.rows] };
+  return { mean, std: Math.sqrt(varSum / subsets), subsets, subsetSize: m, n: [real.rows, fake.rows], values: vals };
 }

@@ -1,14 +1,29 @@
 // The usual claims about pixel-space vs latent diffusion, each set next to what a run measured.
+import type { Interval } from '../metrics/bootstrap.js';
+import type { GuardResult } from '../metrics/guard.js';
 import type { ResolvedExperiment } from '../runner/config.js';
 import type { ResultRow } from '../runner/results.js';
 import type { Claim } from './report.js';
-import { family, finalCheckpointRows } from './specs.js';
+import { family, finalCheckpointRows, type Floors } from './specs.js';
 
-/**
- * FIDs within this fraction of each other, and degradation ratios within this much, are reported as
- * inconclusive: one seed gives FID no error bar, so small gaps are not read as differences.
- */
-const NOISE_TOLERANCE = 0.05;
+/** What claims read besides the rows: floors, the under-training guard, paired comparisons. */
+export interface ClaimContext {
+  floors?: Floors;
+  guards?: GuardResult[];
+  /**
+   * A paired bootstrap over grid points generated from the same seeds and noise: `stat` of their
+   * FIDs, with its 95% interval; undefined where the points' features were not kept.
+   */
+  paired?: (points: string[], stat: (fids: number[]) => number) => (Interval & { value: number }) | undefined;
+}
+
+const ci = (i: { value: number; low: number; high: number }) => `${f3(i.value)} [${f3(i.low)}, ${f3(i.high)}]`;
+
+/** A verdict from intervals of differences where > 0 favours the claim: each must exclude 0. */
+function verdictOf(intervals: { low: number; high: number }[]): Claim['verdict'] {
+  const pro = intervals.filter((i) => i.low > 0).length, con = intervals.filter((i) => i.high < 0).length;
+  return pro && con ? 'mixed' : pro ? 'supported' : con ? 'contradicted' : 'inconclusive';
+}
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const f3 = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
@@ -63,29 +78,55 @@ function computeMatched(rows: ResultRow[], exp: ResolvedExperiment): Claim {
   };
 }
 
-export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment): Claim[] {
+export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment, ctx: ClaimContext = {}): Claim[] {
   // The claims about finished models read each model's final checkpoint.
   const rows = finalCheckpointRows(allRows);
+  const claims = buildRawClaims(allRows, rows, exp, ctx);
+  // A comparison of models is read only when every model in it passed the under-training guard.
+  const failed = (ctx.guards ?? []).filter((g) => !g.passed);
+  if (!failed.length) return claims;
+  const guarded = new Set(['best use: generation quality', 'best use: density estimation', 'noise handling', 'sampling strategy', 'compute-matched quality']);
+  return claims.map((c) => (guarded.has(c.topic) && c.verdict !== 'not measured'
+    ? { ...c, verdict: `not measured: ${failed.map((g) => g.reason).join('; ')}` as Claim['verdict'], evidence: `${c.evidence} (shown, but not judged)` }
+    : c));
+}
+
+function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ResolvedExperiment, ctx: ClaimContext): Claim[] {
   const byKind = (kind: string, pred: (r: ResultRow) => boolean) => rows.filter((r) => kindOf(exp, r.backend) === kind && pred(r));
   const fidRows = (kind: string) => byKind(kind, (r) => family(r.metric) === 'fid');
   const claims: Claim[] = [];
   const pf = fidRows('pixel'), lf = fidRows('latent');
-  // Generation quality at a matched sampler setting.
+  const floorOf = (metric: string) => { const f = ctx.floors?.[metric]; return f ? `; real-data floor ${f3(f.value)} [${f3(f.low ?? f.value)}, ${f3(f.high ?? f.value)}] at n = ${f.n}` : ''; };
+  // Generation quality at each sampler setting both backends ran, from the same seeds and noise:
+  // the paired bootstrap interval of FID(pixel) − FID(latent).
   if (pf.length && lf.length) {
-    const bestP = Math.min(...pf.map((r) => r.value)), bestL = Math.min(...lf.map((r) => r.value));
     const gflop = (r: ResultRow[]) => (r[0].train_gflop != null ? `${f3(r[0].train_gflop)}` : '?');
+    const settingOf = (r: ResultRow) => `${r.sampler}|${r.steps}|${r.seed}`;
+    const diffs: (Interval & { value: number })[] = [], shown: string[] = [];
+    for (const p of pf) {
+      const l = lf.find((x) => settingOf(x) === settingOf(p) && x.metric === p.metric);
+      if (!l) continue;
+      const d = ctx.paired?.([p.point, l.point], (f) => f[0] - f[1]);
+      if (d) { diffs.push(d); shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} − latent ${f3(l.value)} = ${ci(d)}`); }
+      else shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} vs latent ${f3(l.value)} (no per-sample features kept: no interval)`);
+    }
     claims.push({
       topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.',
-      evidence: `best FID: latent ${f3(bestL)} vs pixel ${f3(bestP)} (${pf[0].metric}, n = ${pf[0].n}); training compute: latent ${gflop(lf)} vs pixel ${gflop(pf)} GFLOP, so the budgets are only as equal as these numbers (see the compute-matched row)`,
-      verdict: Math.abs(bestL - bestP) < NOISE_TOLERANCE * Math.max(bestL, bestP) ? 'inconclusive' : bestL < bestP ? 'supported' : 'contradicted',
+      evidence: `${pf[0].metric}, n = ${pf[0].n}, difference with its 95% paired-bootstrap interval (> 0: latent better): ${shown.join('; ') || 'no sampler setting in common'}${floorOf(pf[0].metric)}; training compute: latent ${gflop(lf)} vs pixel ${gflop(pf)} GFLOP, so the budgets are only as equal as these numbers (see the compute-matched row)`,
+      verdict: diffs.length ? verdictOf(diffs) : 'not measured',
     });
   } else claims.push({ topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.', evidence: 'no FID for both backends in this run', verdict: 'not measured' });
   // Density estimation.
   const pb = byKind('pixel', (r) => r.metric === 'bits_per_dim'), lb = byKind('latent', (r) => r.metric === 'bits_per_dim');
+  // Latent − pixel bits/dim with a normal interval from the two standard errors (over images).
+  const bpdDiff = () => {
+    const p = pb[0], l = lb[0], value = l.value - p.value, se = Math.hypot(p.std ?? 0, l.std ?? 0);
+    return { value, low: value - 1.96 * se, high: value + 1.96 * se };
+  };
   claims.push(pb.length && lb.length ? {
     topic: 'best use: density estimation', claim: 'Pixel-space diffusion gives better likelihoods (lower bits/dim) than latent diffusion, whose autoencoder discards detail.',
-    evidence: `bits/dim on the same test images: pixel ${f3(mean(pb.map((r) => r.value)))} vs latent ${f3(mean(lb.map((r) => r.value)))}`,
-    verdict: mean(pb.map((r) => r.value)) < mean(lb.map((r) => r.value)) ? 'supported' : 'contradicted',
+    evidence: `bits/dim on the same test images: pixel ${f3(pb[0].value)} ± ${f3(pb[0].std ?? 0)} vs latent ${f3(lb[0].value)} ± ${f3(lb[0].std ?? 0)} (s.e.); latent − pixel = ${ci(bpdDiff())} (95%, > 0: pixel better)`,
+    verdict: verdictOf([bpdDiff()]),
   } : { topic: 'best use: density estimation', claim: 'Pixel-space diffusion gives better likelihoods than latent diffusion.', evidence: 'bits/dim not measured for both backends', verdict: 'not measured' });
   // Speed.
   const gp = byKind('pixel', (r) => r.metric === 'gflop_per_sample'), gl = byKind('latent', (r) => r.metric === 'gflop_per_sample');
@@ -122,10 +163,23 @@ export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment): Clai
     return mean(r.filter((x) => x.steps === lo).map((x) => x.value)) / mean(r.filter((x) => x.steps === hi).map((x) => x.value));
   };
   const dp = degr('pixel'), dl = degr('latent');
+  // Paired over the four generated sets of one sampler (both backends, fewest and most steps).
+  const degrIntervals: string[] = [], degrCi: (Interval & { value: number })[] = [];
+  if (dp !== undefined && dl !== undefined) {
+    const pr = fidRows('pixel').filter((x) => x.steps !== null), lr = fidRows('latent').filter((x) => x.steps !== null);
+    const lo = Math.min(...pr.map((x) => x.steps!)), hi = Math.max(...pr.map((x) => x.steps!));
+    for (const s of new Set(pr.map((x) => `${x.sampler}|${x.seed}`))) {
+      const pick = (rs: ResultRow[], steps: number) => rs.find((x) => `${x.sampler}|${x.seed}` === s && x.steps === steps)?.point;
+      const pts = [pick(pr, lo), pick(pr, hi), pick(lr, lo), pick(lr, hi)];
+      if (pts.some((x) => !x)) continue;
+      const d = ctx.paired?.(pts as string[], (f) => f[0] / f[1] - f[2] / f[3]);
+      if (d) { degrCi.push(d); degrIntervals.push(`${s.split('|')[0]}: ${ci(d)}`); }
+    }
+  }
   claims.push(dp !== undefined && dl !== undefined ? {
     topic: 'noise handling', claim: 'Latent spaces are smoother and lower-dimensional, so few-step sampling degrades less there than in pixel space.',
-    evidence: `FID(fewest steps)/FID(most steps): pixel ${f3(dp)}, latent ${f3(dl)}${Math.abs(dp - dl) < NOISE_TOLERANCE ? ` (ratios within ${NOISE_TOLERANCE} of each other: too close to call from one seed)` : ''}`,
-    verdict: Math.abs(dp - dl) < NOISE_TOLERANCE ? 'inconclusive' : dl < dp ? 'supported' : 'contradicted',
+    evidence: `FID(fewest steps)/FID(most steps): pixel ${f3(dp)}, latent ${f3(dl)}${degrIntervals.length ? `; pixel − latent ratio with its 95% paired-bootstrap interval (> 0: latent degrades less): ${degrIntervals.join('; ')}` : ' (no per-sample features kept: no interval)'}`,
+    verdict: degrCi.length ? verdictOf(degrCi) : 'not measured',
   } : { topic: 'noise handling', claim: 'Few-step sampling degrades less in latent space.', evidence: 'needs FID at two step counts for both backends', verdict: 'not measured' });
   claims.push(computeMatched(allRows, exp));
   // Objective and modelling strategy: what differs is where the diffusion runs.

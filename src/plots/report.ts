@@ -39,7 +39,7 @@ export function resultsTable(rows: ResultRow[]): string {
     const r0 = rs[0];
     const cells = metrics.map((m) => {
       const r = rs.find((x) => x.metric === m);
-      return r ? `${fmt(r.value)}${r.std !== null && r.std !== undefined ? ` ± ${fmt(r.std)}` : ''}` : '';
+      return r ? `${fmt(r.value)}${r.ci_low != null && r.ci_high != null ? ` [${fmt(r.ci_low)}, ${fmt(r.ci_high)}]` : r.std !== null && r.std !== undefined ? ` ± ${fmt(r.std)}` : ''}` : '';
     });
     return [r0.backend, r0.sampler ?? '—', r0.steps === null ? '—' : String(r0.steps), String(r0.seed), fmt(r0.nfe), ...cells];
   });
@@ -51,7 +51,7 @@ export interface Claim {
   claim: string;
   /** what this run measured, in words, with the numbers */
   evidence: string;
-  verdict: 'supported' | 'contradicted' | 'mixed' | 'inconclusive' | 'not measured';
+  verdict: 'supported' | 'contradicted' | 'mixed' | 'inconclusive' | 'not measured' | `not measured: ${string}`;
 }
 
 export interface ReportInput {
@@ -64,6 +64,10 @@ export interface ReportInput {
   claims?: Claim[];
   config: unknown;
   notes?: string[];
+  /** said first, in a box: what a reader must know before reading any number (e.g. under-trained models) */
+  warnings?: string[];
+  /** each metric's real-data floor, printed under the results table */
+  floors?: Record<string, { value: number; low?: number; high?: number; n: number }>;
 }
 
 export function renderReport(r: ReportInput): string {
@@ -71,7 +75,7 @@ export function renderReport(r: ReportInput): string {
   const specs = JSON.stringify(r.charts.map((c) => c.spec)).replace(/</g, '\\u003c');
   const grids = r.grids.map((g) => `<figure class="grid"><img alt="${esc(g.label)}" src="${g.dataUri}" width="${g.width}" height="${g.height}"><figcaption>${esc(g.label)}</figcaption></figure>`).join('\n');
   const claims = r.claims?.length
-    ? `<h2>Claims and what this run measured</h2><table><thead><tr><th>topic</th><th>claim</th><th>measurement</th><th>verdict</th></tr></thead><tbody>${r.claims.map((c) => `<tr><td>${esc(c.topic)}</td><td>${esc(c.claim)}</td><td>${esc(c.evidence)}</td><td class="verdict ${c.verdict.replace(' ', '-')}">${esc(c.verdict)}</td></tr>`).join('\n')}</tbody></table>`
+    ? `<h2>Claims and what this run measured</h2><table><thead><tr><th>topic</th><th>claim</th><th>measurement</th><th>verdict</th></tr></thead><tbody>${r.claims.map((c) => `<tr><td>${esc(c.topic)}</td><td>${esc(c.claim)}</td><td>${esc(c.evidence)}</td><td class="verdict ${c.verdict.split(':')[0].replace(' ', '-')}">${esc(c.verdict)}</td></tr>`).join('\n')}</tbody></table>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.title)}</title>
@@ -81,6 +85,7 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 figure{display:inline-block;margin:0.5em;vertical-align:top}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
 .verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
+.warning{border:2px solid #b42318;background:#fff5f5;padding:0.5em 1em;margin:1em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
 </style>
 ${inlineScript('vega', 'build/vega.min.js')}
@@ -89,6 +94,7 @@ ${inlineScript('vega-embed', 'build/vega-embed.min.js')}
 </head><body>
 <h1>${esc(r.title)}</h1>
 ${r.description ? `<p>${esc(r.description)}</p>` : ''}
+${r.warnings?.length ? `<div class="warning"><strong>Read this first.</strong><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
 <dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 ${r.notes?.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Charts</h2>
@@ -96,6 +102,7 @@ ${chartDivs || '<p>No charts for this experiment.</p>'}
 ${claims}
 <h2>Results</h2>
 ${r.rows.length ? resultsTable(r.rows) : '<p>No grid points evaluated.</p>'}
+${r.floors && Object.keys(r.floors).length ? `<p>Real-data floors (real training images against the same test reference, at the generated sets' n): ${Object.entries(r.floors).map(([m, f]) => `${esc(m)} ${fmt(f.value)}${f.low !== undefined ? ` [${fmt(f.low)}, ${fmt(f.high!)}]` : ''} (n = ${f.n})`).join('; ')}.</p>` : ''}
 ${grids ? `<h2>Samples</h2>${grids}` : ''}
 <h2>Resolved configuration</h2>
 <pre>${esc(JSON.stringify(r.config, null, 2))}</pre>

@@ -21,55 +21,93 @@ function qualityMetrics(rows: ResultRow[]): string[] {
   return [...new Set(rows.filter((r) => ['fid', 'kid'].includes(family(r.metric))).map((r) => r.metric))].sort();
 }
 
-const label = (m: string) => (family(m) === 'fid' ? `FID (${m.split('@')[1] ?? ''} features)` : family(m) === 'kid' ? `KID (${m.split('@')[1] ?? ''} features)` : m);
+/** The real-data floor of each metric (src/metrics/floors.ts), as charts draw it. */
+export type Floors = Record<string, { value: number; low?: number; high?: number; n: number }>;
+
+/**
+ * The layers every FID/KID chart adds to its own: 95% intervals as error bars where the rows have
+ * them, and the metric's floor (real training images against the same reference) as a dashed rule.
+ */
+function intervalAndFloor(metric: string, values: Record<string, unknown>[], x: Record<string, unknown>, floors: Floors | undefined, keys: string[]): object[] {
+  const layers: object[] = [];
+  const withCi = values.filter((v) => v.ci_low != null && v.ci_high != null);
+  if (withCi.length) {
+    layers.push({
+      data: { values: withCi },
+      transform: [{ aggregate: [{ op: 'mean', field: 'ci_low', as: 'ci_low' }, { op: 'mean', field: 'ci_high', as: 'ci_high' }], groupby: keys }],
+      mark: { type: 'errorbar', ticks: true },
+      encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color: { field: 'backend', type: 'nominal' } },
+    });
+  }
+  const f = floors?.[metric];
+  if (f) {
+    const text = `real-data floor ${f.value.toPrecision(3)} (n = ${f.n})`;
+    layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative', title: label(metric) } } });
+    layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative', title: label(metric) }, text: { field: 'text' } } });
+  }
+  return layers;
+}
+
+const CI_NOTE = 'bars: 95% bootstrap interval; dashed: real-data floor';
+
+function label(m: string): string {
+  return (family(m) === 'fid' ? `FID (${m.split('@')[1] ?? ''} features)` : family(m) === 'kid' ? `KID (${m.split('@')[1] ?? ''} features)` : m);
+}
 
 /** Quality (FID/KID) against NFE: one line per backend and sampler (colour = backend, dash = sampler). */
-export function qualityVsNfe(rows: ResultRow[]): Chart[] {
-  return qualityMetrics(rows).map((metric) => ({
-    name: `quality-vs-nfe-${family(metric)}`,
-    title: `${label(metric)} vs NFE`,
-    spec: {
-      $schema: SCHEMA,
-      title: { text: `${family(metric).toUpperCase()} vs number of function evaluations`, subtitle: `${metric}; lower is better` },
-      width: WIDTH, height: HEIGHT,
-      data: { values: rows.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, sampler: r.sampler, nfe: r.nfe, value: r.value, std: r.std, seed: r.seed, n: r.n })) },
-      transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)' },
-        y: { field: 'value', type: 'quantitative', title: label(metric) },
-        color: { field: 'backend', type: 'nominal', title: 'backend' },
-        strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler' },
-        shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
-        tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-      },
-    } as TopLevelSpec,
-  }));
+export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityMetrics(rows).map((metric) => {
+    const values = rows.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, sampler: r.sampler, nfe: r.nfe, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, seed: r.seed, n: r.n }));
+    const x = { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)' };
+    return {
+      name: `quality-vs-nfe-${family(metric)}`,
+      title: `${label(metric)} vs NFE`,
+      spec: {
+        $schema: SCHEMA,
+        title: { text: `${family(metric).toUpperCase()} vs number of function evaluations`, subtitle: `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}` },
+        width: WIDTH, height: HEIGHT,
+        layer: [{
+          data: { values },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x, y: { field: 'value', type: 'quantitative', title: label(metric) },
+            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler' },
+            shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+            tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
+      } as TopLevelSpec,
+    };
+  });
 }
 
 /** Quality against cost per sample (wall-clock and GFLOP): the cost frontier, per backend. */
-export function costFrontier(rows: ResultRow[]): Chart[] {
+export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
   const out: Chart[] = [];
   for (const metric of qualityMetrics(rows)) {
     for (const [field, title, stem] of [['seconds', 'wall-clock seconds per sample', 'seconds'], ['gflop', 'GFLOP per sample', 'gflop']] as const) {
-      const values = rows.filter((r) => r.metric === metric && r[field] !== null).map((r) => ({ backend: r.backend, sampler: r.sampler, steps: r.steps, cost: r[field], value: r.value }));
+      const values = rows.filter((r) => r.metric === metric && r[field] !== null).map((r) => ({ backend: r.backend, sampler: r.sampler, steps: r.steps, cost: r[field], value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null }));
+      const x = { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title };
       if (!values.length) continue;
       out.push({
         name: `cost-frontier-${family(metric)}-${stem}`,
         title: `${label(metric)} vs ${title}`,
         spec: {
           $schema: SCHEMA,
-          title: { text: `${family(metric).toUpperCase()} vs ${title}`, subtitle: 'each point is one sampler × step count; lower left is better' },
+          title: { text: `${family(metric).toUpperCase()} vs ${title}`, subtitle: `each point is one sampler × step count; lower left is better; ${CI_NOTE}` },
           width: WIDTH, height: HEIGHT,
-          data: { values },
-          mark: { type: 'point', filled: true, size: 70 },
-          encoding: {
-            x: { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title },
-            y: { field: 'value', type: 'quantitative', title: label(metric) },
-            color: { field: 'backend', type: 'nominal', title: 'backend' },
-            shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
-            tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-          },
+          layer: [{
+            data: { values },
+            mark: { type: 'point', filled: true, size: 70 },
+            encoding: {
+              x, y: { field: 'value', type: 'quantitative', title: label(metric) },
+              color: { field: 'backend', type: 'nominal', title: 'backend' },
+              shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+              tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+            },
+          }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost'])],
         } as TopLevelSpec,
       });
     }
@@ -92,7 +130,7 @@ export function finalCheckpointRows(rows: ResultRow[]): ResultRow[] {
  * One line per backend and sampler setting; read two backends at the same x. Needs at least two
  * checkpoints of some backend (grid.checkpoints).
  */
-export function qualityVsTrainingCompute(rows: ResultRow[]): Chart[] {
+export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Chart[] {
   const out: Chart[] = [];
   for (const metric of qualityMetrics(rows)) {
     const sel = rows.filter((r) => r.metric === metric && r.train_gflop != null && r.train_step != null);
@@ -103,18 +141,21 @@ export function qualityVsTrainingCompute(rows: ResultRow[]): Chart[] {
       title: `${label(metric)} vs training compute`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `${family(metric).toUpperCase()} vs training compute`, subtitle: 'each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better' },
+        title: { text: `${family(metric).toUpperCase()} vs training compute`, subtitle: `each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better; ${CI_NOTE}` },
         width: WIDTH, height: HEIGHT,
-        data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
-        transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
-          y: { field: 'value', type: 'quantitative', title: label(metric) },
-          color: { field: 'backend', type: 'nominal', title: 'backend' },
-          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 260 } },
-          tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-        },
+        layer: [{
+          data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
+            y: { field: 'value', type: 'quantitative', title: label(metric) },
+            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 260 } },
+            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }, ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
+          { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 } }, floors, ['backend', 'setting', 'gflop'])],
       } as TopLevelSpec,
     });
   }

@@ -27,6 +27,13 @@ const Eval = z.strictObject({
   nllTerms: z.union([z.literal('all'), z.number().int().positive()]).default(50),
   kidSubsets: z.number().int().positive().max(100_000).default(100),
   kidSubsetSize: z.number().int().positive().max(1_000_000).default(1000),
+  /** bootstrap resamples behind each FID interval and paired comparison */
+  bootstrap: z.number().int().min(10).max(10_000).default(100),
+  /**
+   * under-training guard: a model is compared only when its best FID is within this factor of the
+   * metric's floor (and its training loss has flattened)
+   */
+  guardFactor: z.number().min(1).default(10),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
   features: z.string().default('lenet'),
 });

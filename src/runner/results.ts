@@ -16,6 +16,9 @@ export interface ResultRow {
   metric: string;
   value: number;
   std: number | null;
+  /** 95% bootstrap interval of the value (FID, KID), where one is computed */
+  ci_low?: number | null;
+  ci_high?: number | null;
   /** samples (or test images) the value is computed from */
   n: number;
   /** sampling points: wall-clock seconds per sample; per-model metrics: seconds the evaluation took */

@@ -7,15 +7,22 @@ import { selectBackend, tf, type BackendRequest } from '../compute/backend.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import { analyticPoint } from '../metrics/analytic.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityMetrics, isQualityGroup, realReference, testImages, type RealReference,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityFromFeatures, isQualityGroup, realReference, type RealReference,
 } from '../metrics/evaluate.js';
 import { resolveFeatureNet, type FeatureNet } from '../metrics/features.js';
 import { loadGmm } from '../models/gmm.js';
-import { buildClaims } from '../plots/claims.js';
+import { qualityFloor } from '../metrics/floors.js';
+import { loadDataset, permutation, subset } from '../data/index.js';
+import { readNpy, writeNpy } from '../util/npy.js';
+import { Rng } from '../util/rng.js';
+import { buildClaims, type ClaimContext } from '../plots/claims.js';
+import { pairedFidStatistic } from '../metrics/bootstrap.js';
+import { trainingGuard, type GuardResult } from '../metrics/guard.js';
+import { matrix } from '../metrics/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
-  bitsPerDim, costFrontier, finalCheckpointRows, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
+  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
@@ -73,6 +80,16 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
   }
   out.forEach((p, i) => { p.index = i; });
   return out;
+}
+
+/** A grid point key or sampler label as a file name: characters other than [\w.+=,()@-] become '_'. */
+export const safeFileName = (s: string) => s.replace(/[^\w.+=,()@-]+/g, '_');
+
+/** A model's test images, prepared as its training images are (crop/pad/resize). */
+function testImagesOf(data: ResolvedModel['data'], limit: number | undefined, seed: number) {
+  let ds = loadDataset({ ...data, split: 'test' });
+  if (limit && limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(seed)).slice(0, limit));
+  return ds;
 }
 
 export function gitCommit(): string {
@@ -256,20 +273,25 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   const settings = new Map<string, SamplerSetting>(g.samplers.map((x) => { const st = parseSamplerSetting(x); return [st.label, st]; }));
   // Feature network and real-image statistics first (the LeNet trains once per dataset and cache),
   // so the grid's ETA counts only grid points.
+  // Then each metric's floor (real training images against the same reference, at the grid's n),
+  // which every chart and claim is read against; cached per dataset, network, n and seed.
+  const floors: Floors = {};
   if (quality.length) {
-    // The checkpoint of each backend's first sample point: it is loaded for the grid anyway.
-    const firstSample = new Map<string, GridPoint>();
-    for (const p of todo) if (p.kind === 'sample' && !firstSample.has(p.backend)) firstSample.set(p.backend, p);
-    for (const p of firstSample.values()) {
-      const run = getRun(p.backend, p.checkpoint), dataKey = JSON.stringify(run.config.data);
+    for (const name of modelBackends(exp)) {
+      const data = exp.models[name].data, dataKey = JSON.stringify(data);
       if (refs.has(dataKey)) continue;
       const tf0 = performance.now();
-      const net = await resolveFeatureNet(exp.eval.features, { dataset: run.config.data.name });
-      const real = imagesOf(testImages(run, exp.eval.realN, 0));
-      refs.set(dataKey, realReference(net, real));
+      const net = await resolveFeatureNet(exp.eval.features, { dataset: data.name });
+      const real = imagesOf(testImagesOf(data, exp.eval.realN, 0));
+      const ref = realReference(net, real);
+      refs.set(dataKey, ref);
       real.dispose();
-      log(`[features] ${netLabel(net)}: statistics of ${refs.get(dataKey)!.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
+      log(`[features] ${netLabel(net)}: statistics of ${ref.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
+      writeNpy(path.join(dir, 'features', `real-${net.name}.npy`), Float32Array.from(ref.features.data), [ref.features.rows, ref.features.cols]);
+      const floor = qualityFloor(ref, data, exp.eval.n, { groups: quality, seed: exp.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap }, log);
+      for (const v of floor.values) floors[v.metric] = { value: v.value, low: v.low, high: v.high, n: floor.n };
     }
+    writeFileAtomic(path.join(dir, 'floors.json'), JSON.stringify(floors, null, 2) + '\n');
   }
   const t0 = performance.now();
   let evaluated = 0;
@@ -299,8 +321,11 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const { images, cost } = drawSamples(run, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
         const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
         if (quality.length) {
-          for (const v of qualityMetrics(refs.get(JSON.stringify(run.config.data))!, images, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize })) {
-            rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, notes: v.notes });
+          const ref = refs.get(JSON.stringify(run.config.data))!, f = ref.net.features(images);
+          // The generated set's features, kept for paired comparisons between models (claims).
+          writeNpy(path.join(dir, 'features', `${safeFileName(p.key)}.npy`), Float32Array.from(f.features.data), [f.features.rows, f.features.cols]);
+          for (const v of qualityFromFeatures(ref, f, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
+            rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes });
           }
         }
         if (g.metrics.includes('cost')) for (const v of costValues(cost, exp.eval.n)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes });
@@ -309,7 +334,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
         const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
-        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${p.sampler!.replace(/[^\w.+=,()-]+/g, '_')}_${p.steps}_s${p.seed}.png`), png);
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${safeFileName(p.sampler!)}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
       }
       appendRows(out, rows);
@@ -360,6 +385,20 @@ function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
   return rows;
 }
 
+/**
+ * Paired bootstrap over a run's grid points from their kept features (features/<point>.npy) and the
+ * real reference's: one real resample and one index resample shared by all points per replicate.
+ */
+function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
+  return (points, stat) => {
+    const file = (p: string) => path.join(dir, 'features', `${safeFileName(p)}.npy`);
+    const reals = fs.existsSync(path.join(dir, 'features')) ? fs.readdirSync(path.join(dir, 'features')).filter((f) => f.startsWith('real-')) : [];
+    if (reals.length !== 1 || points.some((p) => !fs.existsSync(file(p)))) return undefined;
+    const load = (f: string) => { const a = readNpy(f); return matrix(a.shape[0], a.shape[1], a.data); };
+    return pairedFidStatistic(load(path.join(dir, 'features', reals[0])), points.map((p) => load(file(p))), stat, { replicates: exp.eval.bootstrap, seed: exp.seed });
+  };
+}
+
 function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
   const out: LossPoint[] = [];
   for (const name of Object.keys(exp.models)) {
@@ -389,16 +428,30 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   }
   const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
   const charts: Chart[] = [];
-  if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows));
-  if (want.has('cost-frontier')) charts.push(...costFrontier(rows));
-  if (want.has('quality-vs-training-compute')) charts.push(...qualityVsTrainingCompute(allRows));
+  const floorsFile = path.join(dir, 'floors.json');
+  const floors = fs.existsSync(floorsFile) ? readJsonFile<Floors>(floorsFile, 'the metric floors') : undefined;
+  if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows, floors));
+  if (want.has('cost-frontier')) charts.push(...costFrontier(rows, floors));
+  if (want.has('quality-vs-training-compute')) charts.push(...qualityVsTrainingCompute(allRows, floors));
   if (want.has('bits-per-dim')) charts.push(...bitsPerDim(rows));
-  if (want.has('loss')) charts.push(...lossCurves(lossPoints(exp, root)));
+  const losses = lossPoints(exp, root);
+  if (want.has('loss')) charts.push(...lossCurves(losses));
   if (want.has('schedules') && exp.schedules) charts.push(...schedulePlots(exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T }))));
   if (want.has('sampler-error')) charts.push(...samplerError(rows));
   if (want.has('samples')) charts.push(...sampleGrids(grids));
   await writeCharts(path.join(dir, 'charts'), charts);
   const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
+  // The under-training guard for every trained model the grid scored with FID.
+  const guards: GuardResult[] = [];
+  for (const name of modelBackends(exp)) {
+    const fids = rows.filter((r) => r.backend === name && family(r.metric) === 'fid');
+    if (!fids.length) continue;
+    const best = Math.min(...fids.map((r) => r.value)), floor = floors?.[fids[0].metric]?.value;
+    guards.push(trainingGuard(name, losses.filter((l) => l.model === name && l.stage === 'diffusion'), best, floor, exp.eval.guardFactor));
+  }
+  const tc = performance.now();
+  const claims = exp.claims ? buildClaims(allRows, exp, { floors, guards, paired: pairedFrom(dir, exp) }) : undefined;
+  if (claims) log(`[claims] ${claims.length} claims, differences by paired bootstrap (${exp.eval.bootstrap} resamples each), ${fmtSeconds((performance.now() - tc) / 1000)}`);
   const html = renderReport({
     title: `difflab · ${exp.name}`,
     description: exp.description,
@@ -407,7 +460,8 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       'grid points': String(new Set(rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
     },
     charts, rows: allRows, grids: want.has('samples') ? grids : [],
-    claims: exp.claims ? buildClaims(allRows, exp) : undefined,
+    claims,
+    floors, warnings: guards.filter((g) => !g.passed).map((g) => `${g.reason}. Comparisons with this model are shown but not judged: train it longer (or check its recipe) before reading a verdict.`),
     config: cfg,
     notes: [
       'FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.',

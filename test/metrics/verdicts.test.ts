@@ -1,0 +1,109 @@
+// Floors, the under-training guard and interval-based verdicts.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { selectBackend, tf } from '../../src/compute/backend.js';
+import { loadDataset, permutation, subset, toFloat } from '../../src/data/index.js';
+import { qualityFromFeatures, realReference, type RealReference } from '../../src/metrics/evaluate.js';
+import { resolveFeatureNet } from '../../src/metrics/features.js';
+import { qualityFloor } from '../../src/metrics/floors.js';
+import { lossTrend, trainingGuard } from '../../src/metrics/guard.js';
+import { buildClaims } from '../../src/plots/claims.js';
+import type { ResultRow } from '../../src/runner/results.js';
+import { AdamW } from '../../src/train/optim.js';
+import { Rng } from '../../src/util/rng.js';
+import '../helpers/cache.js';
+import { diffusionModel } from '../helpers/models.js';
+
+let ref: RealReference;
+const data = { name: 'mnist' as const, resize: [16, 16] as [number, number] };
+test.before(async () => {
+  await selectBackend('wasm');
+  const net = await resolveFeatureNet('lenet', { dataset: 'mnist' });
+  const test = loadDataset({ ...data, split: 'test' });
+  const x = toFloat(test, Int32Array.from({ length: test.n }, (_, i) => i));
+  ref = realReference(net, x);
+  x.dispose();
+});
+
+const opts = (seed: number) => ({ groups: ['fid', 'pr'] as ('fid' | 'pr')[], seed, bootstrap: 40 });
+
+test('the floor computed with two seeds agrees within its interval; it is cached', () => {
+  const a = qualityFloor(ref, data, 256, opts(0)), b = qualityFloor(ref, data, 256, opts(1));
+  const fa = a.values.find((v) => v.metric.startsWith('fid'))!, fb = b.values.find((v) => v.metric.startsWith('fid'))!;
+  assert.ok(fb.value >= fa.low! && fb.value <= fa.high!, `seed 1 ${fb.value} outside seed 0's [${fa.low}, ${fa.high}]`);
+  assert.ok(fa.value >= fb.low! && fa.value <= fb.high!, `seed 0 ${fa.value} outside seed 1's [${fb.low}, ${fb.high}]`);
+  assert.ok(fa.value > 0.5 && fa.value < 30, `a real-vs-real FID at n = 256 is small but not 0: ${fa.value}`);
+  const t0 = performance.now();
+  assert.equal(qualityFloor(ref, data, 256, opts(0)).values, a.values);
+  assert.ok(performance.now() - t0 < 1000, 'read from the cache');
+});
+
+test('a model that memorises: the reference set itself gets density 1 and FID ≈ 0; training images get FID ≈ the floor', () => {
+  const same = qualityFromFeatures(ref, { features: ref.features }, { groups: ['fid', 'pr'], seed: 0, bootstrap: 20 });
+  const get = (vs: typeof same, m: string) => vs.find((v) => v.metric.startsWith(m))!.value;
+  assert.is(get(same, 'density'), 1);
+  assert.equal([get(same, 'precision'), get(same, 'recall'), get(same, 'coverage')], [1, 1, 1]);
+  assert.ok(Math.abs(get(same, 'fid')) < 1e-6, `${get(same, 'fid')}`);
+  // Another 256 training images, as a model that memorised its training set would draw them.
+  const train = loadDataset({ ...data, split: 'train' });
+  const x = toFloat(subset(train, permutation(train.n, new Rng(99)).slice(0, 256)), Int32Array.from({ length: 256 }, (_, i) => i));
+  const mem = qualityFromFeatures(ref, ref.net.features(x), { groups: ['fid'], seed: 0, bootstrap: 40 })[0];
+  x.dispose();
+  const floor = qualityFloor(ref, data, 256, opts(0)).values.find((v) => v.metric.startsWith('fid'))!;
+  assert.ok(mem.value >= floor.low! && mem.value <= floor.high!, `memoriser ${mem.value} vs floor ${floor.value} [${floor.low}, ${floor.high}]`);
+});
+
+test('the guard fires on a 20-step model (loss still falling, FID far from the floor) and passes on a converged one', () => {
+  // A real 20-step training run's loss log.
+  const ds = loadDataset({ name: 'mnist', split: 'train', resize: [8, 8] });
+  const x = toFloat(ds, Int32Array.from({ length: 64 }, (_, i) => i));
+  const m = diffusionModel({ objective: 'flow', model: { channels: 8 } }, { size: 8, channels: 1 }, 1);
+  const opt = new AdamW({ lr: 2e-3 }), rng = new Rng(1), vars = [...m.unet.params.vars.values()];
+  const log: { step: number; loss: number }[] = [];
+  for (let step = 1; step <= 20; step++) {
+    const { value, grads } = tf.variableGrads(() => m.loss(x, rng, step), vars);
+    log.push({ step, loss: value.dataSync()[0] });
+    opt.apply(m.unet.params.vars, grads, 2e-3);
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  tf.dispose(x); opt.dispose(); m.dispose();
+  const early = trainingGuard('pixel', log, 150, 6, 10);
+  assert.not.ok(early.passed);
+  assert.match(early.reason, /^pixel under-trained \(FID 150 vs floor 6\.00, more than 10×; loss still falling/);
+  // Converged: the loss is flat with noise over its last 20% of steps, FID within 10× the floor.
+  const r = new Rng(2);
+  const flat = Array.from({ length: 1000 }, (_, i) => ({ step: i + 1, loss: 0.05 + 0.3 * Math.exp(-(i + 1) / 50) + 0.01 * r.normal() }));
+  const ok = trainingGuard('latent', flat, 30, 6, 10);
+  assert.ok(ok.passed, ok.reason);
+  assert.ok(lossTrend(flat)!.flat);
+  assert.not.ok(lossTrend(flat.map((p) => ({ ...p, loss: p.loss + 1e-4 * (1000 - p.step) })))!.flat, 'a steady fall beyond the noise is caught');
+});
+
+const row = (backend: string, sampler: string, steps: number, value: number): ResultRow => ({
+  experiment: 'x', run_id: 'r', point: `${backend}|${sampler}|${steps}|0`, backend, sampler, steps, nfe: steps, metric: 'fid@lenet-mnist', value, std: null, n: 256,
+  seconds: null, gflop: null, seed: 0, config_hash: 'h', git_commit: 'c',
+});
+
+test('verdicts come from the interval of the paired difference, and under-trained models are not judged', () => {
+  const diffusion = { objective: { name: 'flow' }, weighting: { name: 'simple' }, train: { steps: 100 } };
+  const exp = { models: { px: { backend: 'pixel', diffusion }, lt: { backend: 'latent', diffusion, vae: { train: { steps: 50 } } } } } as never;
+  const rows = [row('px', 'euler', 10, 40), row('lt', 'euler', 10, 30)];
+  const quality = (lo: number, hi: number, guards = [] as ReturnType<typeof trainingGuard>[]) => buildClaims(rows, exp, {
+    floors: { 'fid@lenet-mnist': { value: 5.8, low: 2, high: 9.7, n: 256 } },
+    paired: () => ({ value: (lo + hi) / 2, low: lo, high: hi, level: 0.95, replicates: 100, se: 1 }),
+    guards,
+  }).find((c) => c.topic === 'best use: generation quality')!;
+  assert.is(quality(2, 18).verdict, 'supported');
+  assert.is(quality(-3, 18).verdict, 'inconclusive');
+  assert.is(quality(-18, -2).verdict, 'contradicted');
+  assert.match(quality(2, 18).evidence, /pixel 40\.0 − latent 30\.0 = 10\.0 \[2\.00, 18\.0\]/);
+  assert.match(quality(2, 18).evidence, /real-data floor 5\.80 \[2\.00, 9\.70\] at n = 256/);
+  const failed = trainingGuard('px', [], 130, 5.8, 10);
+  const c = quality(2, 18, [failed]);
+  assert.match(c.verdict, /^not measured: px under-trained \(FID 130 vs floor 5\.80, more than 10×; too few logged steps/);
+  // Speed does not depend on training: it is still judged.
+  const speed = buildClaims([...rows, { ...row('px', 'euler', 10, 2), metric: 'gflop_per_sample' }, { ...row('lt', 'euler', 10, 1), metric: 'gflop_per_sample' }, { ...row('px', 'euler', 10, 0.2), metric: 'seconds_per_sample' }, { ...row('lt', 'euler', 10, 0.1), metric: 'seconds_per_sample' }], exp, { guards: [failed] }).find((x) => x.topic === 'speed')!;
+  assert.is(speed.verdict, 'supported');
+});
+
+test.run();
