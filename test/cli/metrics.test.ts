@@ -72,7 +72,7 @@ test('difflab eval on a small trained run prints every metric group with n, for 
     };
     fs.writeFileSync(path.join(dir, `${backend}.json`), JSON.stringify(cfg));
     assert.is(difflab('train', '--config', path.join(dir, `${backend}.json`), '--backend', 'wasm').code, 0);
-    const r = difflab('eval', '--checkpoint', path.join(dir, `run-${backend}`), '--metrics', 'fid,kid,pr,is,nll,cost', '--sampler', 'ddim', '--steps', '3', '--n', '40', '--real-n', '100', '--nll-n', '4', '--nll-terms', '5', '--json');
+    const r = difflab('eval', '--checkpoint', path.join(dir, `run-${backend}`), '--metrics', 'fid,kid,pr,is,nll,cost', '--sampler', 'ddim', '--steps', '3', '--n', '40', '--real-n', '100', '--nll-n', '4', '--nll-terms', '5', '--bootstrap', '20', '--json');
     assert.is(r.code, 0, r.err);
     const j = JSON.parse(r.out);
     const names = j.metrics.map((m: { metric: string }) => m.metric);

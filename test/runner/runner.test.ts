@@ -47,7 +47,7 @@ test('config errors name the file, the path inside it and what is accepted', () 
     try { loadExperiment(f); } catch (e) { return (e as Error).message; }
     return 'no error';
   };
-  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, features/);
+  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardFactor, features/);
   assert.match(bad(tiny().replace('eval: { n: 200 }', "eval: { n: 'many' }")), /bad\.yaml: eval\.n: Invalid input: expected number, received string/);
   assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: name: unknown sampler 'dpm-solver-9'; expected one of ddpm, ddim/);
   assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic' or one of the models/);
@@ -143,7 +143,7 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
   const f = write('ckpt.yaml', JSON.stringify({
     name: 'ckpt', models: { p: model },
     grid: { backends: ['p'], samplers: ['ddim'], steps: [3], checkpoints: [2, 4], metrics: ['fid', 'cost'] },
-    eval: { n: 40, realN: 100 }, charts: ['quality-vs-training-compute', 'quality-vs-nfe'],
+    eval: { n: 40, realN: 100, bootstrap: 20 }, charts: ['quality-vs-training-compute', 'quality-vs-nfe'],
   }));
   const lines: string[] = [];
   const r = await runExperiment({ file: f, resultsRoot: root, log: (l) => lines.push(l) });
@@ -159,12 +159,18 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
   assert.equal(charts, ['quality-vs-nfe-fid.vl.json', 'quality-vs-training-compute-fid.vl.json']);
   // quality vs NFE compares finished models: only the final checkpoint's rows go into it.
   const nfeSpec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-nfe-fid.vl.json'), 'utf8'));
-  assert.is(nfeSpec.data.values.length, 1);
+  assert.is(nfeSpec.layer[0].data.values.length, 1);
   const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
   const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
-  const spec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-training-compute-fid.vl.json'), 'utf8')) as { data: { values: unknown[] } };
+  const spec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-training-compute-fid.vl.json'), 'utf8')) as { layer: { data: { values: unknown[] } }[] };
   assert.ok(validate(spec), JSON.stringify(validate.errors?.slice(0, 3)));
-  assert.is(spec.data.values.length, 2);
+  assert.is(spec.layer[0].data.values.length, 2);
+  // Each FID carries its interval, and the floor (real training images, same n) is drawn.
+  for (const row of rows.filter((x) => x.metric.startsWith('fid'))) assert.ok(row.ci_low! <= row.value && row.value <= row.ci_high!, JSON.stringify(row));
+  assert.ok(validate(nfeSpec), JSON.stringify(validate.errors?.slice(0, 3)));
+  assert.ok(JSON.stringify(nfeSpec).includes('real-data floor'), 'floor rule on the FID chart');
+  const floors = JSON.parse(fs.readFileSync(path.join(r.dir, 'floors.json'), 'utf8'));
+  assert.is(floors['fid@lenet-mnist'].n, 40);
   // A step that was never saved is an error listing the saved ones.
   const bad = write('ckpt-bad.yaml', fs.readFileSync(f, 'utf8').replace('[2,4]', '[3]'));
   try {
@@ -201,19 +207,27 @@ test('sampling-strategy and noise-handling claims: verdicts only from the compar
     experiment: 'x', run_id: 'r', point: `${backend}|${sampler}|${steps}|0`, backend, sampler, steps, nfe: steps, metric: 'fid@lenet-mnist', value, std: null, n: 100,
     seconds: null, gflop: null, seed: 0, config_hash: 'h', git_commit: 'c',
   });
-  const topic = (rows: ResultRow[], t: string) => buildClaims(rows, exp).find((c) => c.topic === t)!;
+  // Paired intervals as a bootstrap would give them here: an FID difference ± 1, a ratio difference ± 0.1.
+  const paired = (rows: ResultRow[]) => (points: string[], stat: (f: number[]) => number) => {
+    const value = stat(points.map((p) => rows.find((r) => r.point === p)!.value)), h = points.length === 2 ? 1 : 0.1;
+    return { value, low: value - h, high: value + h, level: 0.95, replicates: 100, se: h / 2 };
+  };
+  const topic = (rows: ResultRow[], t: string) => buildClaims(rows, exp, { paired: paired(rows) }).find((c) => c.topic === t)!;
   // No ancestral sampler in the grid: DPM-Solver++ beating DDIM says nothing about the claim.
   assert.is(topic([row('px', 'dpm-solver++-2m', 5, 50), row('px', 'ddim', 5, 60)], 'sampling strategy').verdict, 'not measured');
   assert.is(topic([row('px', 'dpm-solver++-2m', 5, 50), row('px', 'ddpm', 5, 90)], 'sampling strategy').verdict, 'supported');
   assert.is(topic([row('px', 'dpm-solver++-2m', 5, 95), row('px', 'ddpm', 5, 90)], 'sampling strategy').verdict, 'contradicted');
-  // Degradation 5→20 steps: pixel 100/50 = 2, latent 60/50 = 1.2 → supported; 1.02 vs 1.04 → inconclusive.
+  // Degradation 5→20 steps: pixel 100/50 = 2, latent 60/50 = 1.2 → supported; 1.04 vs 1.02 → inconclusive
+  // (the difference 0.02 lies inside its interval).
   const deg = (p5: number, l5: number) => [row('px', 'ddim', 5, p5), row('px', 'ddim', 20, 50), row('lt', 'ddim', 5, l5), row('lt', 'ddim', 20, 50)];
   assert.is(topic(deg(100, 60), 'noise handling').verdict, 'supported');
   assert.is(topic(deg(60, 100), 'noise handling').verdict, 'contradicted');
   assert.is(topic(deg(52, 51), 'noise handling').verdict, 'inconclusive');
-  // Best FID 34.4 vs 34.7 is within 5%: not a win for either backend.
+  // FID 34.7 vs 34.4: the interval of the difference contains 0, not a win for either backend.
   assert.is(topic([row('px', 'ddim', 5, 34.7), row('lt', 'ddim', 5, 34.4)], 'best use: generation quality').verdict, 'inconclusive');
   assert.is(topic([row('px', 'ddim', 5, 60), row('lt', 'ddim', 5, 34.4)], 'best use: generation quality').verdict, 'supported');
+  // Without kept features there is no interval, and no verdict.
+  assert.is(buildClaims(deg(100, 60), exp).find((c) => c.topic === 'noise handling')!.verdict, 'not measured');
 });
 
 test('--jobs 2: models train in parallel processes, the grid runs as two shards, and the joined rows equal a one-process run', async () => {
@@ -228,7 +242,7 @@ test('--jobs 2: models train in parallel processes, the grid runs as two shards,
   const f = write('jobs.json', JSON.stringify({
     name: 'jobs', models: { a: tinyModel(1), b: tinyModel(2) },
     grid: { backends: ['a', 'b'], samplers: ['ddim', 'euler'], steps: [2], metrics: ['fid', 'nll', 'cost'] },
-    eval: { n: 40, realN: 100, nllN: 4, nllTerms: 3 }, charts: ['bits-per-dim'],
+    eval: { n: 40, realN: 100, nllN: 4, nllTerms: 3, bootstrap: 20 }, charts: ['bits-per-dim'],
   }));
   const par = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 300000, killSignal: 'SIGKILL' });
   assert.is(par.status, 0, par.stderr);

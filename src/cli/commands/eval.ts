@@ -13,6 +13,7 @@ import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface EvalArgs extends ComputeArgs {
   checkpoint: string;
+  bootstrap: number;
   metrics: string;
   sampler: string;
   steps: number;
@@ -56,6 +57,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('nll-n', { type: 'number', default: 64, describe: 'test images for bits/dim' })
     .option('nll-terms', { type: 'string', default: '50', describe: "bits/dim: 'all' KL terms, or K stratified timesteps (an unbiased estimate)" })
     .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: 'EMA (default) or raw weights' })
+    .option('bootstrap', { type: 'number', default: 100, describe: 'bootstrap resamples behind the FID interval' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<EvalArgs>,
   handler: async (a: ArgumentsCamelCase<EvalArgs>) => {
     const groups = parseMetricList(a.metrics);
@@ -72,7 +74,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
           const real = imagesOf(testImages(run, a.realN, a.seed));
           const ref = realReference(net, real);
           real.dispose();
-          rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed }));
+          rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed, bootstrap: a.bootstrap }));
           if (net.testAccuracy !== undefined) rows.push({ metric: `test_accuracy@${net.name}`, value: net.testAccuracy, n: 0, notes: ['accuracy of the feature network on the test split'] });
           net.dispose();
         }
@@ -92,7 +94,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     console.log(`${run.config.name} (${run.backend.name}), ${a.sampler} ${a.steps} steps, ${a.n} samples`);
     for (const r of rows) {
       const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(5);
-      console.log(`  ${r.metric.padEnd(26)} ${v}${r.std !== undefined ? ` ± ${r.std.toPrecision(3)}` : ''}${r.unit ? ` ${r.unit}` : ''}  (n ${r.n})`);
+      const ci = r.low !== undefined && r.high !== undefined ? ` [${r.low.toPrecision(4)}, ${r.high.toPrecision(4)}] (95%)` : '';
+      console.log(`  ${r.metric.padEnd(26)} ${v}${r.std !== undefined ? ` ± ${r.std.toPrecision(3)}` : ''}${ci}${r.unit ? ` ${r.unit}` : ''}  (n ${r.n})`);
       for (const note of r.notes ?? []) console.log(`      ${note}`);
     }
   },
