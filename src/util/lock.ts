@@ -46,16 +46,15 @@ function releaseAll(): void {
   held.clear();
 }
 
+/**
+ * Released on every exit Node sees. No signal handlers: a listener would keep SIGINT/SIGTERM from
+ * stopping a process in the middle of a long synchronous computation (a grid point), and the lock of
+ * a process killed by a signal is taken over as stale by the next run anyway.
+ */
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', releaseAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      releaseAll();
-      process.kill(process.pid, sig);
-    });
-  }
 }
 
 /**
