@@ -58,23 +58,36 @@ function computeMatched(rows: ResultRow[], exp: ResolvedExperiment): Claim {
   const fid = rows.filter((r) => family(r.metric) === 'fid' && r.train_gflop != null && r.sampler !== null);
   const settings = [...new Set(fid.map((r) => `${r.sampler} ${r.steps}`))];
   const found: string[] = [];
+  const diffs: { value: number; low: number; high: number }[] = [];
   let latentWins = 0, total = 0;
   for (const s of settings) {
-    const at = (kind: string) => fid.filter((r) => kindOf(exp, r.backend) === kind && `${r.sampler} ${r.steps}` === s).map((r) => ({ gflop: r.train_gflop!, value: r.value }));
-    const p = at('pixel'), l = at('latent');
+    const at = (kind: string, field: 'value' | 'ci_low' | 'ci_high') => fid.filter((r) => kindOf(exp, r.backend) === kind && `${r.sampler} ${r.steps}` === s).map((r) => ({ gflop: r.train_gflop!, value: (field === 'value' ? r.value : r[field]) ?? NaN }));
+    const p = at('pixel', 'value'), l = at('latent', 'value');
     if (p.length < 1 || l.length < 1 || p.length + l.length < 3) continue;
     const c = Math.min(Math.max(...p.map((x) => x.gflop)), Math.max(...l.map((x) => x.gflop)));
     const vp = interpAt(p, c), vl = interpAt(l, c);
     if (vp === undefined || vl === undefined) continue;
     total++;
     if (vl < vp) latentWins++;
-    found.push(`${s} steps: pixel ${f3(vp)} vs latent ${f3(vl)} at ${f3(c)} GFLOP`);
+    // The checkpoints' interval half-widths, interpolated like the values, combined as independent
+    // normal errors (different checkpoints share no samples, so no pairing applies).
+    const half = (kind: string) => {
+      const lo = interpAt(at(kind, 'ci_low'), c), hi = interpAt(at(kind, 'ci_high'), c);
+      return lo === undefined || hi === undefined || !Number.isFinite(lo + hi) ? undefined : (hi - lo) / 2;
+    };
+    const hp = half('pixel'), hl = half('latent');
+    if (hp !== undefined && hl !== undefined) {
+      const d = { value: vp - vl, low: vp - vl - Math.hypot(hp, hl), high: vp - vl + Math.hypot(hp, hl) };
+      diffs.push(d);
+      found.push(`${s} steps: pixel ${f3(vp)} − latent ${f3(vl)} = ${ci(d)} at ${f3(c)} GFLOP`);
+    } else found.push(`${s} steps: pixel ${f3(vp)} vs latent ${f3(vl)} at ${f3(c)} GFLOP`);
   }
   if (!total) return { topic, claim, evidence: 'needs FID at several checkpoints (grid.checkpoints) of a pixel and a latent model whose training compute ranges overlap', verdict: 'not measured' };
   return {
     topic, claim,
-    evidence: `FID interpolated between checkpoints (${fid[0].metric}): ${found.join('; ')}`,
-    verdict: latentWins === total ? 'supported' : latentWins === 0 ? 'contradicted' : 'mixed',
+    evidence: `FID interpolated between checkpoints (${fid[0].metric})${diffs.length ? ', difference with a 95% interval from the checkpoints\' intervals (> 0: latent better)' : ''}: ${found.join('; ')}`,
+    // Without intervals (rows written before they were kept) only the direction can be reported.
+    verdict: diffs.length === total ? verdictOf(diffs) : latentWins === total ? 'supported' : latentWins === 0 ? 'contradicted' : 'mixed',
   };
 }
 
