@@ -2,7 +2,8 @@
 // measure sampler and likelihood-estimator error with no model error at all.
 import { tf } from '../compute/backend.js';
 import { divergenceFromDenoiserDivergence, type DivergenceFn } from '../diffusion/likelihood.js';
-import { discreteSchedule, sigmaToT, tToSigma, type DiscreteSchedule } from '../diffusion/schedules.js';
+import { vpTimeMap } from '../diffusion/objectives/vp-common.js';
+import { discreteSchedule, type DiscreteSchedule } from '../diffusion/schedules.js';
 import { gmmDenoiser, gmmDenoiserDivergence, gmmLogDensity, type Gmm } from '../models/gmm.js';
 import type { DiffusionBackend, SamplingModel } from './types.js';
 
@@ -26,7 +27,7 @@ export function analyticSampling(schedule: DiscreteSchedule = discreteSchedule('
     sigmaRange: ANALYTIC_SIGMA_RANGE,
     nativeGrid: 'discrete',
     schedule,
-    timeMap: { sigma: (t) => tToSigma(schedule, t * (schedule.T - 1)), t: (s) => sigmaToT(schedule, s) / (schedule.T - 1) },
+    timeMap: vpTimeMap({ schedule, sigmaData: 1 }),
     shift: 1,
     priorScale: (sigma) => Math.sqrt(1 + sigma * sigma),
   };

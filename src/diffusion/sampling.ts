@@ -6,16 +6,12 @@ import type { DiffusionBackend, SamplingModel } from '../backends/types.js';
 import { tf } from '../compute/backend.js';
 import type { Rng } from '../util/rng.js';
 import { getSampler, SAMPLER_NAMES, samplingSigmas, type SamplerEntry, type SamplerOptions } from './samplers/index.js';
-import { TIMESTEP_SPACINGS, type TimestepSpacing } from './schedules.js';
+import { DEFAULT_SPACING, TIMESTEP_SPACINGS, type TimestepSpacing } from './schedules.js';
+
+export { DEFAULT_SPACING };
 
 export const GRID_KINDS = ['discrete', 'uniform-t', 'karras', 'exponential'] as const;
 export type GridKind = (typeof GRID_KINDS)[number];
-
-/**
- * The default timestep spacing of discrete grids: 'trailing' (Lin et al. 2024, Table 2), which starts
- * at the schedule's last step and so at its full noise level; 'leading' never reaches it.
- */
-export const DEFAULT_SPACING: TimestepSpacing = 'trailing';
 
 /** Grid choices any sampler takes; unset ones come from the model (see planSampling). */
 export const GridChoice = z.strictObject({

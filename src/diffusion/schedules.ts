@@ -218,20 +218,26 @@ export function sigmaToT(s: DiscreteSchedule, sigma: number): number {
 // ---- timestep spacing for sampling with fewer steps ----
 
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
+export const TIMESTEP_SPACINGS: TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
+
+/**
+ * The default timestep spacing of discrete grids: 'trailing' (Lin et al. 2024, Table 2), which starts
+ * at the schedule's last step and so at its full noise level; 'leading' never reaches it.
+ */
+export const DEFAULT_SPACING: TimestepSpacing = 'trailing';
 
 /** Rounds half to even, as NumPy's np.round (and so diffusers' timestep spacings) does. */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
-export const TIMESTEP_SPACINGS: TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
 
 /**
  * The `steps` training timesteps a sampler visits, in decreasing order, named as diffusers names them
  * (see Lin et al. 2024, Table 2): linspace = round(linspace(0, T−1, n)); leading = k·⌊T/n⌋ + offset;
  * trailing = round(T − k·T/n) − 1.
  */
-export function samplingTimesteps(T: number, steps: number, spacing: TimestepSpacing = 'leading', offset = 0): number[] {
+export function samplingTimesteps(T: number, steps: number, spacing: TimestepSpacing = DEFAULT_SPACING, offset = 0): number[] {
   if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new ScheduleError('steps', `expected an integer in [1, ${T}], got ${steps}`);
   const out: number[] = [];
   switch (spacing) {

@@ -7,7 +7,7 @@
 // A paired version gives the interval of a difference between two models evaluated from the same
 // seeds and the same initial noise.
 import { Rng } from '../util/rng.js';
-import { frechetDistance, sqrtPsd, type GaussianStats } from './fid.js';
+import { frechetDistance, gaussianStats, sqrtPsd, type GaussianStats } from './fid.js';
 import type { Matrix } from './linalg.js';
 
 export interface Interval {
@@ -73,21 +73,15 @@ export interface BootstrapOptions {
   level?: number;
 }
 
-const ones = (n: number) => new Float64Array(n).fill(1);
-
 /**
- * Percentile interval of FID(real, fake), both sets resampled: the interval covers the FID between
- * the two populations, not only between these two finite sets.
+ * Normal bootstrap interval of FID(real, fake), both sets resampled: the interval covers the FID
+ * between the two populations, not only between these two finite sets. `value`: the point estimate
+ * where the caller has computed it already.
  */
-export function fidInterval(real: Matrix, fake: Matrix, opts: BootstrapOptions = {}): Interval {
-  const B = opts.replicates ?? 100, rng = new Rng(opts.seed ?? 0);
-  const value = frechetDistance(weightedStats(real, ones(real.rows)), weightedStats(fake, ones(fake.rows))).value;
-  const vals: number[] = [];
-  for (let b = 0; b < B; b++) {
-    vals.push(frechetDistance(weightedStats(real, resampleCounts(real.rows, rng)), weightedStats(fake, resampleCounts(fake.rows, rng))).value);
-  }
+export function fidInterval(real: Matrix, fake: Matrix, opts: BootstrapOptions & { value?: number } = {}): Interval {
   // FID is a squared distance: an interval below 0 is cut at 0.
-  return { ...normal(value, vals, opts.level ?? 0.95, 0), replicates: B };
+  const { value: _v, ...r } = bootstrapFids(real, [fake], (f) => f[0], opts, 0);
+  return r;
 }
 
 /** θ̂ ± z·se, se the standard deviation of the replicates; optionally bounded below. */
@@ -127,9 +121,18 @@ export function fidDifferenceInterval(real: Matrix, a: Matrix, b: Matrix, opts: 
 export function pairedFidStatistic(real: Matrix, sets: Matrix[], stat: (fids: number[]) => number, opts: BootstrapOptions = {}): Interval & { value: number } {
   const n = sets[0].rows;
   if (sets.some((s) => s.rows !== n)) throw new Error(`paired bootstrap: the sets must be paired row by row, got ${sets.map((s) => s.rows).join(', ')} rows`);
-  const B = opts.replicates ?? 100, rng = new Rng(opts.seed ?? 0);
-  const rs0 = weightedStats(real, ones(real.rows));
-  const value = stat(sets.map((s) => frechetDistance(rs0, weightedStats(s, ones(n))).value));
+  return bootstrapFids(real, sets, stat, opts);
+}
+
+/**
+ * The one bootstrap behind both: `stat` of the sets' FIDs against the real set, each replicate
+ * drawing one real resample and one index resample shared by the sets (a single set is then simply
+ * resampled on its own).
+ */
+function bootstrapFids(real: Matrix, sets: Matrix[], stat: (fids: number[]) => number, opts: BootstrapOptions & { value?: number }, floor = -Infinity): Interval & { value: number } {
+  const n = sets[0].rows, B = opts.replicates ?? 100, rng = new Rng(opts.seed ?? 0);
+  const r0 = opts.value === undefined ? gaussianStats(real) : undefined;
+  const value = opts.value ?? stat(sets.map((s) => frechetDistance(r0!, gaussianStats(s)).value));
   const vals: number[] = [];
   for (let r = 0; r < B; r++) {
     const rs = weightedStats(real, resampleCounts(real.rows, rng)), idx = resampleCounts(n, rng);
@@ -137,17 +140,5 @@ export function pairedFidStatistic(real: Matrix, sets: Matrix[], stat: (fids: nu
     const root = sqrtPsd(rs.sigma, rs.dim);
     vals.push(stat(sets.map((s) => frechetDistance(rs, weightedStats(s, idx), 1e-6, root).value)));
   }
-  return { value, ...normal(value, vals, opts.level ?? 0.95), replicates: B };
-}
-
-/** Percentile interval of a mean by resampling its terms. */
-export function meanInterval(values: ArrayLike<number>, opts: BootstrapOptions = {}): Interval {
-  const B = opts.replicates ?? 1000, rng = new Rng(opts.seed ?? 0), n = values.length;
-  const vals: number[] = [];
-  for (let b = 0; b < B; b++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += values[rng.int(n)];
-    vals.push(s / n);
-  }
-  return { ...percentileInterval(vals, opts.level), replicates: B };
+  return { value, ...normal(value, vals, opts.level ?? 0.95, floor), replicates: B };
 }

@@ -50,9 +50,8 @@ export function sampleCost(run: LoadedRun, nfe: number, seconds: number, n: numb
 }
 
 /** The run's test images, prepared exactly as its training images were (crop/pad/resize). */
-export function testImages(run: LoadedRun, limit?: number, seed = 0): ImageDataset {
-  const d = run.config.data;
-  const spec: DatasetSpec = { ...d, split: 'test' };
+export function testImages(data: LoadedRun['config']['data'], limit?: number, seed = 0): ImageDataset {
+  const spec: DatasetSpec = { ...data, split: 'test' };
   let ds = loadDataset(spec);
   if (limit && limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(seed)).slice(0, limit));
   return ds;
@@ -103,7 +102,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
   const n = f.features.rows;
   if (opts.groups.includes('fid')) {
     const r = fid(ref.features, f.features);
-    const ci = fidInterval(ref.features, f.features, { replicates: opts.bootstrap ?? 100, seed: opts.seed });
+    const ci = fidInterval(ref.features, f.features, { replicates: opts.bootstrap ?? 100, seed: opts.seed, value: r.value });
     out.push({
       metric: `fid@${net}`, value: r.value, low: ci.low, high: ci.high, n,
       notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, `95% interval from ${ci.replicates} bootstrap resamples of both sets`, ...r.warnings],
@@ -144,7 +143,7 @@ export function bpdValue(r: BpdResult, metric: string): MetricValue {
  */
 export function evaluateBitsPerDim(run: LoadedRun, methods: ('nll' | 'nll-ode')[], opts: { nllN: number; terms: 'all' | number; seed: number }): { value: MetricValue; result: BpdResult }[] {
   if (!methods.length) return [];
-  const test = imagesOf(testImages(run, opts.nllN, opts.seed + 1));
+  const test = imagesOf(testImages(run.config.data, opts.nllN, opts.seed + 1));
   // Loaded only by backends that fit something on held-out images (latent: its decoder σ).
   const heldOut = () => {
     const train = loadDataset({ ...run.config.data, split: 'train' });

@@ -77,14 +77,14 @@ export const Experiment = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: `unknown backend '${b}'; expected 'analytic' or one of the models: ${Object.keys(e.models).join(', ') || '(none defined)'}` });
     }
   }
-  for (const [i, sm] of (e.grid?.samplers ?? []).entries()) {
+  const labels = (e.grid?.samplers ?? []).map((sm, i) => {
     try {
-      parseSamplerSetting(sm, 'sampler');
+      return parseSamplerSetting(sm, 'sampler').label;
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['grid', 'samplers', i], message: (err as Error).message.replace(/^sampler(\.|: )?/, '') || 'invalid sampler' });
+      return undefined;
     }
-  }
-  const labels = (e.grid?.samplers ?? []).map((sm) => { try { return parseSamplerSetting(sm).label; } catch { return undefined; } });
+  });
   labels.forEach((l, i) => { if (l && labels.indexOf(l) !== i) ctx.addIssue({ code: 'custom', path: ['grid', 'samplers', i], message: `'${l}' is listed twice` }); });
   if (e.grid && e.grid.samplers.length && !e.grid.steps.length) ctx.addIssue({ code: 'custom', path: ['grid', 'steps'], message: 'a sampler grid needs at least one step count' });
   if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { loadExperiment } from './config.js';
-import { completePoints, readRows } from './results.js';
-import { acquireLock, LOCK_PARENT_ENV } from '../util/lock.js';
+import { completePoints, lockResults, readRows } from './results.js';
+import { LOCK_PARENT_ENV } from '../util/lock.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
-import { existingResultsError, gridPoints, mergeShards, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
+import { existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
 
 /**
  * The default --jobs: one process per core (at most 4: availableParallelism can report the host's
@@ -91,7 +91,7 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   const { runId, dir } = runLocation(exp, root, opts.runId);
   // The joined results file is this run's; its workers (shards, training tasks) work under it.
   fs.mkdirSync(dir, { recursive: true });
-  const lock = acquireLock(`${dir}/metrics.jsonl.lock`, `results file ${dir}/metrics.jsonl`, log);
+  const lock = lockResults(metricsFile(dir), log);
   try {
     return await runParallelLocked(opts, exp, root, runId, dir, log);
   } finally {

@@ -2,7 +2,8 @@
 // killed run loses at most the point in flight.
 import fs from 'node:fs';
 import path from 'node:path';
-import { appendFileNamed, readJsonLines, writeFileAtomic } from '../util/fs.js';
+import { appendFileNamed, dropTornTail, readJsonLines, writeFileAtomic } from '../util/fs.js';
+import { acquireLock, type Lock } from '../util/lock.js';
 
 export interface ResultRow {
   experiment: string;
@@ -64,19 +65,21 @@ export function completePoints(rows: ResultRow[]): Set<string> {
 export function appendRows(file: string, rows: ResultRow[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   // A torn line from a killed run must not glue onto the next record.
-  if (fs.existsSync(file)) {
-    const text = fs.readFileSync(file, 'utf8');
-    if (text.length && !text.endsWith('\n')) writeFileAtomic(file, text.slice(0, text.lastIndexOf('\n') + 1));
-  }
+  dropTornTail(file);
   appendFileNamed(file, rows.map((r) => JSON.stringify({ ...r, point_rows: rows.length })).join('\n') + '\n');
 }
 
 /** Removes every row of `points` from a results file (a partial point is recomputed whole). */
 export function dropPoints(file: string, points: Set<string>): number {
-  const rows = readRows(file);
+  const { rows, tornBytes } = readJsonLines<ResultRow>(file);
   const kept = rows.filter((r) => !points.has(r.point));
-  if (kept.length !== rows.length || readJsonLines(file).tornBytes) writeRows(file, kept);
+  if (kept.length !== rows.length || tornBytes) writeRows(file, kept);
   return rows.length - kept.length;
+}
+
+/** Takes the lock of a results file (metrics.jsonl or a shard's): one writing process at a time. */
+export function lockResults(file: string, log: (line: string) => void): Lock {
+  return acquireLock(`${file}.lock`, `results file ${file}`, log);
 }
 
 export function writeRows(file: string, rows: ResultRow[]): void {

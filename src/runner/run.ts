@@ -7,18 +7,16 @@ import { selectBackend, tf, type BackendRequest } from '../compute/backend.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import { analyticPoint } from '../metrics/analytic.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityFromFeatures, isQualityGroup, realReference, type RealReference,
+  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityFromFeatures, isQualityGroup, realReference, testImages, type RealReference,
 } from '../metrics/evaluate.js';
 import { resolveFeatureNet, type FeatureNet } from '../metrics/features.js';
 import { loadGmm } from '../models/gmm.js';
 import { qualityFloor } from '../metrics/floors.js';
-import { loadDataset, permutation, subset } from '../data/index.js';
 import { readNpy, writeNpy } from '../util/npy.js';
-import { Rng } from '../util/rng.js';
 import { buildClaims, type ClaimContext } from '../plots/claims.js';
 import { pairedFidStatistic } from '../metrics/bootstrap.js';
 import { trainingGuard, type GuardResult } from '../metrics/guard.js';
-import { matrix } from '../metrics/linalg.js';
+import { matrix, type Matrix } from '../metrics/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
@@ -31,9 +29,9 @@ import { runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeGrid } from '../util/png.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
-import { appendRows, completePoints, dropPoints, joinResults, readRows, writeRows, type ResultRow } from './results.js';
+import { appendRows, completePoints, dropPoints, joinResults, lockResults, readRows, writeRows, type ResultRow } from './results.js';
 import { readJsonFile, readJsonLines, sweepStaleTemps } from '../util/fs.js';
-import { acquireLock, processAlive } from '../util/lock.js';
+import { processAlive } from '../util/lock.js';
 import { SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export interface GridPoint {
@@ -84,13 +82,6 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
 
 /** A grid point key or sampler label as a file name: characters other than [\w.+=,()@-] become '_'. */
 export const safeFileName = (s: string) => s.replace(/[^\w.+=,()@-]+/g, '_');
-
-/** A model's test images, prepared as its training images are (crop/pad/resize). */
-function testImagesOf(data: ResolvedModel['data'], limit: number | undefined, seed: number) {
-  let ds = loadDataset({ ...data, split: 'test' });
-  if (limit && limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(seed)).slice(0, limit));
-  return ds;
-}
 
 export function gitCommit(): string {
   try {
@@ -182,7 +173,7 @@ export function modelBackends(exp: ResolvedExperiment): string[] {
   return [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
 }
 
-const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
+export const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
 
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -193,7 +184,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const stage = opts.stage ?? 'all';
   // One process per results file (shards of one run have their own files and run side by side).
   fs.mkdirSync(dir, { recursive: true });
-  const lock = stage === 'all' || stage === 'eval' ? acquireLock(`${out}.lock`, `results file ${out}`, log) : undefined;
+  const lock = stage === 'all' || stage === 'eval' ? lockResults(out, log) : undefined;
   try {
     return await runLocked(opts, exp, root, { hash, runId, dir, out, stage }, log);
   } finally {
@@ -282,7 +273,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
       if (refs.has(dataKey)) continue;
       const tf0 = performance.now();
       const net = await resolveFeatureNet(exp.eval.features, { dataset: data.name });
-      const real = imagesOf(testImagesOf(data, exp.eval.realN, 0));
+      const real = imagesOf(testImages(data, exp.eval.realN, 0));
       const ref = realReference(net, real);
       refs.set(dataKey, ref);
       real.dispose();
@@ -360,7 +351,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
 export async function mergeShards(dir: string, log: (l: string) => void = (l) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
-  const lock = acquireLock(path.join(dir, 'metrics.jsonl.lock'), `results file ${path.join(dir, 'metrics.jsonl')}`, log);
+  const lock = lockResults(metricsFile(dir), log);
   try {
     const rows = joinInto(dir, log);
     const exp = readJsonFile<ResolvedExperiment>(cfgFile, "the run's resolved experiment");
@@ -380,7 +371,7 @@ function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
   const files = resultFiles(dir);
   const { rows, complete } = joinResults(files, order);
   const missing = order.filter((k) => !complete.has(k));
-  writeRows(path.join(dir, 'metrics.jsonl'), rows);
+  writeRows(metricsFile(dir), rows);
   log(`[merge] ${files.length} file(s), ${rows.length} rows, ${order.length - missing.length}/${order.length} grid points${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
   return rows;
 }
@@ -390,12 +381,18 @@ function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
  * real reference's: one real resample and one index resample shared by all points per replicate.
  */
 function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
+  const fdir = path.join(dir, 'features');
+  const reals = fs.existsSync(fdir) ? fs.readdirSync(fdir).filter((f) => f.startsWith('real-')) : [];
+  // Each feature file is read once, however many comparisons use it.
+  const loaded = new Map<string, Matrix>();
+  const load = (f: string) => {
+    if (!loaded.has(f)) { const a = readNpy(f); loaded.set(f, matrix(a.shape[0], a.shape[1], a.data)); }
+    return loaded.get(f)!;
+  };
   return (points, stat) => {
-    const file = (p: string) => path.join(dir, 'features', `${safeFileName(p)}.npy`);
-    const reals = fs.existsSync(path.join(dir, 'features')) ? fs.readdirSync(path.join(dir, 'features')).filter((f) => f.startsWith('real-')) : [];
+    const file = (p: string) => path.join(fdir, `${safeFileName(p)}.npy`);
     if (reals.length !== 1 || points.some((p) => !fs.existsSync(file(p)))) return undefined;
-    const load = (f: string) => { const a = readNpy(f); return matrix(a.shape[0], a.shape[1], a.data); };
-    return pairedFidStatistic(load(path.join(dir, 'features', reals[0])), points.map((p) => load(file(p))), stat, { replicates: exp.eval.bootstrap, seed: exp.seed });
+    return pairedFidStatistic(load(path.join(fdir, reals[0])), points.map((p) => load(file(p))), stat, { replicates: exp.eval.bootstrap, seed: exp.seed });
   };
 }
 

@@ -100,10 +100,18 @@ export function checkpointValid(base: string): boolean {
   }
 }
 
+/** A checkpoint file of this layout: step-NNNNNN.json or .safetensors. */
+const CHECKPOINT_FILE = /^step-(\d+)\.(json|safetensors)$/;
+
 /** Steps of the checkpoints saved in `dir`, valid or not, ascending. */
 export function savedSteps(dir: string): number[] {
   if (!fs.existsSync(dir)) return [];
-  return [...new Set(fs.readdirSync(dir).map((f) => /^step-(\d+)\.(json|safetensors)$/.exec(f)?.[1]).filter((x): x is string => !!x).map(Number))].sort((a, b) => a - b);
+  return [...new Set(fs.readdirSync(dir).map((f) => CHECKPOINT_FILE.exec(f)?.[1]).filter((x): x is string => !!x).map(Number))].sort((a, b) => a - b);
+}
+
+/** Removes every checkpoint of `dir` and its latest.json (a run started over with --force). */
+export function removeCheckpoints(dir: string): void {
+  for (const f of fs.readdirSync(dir)) if (CHECKPOINT_FILE.test(f) || f === 'latest.json') fs.rmSync(path.join(dir, f));
 }
 
 /**

@@ -8,7 +8,7 @@ import { appendFileNamed, readJsonLines, sweepStaleTemps, writeFileAtomic } from
 import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, savedSteps } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps } from './checkpoint.js';
 import { AdamW, clipByGlobalNorm, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
 
 export interface TrainTask {
@@ -80,7 +80,8 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
     if (!opts.force) {
       throw new Error(`${opts.outDir} has checkpoints already (steps ${existing.join(', ')}): pass --resume to continue that run, or --force to start it over`);
     }
-    for (const f of fs.readdirSync(opts.outDir)) if (/^step-\d+\.(json|safetensors)$/.test(f) || f === 'latest.json' || f === 'loss.jsonl') fs.rmSync(path.join(opts.outDir, f));
+    removeCheckpoints(opts.outDir);
+    fs.rmSync(path.join(opts.outDir, 'loss.jsonl'), { force: true });
     log(`--force: removed the earlier checkpoints (steps ${existing.join(', ')}) and loss log of ${opts.outDir}`);
   }
   const opt = new AdamW({ lr: opts.lr.base, ...opts.adam });

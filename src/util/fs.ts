@@ -77,8 +77,10 @@ export interface JsonLines<T> {
  * and counted; a bad line before the end is an error naming the file and the line.
  */
 export function readJsonLines<T = unknown>(file: string): JsonLines<T> {
-  if (!fs.existsSync(file)) return { rows: [], tornBytes: 0, tornAt: 0 };
-  const text = fs.readFileSync(file, 'utf8');
+  return fs.existsSync(file) ? parseJsonLines<T>(fs.readFileSync(file, 'utf8'), file) : { rows: [], tornBytes: 0, tornAt: 0 };
+}
+
+function parseJsonLines<T>(text: string, file: string): JsonLines<T> {
   const lines = text.split('\n');
   const rows: T[] = [];
   let at = 0;
@@ -100,8 +102,8 @@ export function readJsonLines<T = unknown>(file: string): JsonLines<T> {
 /** Rewrites a JSON-lines file without its torn tail; returns the bytes dropped (0: untouched). */
 export function dropTornTail(file: string): number {
   if (!fs.existsSync(file)) return 0;
-  const { tornBytes, tornAt } = readJsonLines(file);
-  if (!tornBytes) return 0;
-  writeFileAtomic(file, fs.readFileSync(file, 'utf8').slice(0, tornAt));
+  const text = fs.readFileSync(file, 'utf8');
+  const { tornBytes, tornAt } = parseJsonLines(text, file);
+  if (tornBytes) writeFileAtomic(file, text.slice(0, tornAt));
   return tornBytes;
 }

@@ -22,18 +22,14 @@ export const LOCK_PARENT_ENV = 'DIFFLAB_LOCK_PARENT';
 const held = new Map<string, Holder>();
 let handlersInstalled = false;
 
-function alive(pid: number): boolean {
+/** True when the process `pid` on this host still runs (for temp files and locks named by pid). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** True when the process `pid` on this host still runs (for temp files and locks named by pid). */
-export function processAlive(pid: number): boolean {
-  return alive(pid);
 }
 
 function releaseAll(): void {
@@ -84,7 +80,7 @@ export function acquireLock(file: string, what: string, note: (line: string) => 
       if (age < 5000) throw new Error(`${file}: ${what} is being locked by another process right now; try again`);
     }
     if (h && (h.pid === process.pid || h.pid === parent)) return { file, release: () => undefined };
-    if (h && h.host === me.host && alive(h.pid)) {
+    if (h && h.host === me.host && processAlive(h.pid)) {
       throw new Error(`${what} is in use by process ${h.pid} (difflab ${h.command.replace(/^.*?difflab(\.js)? ?/, '')}, since ${h.since}); lock file ${file}. Wait for it to finish or stop it`);
     }
     if (h && h.host !== me.host) {

@@ -71,7 +71,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         const { images, cost } = drawSamples(run, { sampler: parseSamplerSetting(a.sampler, '--sampler'), steps: a.steps, n: a.n, seed: a.seed });
         if (quality.length) {
           const net = await resolveFeatureNet(a.features ?? 'lenet', { dataset: run.config.data.name, layer: a.layer });
-          const real = imagesOf(testImages(run, a.realN, a.seed));
+          const real = imagesOf(testImages(run.config.data, a.realN, a.seed));
           const ref = realReference(net, real);
           real.dispose();
           rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed, bootstrap: a.bootstrap }));

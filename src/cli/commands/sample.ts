@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { analyticBackend } from '../../backends/analytic.js';
 import { loadRun } from '../../backends/index.js';
 import { selectBackend } from '../../compute/backend.js';
-import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
+import { getSampler, SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
 import { DEFAULT_SPACING, GRID_KINDS, parseSamplerSetting, sampleImages, sampleLatents, type GridKind, type SamplerSetting } from '../../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES, discreteSchedule, TIMESTEP_SPACINGS, type DiscreteScheduleName, type TimestepSpacing } from '../../diffusion/schedules.js';
 import { slicedWasserstein2 } from '../../metrics/sliced-wasserstein.js';
@@ -52,7 +52,7 @@ export const computeFor = (a: ComputeArgs) => computeOf(a, MODEL_BACKENDS);
 /** The sampler named on the command line with the options given for it, checked by its registry entry. */
 function settingFrom(a: SampleArgs): SamplerSetting {
   const o: Record<string, unknown> = { name: a.sampler };
-  const own = new Set(Object.keys(SAMPLER_OPTION_KEYS[a.sampler] ?? {}));
+  const own = new Set(Object.keys(getSampler(a.sampler).options.shape));
   const pass = (flag: string, key: string, value: unknown) => {
     if (value === undefined) return;
     if (!own.has(key)) throw new Error(`--${flag}: ${a.sampler} takes no such option; its options: ${[...own].join(', ') || '(none)'}`);
@@ -66,10 +66,6 @@ function settingFrom(a: SampleArgs): SamplerSetting {
   for (const [k, v] of Object.entries({ grid: a.grid, spacing: a.spacing, sigmaMin: a.sigmaMin, sigmaMax: a.sigmaMax, rho: a.rho, shift: a.shift })) if (v !== undefined) o[k] = v;
   return parseSamplerSetting(o, '--sampler');
 }
-
-const SAMPLER_OPTION_KEYS: Record<string, Record<string, unknown>> = Object.fromEntries(
-  SAMPLER_NAMES.map((n) => [n, Object.fromEntries(Object.keys(parseSamplerSetting(n).options).map((k) => [k, true]))]),
-);
 
 /** --init-noise: standard-normal z with n rows of the model's size (any shape with that many numbers per row). */
 function readInitNoise(file: string, n: number, shape: number[]): Float32Array {

@@ -1,7 +1,7 @@
 // What eps, x0 and v share: a discrete DDPM schedule, VP input scaling and the (fractional) timestep as
 // the network's noise input, as k-diffusion wraps discrete-time models.
 import { discreteSchedule, sigmaToT, tToSigma, type DiscreteSchedule } from '../schedules.js';
-import type { ObjectiveContext, TimeMap } from './types.js';
+import { vpOf, type ObjectiveContext, type TimeMap } from './types.js';
 
 function scheduleOf(ctx: ObjectiveContext): DiscreteSchedule {
   return ctx.schedule ?? discreteSchedule('linear');
@@ -9,7 +9,7 @@ function scheduleOf(ctx: ObjectiveContext): DiscreteSchedule {
 
 /** The VP network input x_t = x/√(1+σ²) and the fractional timestep whose σ_t is σ. */
 export function vpInput(sigma: number, ctx: ObjectiveContext): { cIn: number; cNoise: number } {
-  return { cIn: 1 / Math.sqrt(1 + sigma * sigma), cNoise: sigmaToT(scheduleOf(ctx), sigma) };
+  return { cIn: vpOf(sigma).alpha, cNoise: sigmaToT(scheduleOf(ctx), sigma) };
 }
 
 function vpSigmaRange(ctx: ObjectiveContext): [number, number] {
@@ -18,7 +18,7 @@ function vpSigmaRange(ctx: ObjectiveContext): [number, number] {
 }
 
 /** t ∈ [0, 1] ↔ the fractional timestep t·(T − 1), log σ interpolated between table entries. */
-function vpTimeMap(ctx: ObjectiveContext): TimeMap {
+export function vpTimeMap(ctx: ObjectiveContext): TimeMap {
   const s = scheduleOf(ctx);
   return { sigma: (t) => tToSigma(s, t * (s.T - 1)), t: (sigma) => sigmaToT(s, sigma) / (s.T - 1) };
 }

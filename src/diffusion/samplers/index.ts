@@ -2,7 +2,7 @@
 // each sampler's own options (a zod schema, so that `{name: ddim, eta: 1}` in an experiment grid and
 // `--eta 1` on the command line are checked the same way).
 import { z } from 'zod';
-import { discreteSchedule, exponentialSigmas, karrasSigmas, samplingTimesteps, type DiscreteSchedule, type TimestepSpacing } from '../schedules.js';
+import { DEFAULT_SPACING, discreteSchedule, exponentialSigmas, karrasSigmas, samplingTimesteps, type DiscreteSchedule, type TimestepSpacing } from '../schedules.js';
 import { sampleDdim, sampleDdpm } from './ddim.js';
 import { sampleEuler, sampleEulerAncestral, sampleHeun } from './euler.js';
 import { sampleDpmSolverPP, sampleLms, samplePlms } from './multistep.js';
@@ -89,7 +89,7 @@ export function samplingSigmas(g: GridOptions): Float64Array {
   if (g.kind === 'karras') return karrasSigmas(g.steps, g.sigmaMin, g.sigmaMax, g.rho);
   if (g.kind === 'exponential') return exponentialSigmas(g.steps, g.sigmaMin, g.sigmaMax);
   const s = g.schedule ?? discreteSchedule('linear');
-  const ts = samplingTimesteps(s.T, g.steps, g.spacing ?? 'trailing');
+  const ts = samplingTimesteps(s.T, g.steps, g.spacing ?? DEFAULT_SPACING);
   const out = new Float64Array(ts.length + 1);
   ts.forEach((t, i) => { out[i] = s.sigmas[t]; });
   return out;
