@@ -5,5 +5,8 @@ import type { SavedConfig } from './types.js';
 /** A checkpoint's stored config, validated and brought to the current schema (older objective blocks too). */
 export function savedConfig(raw: SavedConfig, file: string): SavedConfig {
   const { scaleFactor, dataShape, trainImages, ...cfg } = raw;
+  // Runs saved before diffusion.model.scaleShiftNorm existed added the embedding before the norm.
+  const model = (cfg as { diffusion?: { model?: Record<string, unknown> } }).diffusion?.model;
+  if (model && !('scaleShiftNorm' in model)) model.scaleShiftNorm = false;
   return { ...parseTrainConfig(cfg, `${file}: config`, true), scaleFactor, dataShape, trainImages };
 }

@@ -126,31 +126,45 @@ export interface BlockShape {
   res: number;
 }
 
-/** Registers a residual block; `tembDim` adds the timestep projection (UNet) or not (autoencoder). */
-export function registerResBlock(p: ParamStore, b: BlockShape, tembDim?: number): void {
+/**
+ * Registers a residual block; `tembDim` adds the timestep projection (UNet) or not (autoencoder), of
+ * 2·cout outputs (scale and shift) with `scaleShift`.
+ */
+export function registerResBlock(p: ParamStore, b: BlockShape, tembDim?: number, scaleShift = false): void {
   registerGroupNorm(p, `${b.name}.norm1`, b.cin);
   registerConv(p, `${b.name}.conv1`, 3, b.cin, b.cout);
-  if (tembDim) registerDense(p, `${b.name}.temb`, tembDim, b.cout);
+  if (tembDim) registerDense(p, `${b.name}.temb`, tembDim, scaleShift ? 2 * b.cout : b.cout);
   registerGroupNorm(p, `${b.name}.norm2`, b.cout);
   // Zero-initialised last conv: the block starts as the identity (DDPM/ADM).
   registerConv(p, `${b.name}.conv2`, 3, b.cout, b.cout, 'zeros');
   if (b.cin !== b.cout) registerConv(p, `${b.name}.skip`, 1, b.cin, b.cout);
 }
 
-/** GN → SiLU → conv → (+ dense(SiLU(temb))) → GN → SiLU → dropout → conv, plus the (projected) input. */
-export function resBlock(p: ParamStore, b: BlockShape, x: tf.Tensor4D, temb?: tf.Tensor2D, dropout?: { rate: number; seed: number }): tf.Tensor4D {
+/**
+ * GN → SiLU → conv → (+ dense(SiLU(temb))) → GN → SiLU → dropout → conv, plus the (projected) input.
+ * With `scaleShift` (ADM's use_scale_shift_norm) the embedding acts after the second GroupNorm,
+ * GN(h)·(1 + scale) + shift, instead of being added before it: where a group holds one channel (32
+ * groups of 32 channels), GroupNorm removes an added per-channel constant entirely.
+ */
+export function resBlock(p: ParamStore, b: BlockShape, x: tf.Tensor4D, temb?: tf.Tensor2D, dropout?: { rate: number; seed: number }, scaleShift = false): tf.Tensor4D {
   let h = conv(p, `${b.name}.conv1`, silu(groupNorm(p, `${b.name}.norm1`, x, normGroups(b.cin))));
-  if (temb) h = h.add(dense(p, `${b.name}.temb`, silu(temb)).reshape([-1, 1, 1, b.cout])) as tf.Tensor4D;
-  h = silu(groupNorm(p, `${b.name}.norm2`, h, normGroups(b.cout)));
+  if (temb && scaleShift) {
+    const e = dense(p, `${b.name}.temb`, silu(temb));
+    const scale = e.slice([0, 0], [-1, b.cout]).reshape([-1, 1, 1, b.cout]), shift = e.slice([0, b.cout], [-1, b.cout]).reshape([-1, 1, 1, b.cout]);
+    h = silu(groupNorm(p, `${b.name}.norm2`, h, normGroups(b.cout)).mul(scale.add(1)).add(shift)) as tf.Tensor4D;
+  } else {
+    if (temb) h = h.add(dense(p, `${b.name}.temb`, silu(temb)).reshape([-1, 1, 1, b.cout])) as tf.Tensor4D;
+    h = silu(groupNorm(p, `${b.name}.norm2`, h, normGroups(b.cout)));
+  }
   if (dropout && dropout.rate > 0) h = tf.dropout(h, dropout.rate, undefined, dropout.seed) as tf.Tensor4D;
   h = conv(p, `${b.name}.conv2`, h);
   const skip = b.cin !== b.cout ? conv(p, `${b.name}.skip`, x) : x;
   return skip.add(h) as tf.Tensor4D;
 }
 
-export function resBlockFlops(f: FlopCounter, b: BlockShape, tembDim?: number): void {
+export function resBlockFlops(f: FlopCounter, b: BlockShape, tembDim?: number, scaleShift = false): void {
   f.conv(b.res, b.res, 3, b.cin, b.cout);
-  if (tembDim) f.dense(1, tembDim, b.cout);
+  if (tembDim) f.dense(1, tembDim, scaleShift ? 2 * b.cout : b.cout);
   f.conv(b.res, b.res, 3, b.cout, b.cout);
   if (b.cin !== b.cout) f.conv(b.res, b.res, 1, b.cin, b.cout);
 }

@@ -21,6 +21,18 @@ export interface UNetConfig {
   dropout: number;
   /** Attention heads (channels must divide evenly). */
   heads?: number;
+  /**
+   * Class-conditional: labels 0…numClasses−1 and the null label numClasses (classifier-free
+   * guidance's unconditional input) each have a learned embedding added to the timestep embedding
+   * (ADM, Dhariwal & Nichol 2021).
+   */
+  numClasses?: number;
+  /**
+   * The embedding scales and shifts each residual block's second GroupNorm output (ADM's
+   * use_scale_shift_norm) instead of being added before it. Without it, a GroupNorm with one channel
+   * per group (32 channels, 32 groups) removes the time and class embedding from that block.
+   */
+  scaleShiftNorm?: boolean;
 }
 
 interface Block {
@@ -38,6 +50,8 @@ export interface ForwardOptions {
   /** Dropout is applied only when training; its masks come from this seed. */
   training?: boolean;
   seed?: number;
+  /** class labels [N] of a class-conditional UNet (absent: the null label, i.e. unconditional) */
+  cond?: tf.Tensor1D;
 }
 
 /** Side after a stride-2 'same' conv. */
@@ -100,11 +114,21 @@ export class UNet {
     registerGroupNorm(p, 'out.norm', cur);
     // Zero-initialised output, so the untrained model predicts 0 (DDPM/ADM).
     registerConv(p, 'out.conv', 3, cur, c.outChannels, 'zeros');
+    // Registered last, so an unconditional UNet's parameters draw the same initial values as before.
+    if (c.numClasses !== undefined) {
+      if (!Number.isInteger(c.numClasses) || c.numClasses < 1) throw new Error(`numClasses: expected an integer ≥ 1, got ${c.numClasses}`);
+      p.add('class.embedding', [c.numClasses + 1, this.tembDim], 'fan-avg');
+    }
+  }
+
+  /** The label that stands for "no class" (classifier-free guidance's ∅); undefined when unconditional. */
+  get nullLabel(): number | undefined {
+    return this.config.numClasses;
   }
 
   private addRes(list: Block[], name: string, cin: number, cout: number, res: number, skip?: number): void {
     const b: Block = { kind: 'res', name, cin, cout, res, skip };
-    registerResBlock(this.params, b, this.tembDim);
+    registerResBlock(this.params, b, this.tembDim, this.config.scaleShiftNorm);
     list.push(b);
   }
 
@@ -120,19 +144,28 @@ export class UNet {
       const p = this.params;
       let temb = dense(p, 'temb.0', timestepEmbedding(t, this.config.channels));
       temb = dense(p, 'temb.1', silu(temb));
+      if (this.config.numClasses !== undefined) {
+        const labels = opts.cond ? opts.cond.toInt() : tf.fill([x.shape[0]], this.config.numClasses, 'int32');
+        if (labels.shape[0] !== x.shape[0]) throw new Error(`unet: ${labels.shape[0]} class labels for a batch of ${x.shape[0]}`);
+        // A one-hot matmul rather than gather: its gradient is a matmul on every compute backend.
+        const oneHot = tf.oneHot(labels as tf.Tensor1D, this.config.numClasses + 1).toFloat() as tf.Tensor2D;
+        temb = temb.add(tf.matMul(oneHot, p.get('class.embedding') as tf.Tensor2D)) as tf.Tensor2D;
+      } else if (opts.cond) {
+        throw new Error('unet: class labels given to an unconditional model (train with diffusion.conditioning to condition on classes)');
+      }
       let h = conv(p, 'in', x);
       const hs: tf.Tensor4D[] = [h];
       let salt = 0;
-      const heads = this.config.heads ?? 1;
+      const heads = this.config.heads ?? 1, ss = this.config.scaleShiftNorm ?? false;
       const drop = () => (opts.training && this.config.dropout > 0 ? { rate: this.config.dropout, seed: (opts.seed ?? 0) * 7919 + salt++ } : undefined);
       for (const b of this.down) {
-        if (b.kind === 'res') { h = resBlock(p, b, h, temb, drop()); hs.push(h); }
+        if (b.kind === 'res') { h = resBlock(p, b, h, temb, drop(), ss); hs.push(h); }
         else if (b.kind === 'attn') { h = attention(p, b, h, heads); hs[hs.length - 1] = h; }
         else { h = conv(p, b.name, h, 2); hs.push(h); }
       }
-      for (const b of this.mid) h = b.kind === 'res' ? resBlock(p, b, h, temb, drop()) : attention(p, b, h, heads);
+      for (const b of this.mid) h = b.kind === 'res' ? resBlock(p, b, h, temb, drop(), ss) : attention(p, b, h, heads);
       for (const b of this.up) {
-        if (b.kind === 'res') h = resBlock(p, b, tf.concat([h, hs.pop()!], 3) as tf.Tensor4D, temb, drop());
+        if (b.kind === 'res') h = resBlock(p, b, tf.concat([h, hs.pop()!], 3) as tf.Tensor4D, temb, drop(), ss);
         else if (b.kind === 'attn') h = attention(p, b, h, heads);
         else h = conv(p, b.name, upsample2x(h, this.levelSizes[this.levelSizes.indexOf(b.res) - 1]));
       }
@@ -153,7 +186,7 @@ export class UNet {
     const countBlock = (b: Block) => {
       const r = b.res;
       if (b.kind === 'res') {
-        resBlockFlops(f, b, this.tembDim);
+        resBlockFlops(f, b, this.tembDim, c.scaleShiftNorm);
       } else if (b.kind === 'attn') {
         attentionFlops(f, b);
       } else if (b.kind === 'down') {

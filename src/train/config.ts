@@ -77,6 +77,11 @@ export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
     attentionResolutions: z.array(z.number().int().positive()).default([]),
     dropout: z.number().min(0).max(1).default(0),
     heads: z.number().int().positive().max(64).default(1),
+    /**
+     * time/class embedding as scale and shift after each residual block's second GroupNorm (ADM);
+     * runs saved before this option existed load with false, the embedding added before the norm
+     */
+    scaleShiftNorm: z.boolean().default(true),
   }),
   /** eps | x0 | v | edm | flow (src/diffusion/objectives/) */
   objective: Objective.default('eps'),
@@ -91,6 +96,14 @@ export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
   weighting: Weighting.optional(),
   /** offset-noise strength (0 = off) */
   offsetNoise: z.number().min(0).default(0),
+  /**
+   * class-conditional training: the dataset's labels 0…classes−1 go into the UNet, and with
+   * probability condDrop a label is replaced by the null label (classifier-free guidance)
+   */
+  conditioning: z.strictObject({
+    classes: z.number().int().min(1).max(100_000),
+    condDrop: z.number().min(0).max(1).default(0.1),
+  }).optional(),
   train: TrainBlock,
 }).transform((d, ctx) => {
   const objective = typeof d.objective === 'string' ? { name: d.objective, sigmaData: 0.5 } : d.objective;

@@ -85,4 +85,31 @@ test('a small UNet learns to denoise MNIST: the ε-prediction loss falls well be
   m.dispose();
 });
 
+test('an embedding added before a one-channel-per-group GroupNorm is erased; scale-shift after the norm keeps it', () => {
+  // channels 8 → GroupNorm with 8 groups of one channel at the first level (as 32 channels with 32 groups).
+  const cfg: UNetConfig = { imageSize: 8, inChannels: 1, outChannels: 1, channels: 8, channelMult: [1], numResBlocks: 1, attentionResolutions: [], dropout: 0 };
+  const x = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const spread = (scaleShiftNorm: boolean) => {
+    const m = new UNet({ ...cfg, scaleShiftNorm }, 5);
+    let seed = 9;
+    for (const v of m.params.vars.values()) v.assign(tf.tidy(() => v.add(tf.randomNormal(v.shape, 0, 0.1, 'float32', seed++))));
+    const a = m.forward(x, tf.tensor1d([10, 10])), b = m.forward(x, tf.tensor1d([900, 900]));
+    const d = tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);
+    tf.dispose([a, b]);
+    m.dispose();
+    return d;
+  };
+  assert.ok(spread(false) < 1e-5, `added: ${spread(false)}`);
+  assert.ok(spread(true) > 1e-2, `scale-shift: ${spread(true)}`);
+  x.dispose();
+});
+
+test('runs saved before scaleShiftNorm existed load with the embedding added before the norm', async () => {
+  const { savedConfig } = await import('../../src/backends/saved-config.js');
+  const raw = { name: 'old', backend: 'pixel', data: { name: 'mnist' }, diffusion: { model: { channels: 8 }, train: { steps: 1 } } };
+  assert.is(savedConfig(raw as never, 'x.json').diffusion.model.scaleShiftNorm, false);
+  const { parseTrainConfig } = await import('../../src/train/config.js');
+  assert.is(parseTrainConfig({ ...raw, diffusion: { model: { channels: 8 }, train: { steps: 1 } } }, 'new.yaml').diffusion.model.scaleShiftNorm, true);
+});
+
 test.run();
