@@ -21,7 +21,7 @@ export const ANALYTIC_SIGMA_RANGE: [number, number] = [0.002, 80];
  * How grids are planned on the mixture: Karras grids over [0.002, 80]; discrete grids on the steps of
  * `schedule` (default: linear, T = 1000), starting from x = √(1+σ_T²)·z as a VP model would.
  */
-export function analyticSampling(schedule: DiscreteSchedule = discreteSchedule('linear')): SamplingModel {
+export function analyticSampling(schedule: DiscreteSchedule = discreteSchedule('linear'), classes?: number): SamplingModel {
   return {
     objective: 'analytic',
     sigmaRange: ANALYTIC_SIGMA_RANGE,
@@ -30,6 +30,7 @@ export function analyticSampling(schedule: DiscreteSchedule = discreteSchedule('
     timeMap: vpTimeMap({ schedule, sigmaData: 1 }),
     shift: 1,
     priorScale: (sigma) => Math.sqrt(1 + sigma * sigma),
+    classes,
   };
 }
 
@@ -42,7 +43,8 @@ export function analyticBackend(gmm: Gmm, schedule?: DiscreteSchedule): Analytic
     encode: (x) => x.clone(),
     decode: (z) => z.clone(),
     denoiser: gmmDenoiser(gmm),
-    sampling: analyticSampling(schedule),
+    // One class per component: --class k samples component k.
+    sampling: analyticSampling(schedule, gmm.weights.length),
     exactNll: (x) => gmmLogDensity(gmm, Float64Array.from(x.dataSync())).map((v) => -v),
     exactDivergence: divergenceFromDenoiserDivergence((x, s) => gmmDenoiserDivergence(gmm, x, s)),
   };

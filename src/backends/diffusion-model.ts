@@ -24,12 +24,12 @@ export class DiffusionModel {
   readonly boundSchedule: DiscreteSchedule;
 
   constructor(readonly cfg: DiffusionConfigT, shape: { size: number; channels: number }, seed: number) {
-    this.unet = new UNet({ imageSize: shape.size, inChannels: shape.channels, outChannels: shape.channels, ...cfg.model }, seed + 23);
+    this.unet = new UNet({ imageSize: shape.size, inChannels: shape.channels, outChannels: shape.channels, ...cfg.model, numClasses: cfg.conditioning?.classes }, seed + 23);
     const objective = getObjective(cfg.objective.name);
     const schedule = cfg.schedule ? discreteSchedule(cfg.schedule.name, { T: cfg.schedule.T, zeroTerminalSnr: cfg.schedule.zeroTerminalSnr }) : undefined;
     const ctx: ObjectiveContext = { schedule, sigmaData: cfg.objective.sigmaData };
     const unet = this.unet;
-    this.denoiser = new PreconditionedDenoiser((x, c, o) => unet.forward(x, c, { training: o.training, seed: o.seed }), objective, ctx);
+    this.denoiser = new PreconditionedDenoiser((x, c, o) => unet.forward(x, c, { training: o.training, seed: o.seed, cond: o.cond }), objective, ctx);
     const levels = noiseLevels(cfg.noise, objective, ctx);
     this.policy = { levels, weighting: cfg.weighting, offsetNoise: cfg.offsetNoise };
     this.boundSchedule = schedule ?? discreteSchedule(REFERENCE_SCHEDULE.name, { T: REFERENCE_SCHEDULE.T });
@@ -41,6 +41,7 @@ export class DiffusionModel {
       timeMap: objective.timeMap(ctx),
       shift: levels.alpha,
       priorScale: (sigma) => 1 / objective.precond(sigma, ctx).cIn,
+      classes: cfg.conditioning?.classes,
     };
   }
 
@@ -48,9 +49,17 @@ export class DiffusionModel {
     return this.denoiser.D;
   }
 
-  /** The training loss on a batch in the space the diffusion runs in. */
-  loss(x0: tf.Tensor4D, rng: Rng, seed: number): tf.Scalar {
-    return this.denoiser.loss(x0, rng, this.policy, { training: true, seed });
+  /**
+   * The training loss on a batch in the space the diffusion runs in. A class-conditional model takes
+   * the batch's labels; each is replaced by the null label with probability condDrop, drawn from
+   * `rng` before the loss's own draws.
+   */
+  loss(x0: tf.Tensor4D, rng: Rng, seed: number, labels?: Int32Array): tf.Scalar {
+    const c = this.cfg.conditioning;
+    if (!c) return this.denoiser.loss(x0, rng, this.policy, { training: true, seed });
+    if (!labels || labels.length !== x0.shape[0]) throw new Error(`class-conditional training: expected ${x0.shape[0]} labels, got ${labels?.length ?? 'none'}`);
+    const dropped = Int32Array.from(labels, (v) => (rng.uniform() < c.condDrop ? c.classes : v));
+    return tf.tidy(() => this.denoiser.loss(x0, rng, this.policy, { training: true, seed, cond: tf.tensor1d(dropped, 'int32') }));
   }
 
   describe(): string {

@@ -138,7 +138,7 @@ export const latent: BackendEntry = {
       means.dispose();
       const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
       try {
-        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, force: opts.force, hash, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
+        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, force: opts.force, hash, labels: data.labels, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
       } finally {
         z.dispose();
         model.dispose();

@@ -26,6 +26,8 @@ export interface SamplingModel {
    * standard normal (VP: √(1+σ²), x_T = z as diffusers starts; flow: 1+σ, x_1 = z).
    */
   priorScale(sigma: number): number;
+  /** class-conditional models: the number of classes (the null label is this number) */
+  classes?: number;
 }
 
 export interface DiffusionBackend {
@@ -95,6 +97,8 @@ export interface StageReport {
 export interface TrainingData {
   x: tf.Tensor4D;
   hash: string;
+  /** class labels of the images, where the dataset has them */
+  labels?: Int32Array;
 }
 
 /** A config as checkpoints store it: with the scale factor (latent) and the training images' shape. */

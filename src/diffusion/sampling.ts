@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { DiffusionBackend, SamplingModel } from '../backends/types.js';
 import { tf } from '../compute/backend.js';
-import type { Rng } from '../util/rng.js';
+import { SampleStreams, type NormalSource } from '../util/rng.js';
+import { guidedDenoiser, type GuidanceSpec } from './guidance.js';
 import { getSampler, SAMPLER_NAMES, samplingSigmas, type SamplerEntry, type SamplerOptions } from './samplers/index.js';
 import { DEFAULT_SPACING, TIMESTEP_SPACINGS, type TimestepSpacing } from './schedules.js';
 
@@ -25,17 +26,25 @@ export const GridChoice = z.strictObject({
 });
 export type GridChoiceT = z.infer<typeof GridChoice>;
 
+/** Classifier-free guidance of a class-conditional model, in a setting: scale w and σ interval. */
+export const GuidanceChoice = z.strictObject({
+  guidance: z.number().min(0).optional(),
+  guidanceInterval: z.tuple([z.number().min(0), z.number().positive()]).refine(([lo, hi]) => lo <= hi, 'expected [lo, hi] with lo ≤ hi').optional(),
+});
+
 /** A sampler with its options: what a grid point or a command line names. */
 export interface SamplerSetting {
   name: string;
   /** the sampler's own options, defaults filled */
   options: Record<string, unknown>;
   grid: GridChoiceT;
+  /** classifier-free guidance (class-conditional models; w = 1 when absent) */
+  guidance?: GuidanceSpec;
   /** 'ddim', or 'ddim(eta=1)' when options or grid choices were given: metrics.jsonl's `sampler` */
   label: string;
 }
 
-const GRID_KEYS = Object.keys(GridChoice.shape);
+const GRID_KEYS = Object.keys(GridChoice.shape), GUIDANCE_KEYS = Object.keys(GuidanceChoice.shape);
 
 /**
  * Reads `ddim` or `{name: ddim, eta: 1, spacing: leading}`; errors name `where` and the accepted keys.
@@ -49,11 +58,12 @@ export function parseSamplerSetting(v: unknown, where = 'sampler'): SamplerSetti
   const { name, ...rest } = obj as Record<string, unknown> & { name: string };
   if (!SAMPLER_NAMES.includes(name)) throw new Error(`${where}.name: unknown sampler '${name}'; expected one of ${SAMPLER_NAMES.join(', ')}`);
   const e = getSampler(name);
-  const own: Record<string, unknown> = {}, grid: Record<string, unknown> = {};
-  const accepted = [...Object.keys(e.options.shape), ...GRID_KEYS];
+  const own: Record<string, unknown> = {}, grid: Record<string, unknown> = {}, guide: Record<string, unknown> = {};
+  const accepted = [...Object.keys(e.options.shape), ...GRID_KEYS, ...GUIDANCE_KEYS];
   for (const [k, val] of Object.entries(rest)) {
     if (k in e.options.shape) own[k] = val;
     else if (GRID_KEYS.includes(k)) grid[k] = val;
+    else if (GUIDANCE_KEYS.includes(k)) guide[k] = val;
     else throw new Error(`${where}: unknown option '${k}' for ${name}; accepted: ${accepted.join(', ')}`);
   }
   const fail = (r: { error: z.ZodError }) => {
@@ -64,9 +74,14 @@ export function parseSamplerSetting(v: unknown, where = 'sampler'): SamplerSetti
   if (!po.success) throw fail(po);
   const pg = GridChoice.safeParse(grid);
   if (!pg.success) throw fail(pg);
+  const pu = GuidanceChoice.safeParse(guide);
+  if (!pu.success) throw fail(pu);
+  if (pu.data.guidanceInterval && pu.data.guidance === undefined) throw new Error(`${where}.guidanceInterval: needs a guidance scale beside it`);
+  const guidance = pu.data.guidance === undefined ? undefined : { scale: pu.data.guidance, interval: pu.data.guidanceInterval };
   const given = Object.entries(rest).filter(([, val]) => val !== undefined);
-  const label = given.length ? `${name}(${given.map(([k, val]) => `${k}=${val}`).join(',')})` : name;
-  return { name, options: po.data as Record<string, unknown>, grid: pg.data, label };
+  const show = (v: unknown) => (Array.isArray(v) ? `[${v.join(';')}]` : String(v));
+  const label = given.length ? `${name}(${given.map(([k, val]) => `${k}=${show(val)}`).join(',')})` : name;
+  return { name, options: po.data as Record<string, unknown>, grid: pg.data, guidance, label };
 }
 
 export function isStochastic(s: SamplerSetting): boolean {
@@ -129,8 +144,10 @@ export interface SampleRequest {
   steps: number;
   /** standard-normal initial noise, n × the backend's latent size */
   z: Float32Array;
-  /** fresh noise of stochastic samplers */
-  rng: Rng;
+  /** fresh noise of stochastic samplers (an Rng, or one stream per sample) */
+  rng: NormalSource;
+  /** class labels, one per sample, for a class-conditional backend (guided by the setting's guidance) */
+  labels?: Int32Array;
   /** clip x̂0 as the backend asks (pixels: to [−1, 1]); false turns it off */
   clip?: boolean;
   /** clip x̂0 to this range instead */
@@ -140,36 +157,90 @@ export interface SampleRequest {
 export interface SampleOutput {
   /** samples in the diffusion space ([n, ...latentShape]) */
   x: tf.Tensor;
+  /** network evaluations per sample: a guided step counts 2 */
   nfe: number;
   seconds: number;
   plan: SamplingPlan;
 }
 
-/** Runs the planned sampler on a backend's denoiser from the given noise. The caller disposes x. */
+/**
+ * Runs the planned sampler on a backend's denoiser from the given noise; with labels, through
+ * classifier-free guidance (the setting's scale and interval; w = 1, plain conditional, without
+ * one). The caller disposes x.
+ */
 export function sampleLatents(b: DiffusionBackend, req: SampleRequest): SampleOutput {
   const plan = planSampling(b.sampling, req.setting, req.steps);
   const size = b.latentShape.reduce((p, q) => p * q, 1);
   const n = req.z.length / size;
   if (!Number.isInteger(n) || n < 1) throw new Error(`initial noise: ${req.z.length} numbers is not a whole number of samples of [${b.latentShape.join(', ')}]`);
+  const classes = b.sampling.classes;
+  if (req.labels && classes === undefined) throw new Error(`class labels: the ${b.name} model is unconditional (train it with diffusion.conditioning to sample by class)`);
+  if (req.setting.guidance && !req.labels) {
+    throw new Error(classes === undefined ? `guidance: the ${b.name} model is unconditional; classifier-free guidance needs a class-conditional model` : 'guidance: needs class labels (--class)');
+  }
+  const guided = req.labels ? guidedDenoiser(b.denoiser, req.labels, classes!, req.setting.guidance ?? { scale: 1 }) : undefined;
   const xT = tf.tensor(req.z.map((v) => v * plan.initScale), [n, ...b.latentShape]);
   const t0 = performance.now();
   const clipDenoised = req.clipDenoised ?? (req.clip === false ? undefined : b.clipDenoised);
-  const r = plan.entry.sampler(b.denoiser, xT, { ...plan.samplerOptions, sigmas: plan.sigmas, rng: req.rng, clipDenoised });
+  const r = plan.entry.sampler(guided?.D ?? b.denoiser, xT, { ...plan.samplerOptions, sigmas: plan.sigmas, rng: req.rng, clipDenoised });
   const seconds = (performance.now() - t0) / 1000;
   if (r.x !== xT) xT.dispose();
-  return { x: r.x, nfe: r.nfe, seconds, plan };
+  return { x: r.x, nfe: guided ? guided.evaluations() : r.nfe, seconds, plan };
+}
+
+/** Class-balanced labels of samples first…first+n−1: sample i is class i mod classes. */
+export function balancedLabels(first: number, n: number, classes: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => (first + i) % classes);
+}
+
+export interface ImageRequest {
+  setting: SamplerSetting;
+  steps: number;
+  n: number;
+  seed: number;
+  /** index of the first sample (a shard's offset); sample i's noise comes from (seed, i) only */
+  first?: number;
+  /** samples per sampler call (default: all n at once); does not change any sample */
+  batchSize?: number;
+  /** one class per sample; class-conditional models default to balanced labels (i mod classes) */
+  labels?: Int32Array;
+  clip?: boolean;
+  clipDenoised?: [number, number];
+  /** initial noise to use instead of each sample's stream (n × latent size) */
+  z?: Float32Array;
 }
 
 /**
- * Draws n images from a trained backend: z (unless given) from a fork of `rng`, sampler noise from
- * `rng` itself (callers pass new Rng(seed)); decoded and clipped to the data range [−1, 1].
+ * Draws n images from a trained backend, decoded and clipped to the data range [−1, 1]. Sample i's
+ * initial noise and every later sampler noise come from its own stream Rng(seed, first + i), so an
+ * image is the same whatever the batch size, job count, shard or resume (adaptive probability-flow
+ * steps are the exception: their step sizes are chosen for the batch as a whole).
  */
-export function sampleImages(b: DiffusionBackend, opts: { setting: SamplerSetting; steps: number; n: number; seed: number; clip?: boolean; clipDenoised?: [number, number]; z?: Float32Array; rng: Rng }): { images: tf.Tensor4D; nfe: number; seconds: number; plan: SamplingPlan } {
+export function sampleImages(b: DiffusionBackend, opts: ImageRequest): { images: tf.Tensor4D; labels?: Int32Array; nfe: number; seconds: number; plan: SamplingPlan } {
   const size = b.latentShape.reduce((p, q) => p * q, 1);
-  const z = opts.z ?? opts.rng.fork().normals(opts.n * size);
+  const first = opts.first ?? 0, batch = opts.batchSize ?? opts.n;
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size: expected an integer ≥ 1, got ${batch}`);
+  if (opts.z && opts.z.length !== opts.n * size) throw new Error(`initial noise: expected ${opts.n * size} numbers, got ${opts.z.length}`);
+  const classes = b.sampling.classes;
+  const labels = opts.labels ?? (classes !== undefined ? balancedLabels(first, opts.n, classes) : undefined);
+  if (labels && labels.length !== opts.n) throw new Error(`class labels: expected ${opts.n}, got ${labels.length}`);
   const t0 = performance.now();
-  const r = sampleLatents(b, { setting: opts.setting, steps: opts.steps, z, rng: opts.rng, clip: opts.clip, clipDenoised: opts.clipDenoised });
-  const images = tf.tidy(() => tf.clipByValue(b.decode(r.x), -1, 1)) as tf.Tensor4D;
-  r.x.dispose();
-  return { images, nfe: r.nfe, seconds: (performance.now() - t0) / 1000, plan: r.plan };
+  const parts: tf.Tensor[] = [];
+  let evaluations = 0, plan: SamplingPlan | undefined;
+  try {
+    for (let start = 0; start < opts.n; start += batch) {
+      const count = Math.min(batch, opts.n - start);
+      const streams = new SampleStreams(opts.seed, first + start, count);
+      const z = opts.z ? opts.z.subarray(start * size, (start + count) * size) : streams.normals(count * size);
+      const r = sampleLatents(b, { setting: opts.setting, steps: opts.steps, z, rng: streams, labels: labels?.subarray(start, start + count), clip: opts.clip, clipDenoised: opts.clipDenoised });
+      parts.push(tf.tidy(() => tf.clipByValue(b.decode(r.x), -1, 1)));
+      r.x.dispose();
+      evaluations += r.nfe * count;
+      plan = r.plan;
+    }
+    const images = (parts.length === 1 ? parts[0].clone() : tf.concat(parts, 0)) as tf.Tensor4D;
+    return { images, labels, nfe: evaluations / opts.n, seconds: (performance.now() - t0) / 1000, plan: plan! };
+  } finally {
+    tf.dispose(parts);
+  }
 }

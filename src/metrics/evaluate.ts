@@ -168,7 +168,7 @@ export interface SamplingSetting {
 
 /** Draws samples for one setting and measures their cost. The caller disposes `images`. */
 export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; cost: SampleCost } {
-  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, rng: new Rng(s.seed) });
+  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed });
   return { images: r.images, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 

@@ -5,7 +5,7 @@
 // E[x0|x] = Σ_k r_k(x)·(μ_k + s_k²/(s_k² + σ²)·(x − μ_k)), r_k ∝ π_k N(x; μ_k, s_k² + σ²).
 import fs from 'node:fs';
 import { tf } from '../compute/backend.js';
-import { perSampleSigma, type Denoiser } from '../diffusion/denoiser.js';
+import { perSampleSigma, sigmaValues, type Denoiser } from '../diffusion/denoiser.js';
 import type { Rng } from '../util/rng.js';
 
 export interface Gmm {
@@ -168,12 +168,31 @@ export function gmmSample(g: Gmm, n: number, rng: Rng): Float64Array {
   return out;
 }
 
-/** The exact denoiser as a tensor function (x: [n, dim], σ) → E[x0|x], computed in float64. */
+/**
+ * The exact denoiser as a tensor function (x: [n, dim], σ, cond?) → E[x0|x], computed in float64. The
+ * mixture is class-conditional with one class per component: label k < K gives E[x0 | x, k] =
+ * μ_k + s_k²/(s_k² + σ²)·(x − μ_k), the null label K (or no labels) the whole mixture's.
+ */
 export function gmmDenoiser(g: Gmm): Denoiser {
-  return perSampleSigma((x, sigma) => {
+  const K = g.weights.length, d = g.dim;
+  const mixture = perSampleSigma((x, sigma) => {
     const v = Float64Array.from(x.dataSync());
     return tf.tensor(Float32Array.from(gmmDenoise(g, v, sigma)), x.shape, 'float32');
   });
+  return (x, sigma, cond) => {
+    if (!cond) return mixture(x, sigma);
+    const n = x.shape[0], labels = cond.dataSync(), s = sigmaValues(sigma, n);
+    if (labels.length !== n) throw new Error(`gmm denoiser: ${labels.length} labels for a batch of ${n}`);
+    const v = Float64Array.from(x.dataSync()), out = new Float64Array(v.length);
+    for (let i = 0; i < n; i++) {
+      const k = labels[i], row = v.subarray(i * d, (i + 1) * d), s2 = s[i] * s[i];
+      if (!(Number.isInteger(k) && k >= 0 && k <= K)) throw new Error(`gmm denoiser: expected labels 0…${K} (${K} = none), got ${k}`);
+      if (k === K) { out.set(gmmDenoise(g, row, s[i]), i * d); continue; }
+      const mu = g.means[k], vk = g.variances[k];
+      for (let j = 0; j < d; j++) out[i * d + j] = mu[j] + (vk[j] / (vk[j] + s2)) * (row[j] - mu[j]);
+    }
+    return tf.tensor(Float32Array.from(out), x.shape, 'float32');
+  };
 }
 
 /**

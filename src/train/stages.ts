@@ -17,11 +17,12 @@ export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: Tra
 }
 
 /** Trains `model` on `data` into `<out>/diffusion`; `saved` is stored with every checkpoint. */
-export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; force?: boolean; hash: string; saved: SavedConfig }): StageReport {
+export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; force?: boolean; hash: string; saved: SavedConfig; labels?: Int32Array }): StageReport {
   const t0 = performance.now();
+  const labels = cfg.diffusion.conditioning ? opts.labels : undefined;
   const r = train({
     params: model.unet.params.vars, datasetSize: data.shape[0],
-    loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed)),
+    loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed, labels && Int32Array.from(idx, (i) => labels[i]))),
   }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash, opts.force), config: opts.saved });
   r.ema.dispose();
   return { stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };

@@ -5,11 +5,15 @@ export class Rng {
   private s = new Uint32Array(4);
   private spare: number | undefined;
 
-  constructor(seed: number) {
+  /**
+   * `stream` (optional) selects one of 2³² independent streams of the same seed: the state words mix
+   * seed and stream through splitmix32, so Rng(s, i) and Rng(s, j) share nothing for i ≠ j.
+   */
+  constructor(seed: number, stream?: number) {
     let z = seed >>> 0;
     for (let i = 0; i < 4; i++) {
       z = (z + 0x9e3779b9) >>> 0;
-      let t = z;
+      let t = stream === undefined ? z : (z ^ mix32((stream >>> 0) + Math.imul(i + 1, 0x7f4a7c15))) >>> 0;
       t = Math.imul(t ^ (t >>> 16), 0x85ebca6b) >>> 0;
       t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35) >>> 0;
       this.s[i] = (t ^ (t >>> 16)) >>> 0;
@@ -76,6 +80,40 @@ export class Rng {
   /** A generator derived from this one, so sub-tasks get independent reproducible streams. */
   fork(): Rng {
     return new Rng(this.nextU32());
+  }
+}
+
+function mix32(x: number): number {
+  let t = (x + 0x9e3779b9) >>> 0;
+  t = Math.imul(t ^ (t >>> 16), 0x21f0aaad) >>> 0;
+  t = Math.imul(t ^ (t >>> 15), 0x735a2d97) >>> 0;
+  return (t ^ (t >>> 15)) >>> 0;
+}
+
+/** Anything that draws standard normals: an Rng, or one stream per sample (SampleStreams). */
+export interface NormalSource {
+  normals(n: number): Float32Array;
+}
+
+/**
+ * One random stream per sample: sample i of a seeded set draws its initial noise and every later
+ * sampler noise from Rng(seed, i) alone, so its image does not depend on the batch it is drawn in,
+ * the number of jobs, the shard or a resume. `normals(n)` for a batch of rows [first, first+count)
+ * takes n/count numbers from each row's stream, row-major.
+ */
+export class SampleStreams implements NormalSource {
+  private readonly rows: Rng[];
+
+  constructor(readonly seed: number, readonly first: number, readonly count: number) {
+    this.rows = Array.from({ length: count }, (_, i) => new Rng(seed, first + i));
+  }
+
+  normals(n: number): Float32Array {
+    const per = n / this.count;
+    if (!Number.isInteger(per)) throw new Error(`sample streams: ${n} numbers is not a whole number per sample for ${this.count} samples`);
+    const out = new Float32Array(n);
+    this.rows.forEach((r, i) => out.set(r.normals(per), i * per));
+    return out;
   }
 }
 

@@ -37,6 +37,10 @@ interface SampleArgs extends ComputeArgs {
   rtol?: number;
   atol?: number;
   clipDenoised?: number[];
+  class?: number[];
+  guidance?: number;
+  guidanceInterval?: number[];
+  batch?: number;
 }
 
 export const MODEL_BACKENDS = ['analytic'] as const;
@@ -64,7 +68,15 @@ function settingFrom(a: SampleArgs): SamplerSetting {
   pass('rtol', 'rtol', a.rtol);
   pass('atol', 'atol', a.atol);
   for (const [k, v] of Object.entries({ grid: a.grid, spacing: a.spacing, sigmaMin: a.sigmaMin, sigmaMax: a.sigmaMax, rho: a.rho, shift: a.shift })) if (v !== undefined) o[k] = v;
+  if (a.guidance !== undefined) o.guidance = a.guidance;
+  if (a.guidanceInterval) o.guidanceInterval = a.guidanceInterval;
   return parseSamplerSetting(o, '--sampler');
+}
+
+/** --class c [c ...]: sample i gets the (i mod k)-th of the k classes given. */
+function labelsFrom(a: SampleArgs, n: number): Int32Array | undefined {
+  if (!a.class) return undefined;
+  return Int32Array.from({ length: n }, (_, i) => a.class![i % a.class!.length]);
 }
 
 /** --init-noise: standard-normal z with n rows of the model's size (any shape with that many numbers per row). */
@@ -107,10 +119,19 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     .option('variance', { choices: ['beta-tilde', 'beta'] as const, describe: 'ddpm: posterior variance (default beta-tilde)' })
     .option('rtol', { type: 'number', describe: 'probability-flow: relative tolerance (default 1e-5)' })
     .option('atol', { type: 'number', describe: 'probability-flow: absolute tolerance (default 1e-5)' })
+    .option('class', { type: 'number', array: true, describe: 'class-conditional models: the class of every sample (several: sample i gets the (i mod k)-th); default: balanced, i mod classes. With --gmm, a class is a mixture component' })
+    .option('guidance', { type: 'number', describe: 'classifier-free guidance scale w: D = D(x,∅) + w·(D(x,c) − D(x,∅)); 0 unconditional, 1 conditional (default)' })
+    .option('guidance-interval', { type: 'number', array: true, describe: 'guide only for σ in [LO, HI] (two numbers; Kynkäänniemi et al. 2024); plain conditional outside' })
+    .option('batch', { type: 'number', describe: '--checkpoint: samples per sampler call (default: all); every sample has its own noise stream, so this changes no sample' })
     .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default for --gmm)' })
     .check((a) => {
       const c = a['clip-denoised'] as number[] | undefined;
       if (c && (c.length !== 2 || !(c[0] < c[1]))) throw new Error(`--clip-denoised: expected two numbers LO HI with LO < HI, got ${c.join(' ')}`);
+      const gi = a['guidance-interval'] as number[] | undefined;
+      if (gi && (gi.length !== 2 || !(gi[0] >= 0 && gi[0] <= gi[1]))) throw new Error(`--guidance-interval: expected two numbers LO HI with 0 ≤ LO ≤ HI, got ${gi.join(' ')}`);
+      const cl = a.class as number[] | undefined;
+      if (cl && (!cl.length || cl.some((v) => !Number.isInteger(v) || v < 0))) throw new Error(`--class: expected class numbers ≥ 0, got ${cl.join(' ')}`);
+      if (a.batch !== undefined && (!Number.isInteger(a.batch) || (a.batch as number) < 1)) throw new Error(`--batch: expected an integer ≥ 1, got ${a.batch}`);
       if (!Number.isInteger(a.steps) || a.steps < 1) throw new Error(`--steps: expected an integer ≥ 1, got ${a.steps}`);
       if (a.n !== undefined && (!Number.isInteger(a.n) || a.n < 1)) throw new Error(`--n: expected an integer ≥ 1, got ${a.n}`);
       if (!a.gmm === !a.checkpoint) throw new Error('give exactly one of --gmm (an analytic mixture) or --checkpoint (a trained run)');
@@ -127,12 +148,12 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       const run = loadRun(a.checkpoint, a.weights);
       try {
         const n = a.n ?? 64;
-        const rng = new Rng(a.seed);
         const z = a.initNoise ? readInitNoise(a.initNoise, n, run.backend.latentShape) : undefined;
-        const { images, nfe, seconds, plan } = sampleImages(run.backend, { setting, steps: a.steps, n, seed: a.seed, clip: a.clip, clipDenoised, z, rng });
+        const { images, nfe, seconds, plan, labels } = sampleImages(run.backend, { setting, steps: a.steps, n, seed: a.seed, clip: a.clip, clipDenoised, z, labels: labelsFrom(a, n), batchSize: a.batch });
         const v = images.dataSync() as Float32Array;
         if (a.out.endsWith('.png')) writeGrid(a.out, v, images.shape); else writeNpy(a.out, v, images.shape);
-        console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${setting.label}, ${plan.describe}, NFE ${nfe}, ${seconds.toFixed(1)} s → ${a.out}`);
+        const cls = labels ? `, classes ${a.class ? a.class.join(',') : `balanced 0…${run.backend.sampling.classes! - 1}`}` : '';
+        console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${setting.label}${cls}, ${plan.describe}, NFE ${nfe}, ${seconds.toFixed(1)} s → ${a.out}`);
         images.dispose();
       } finally {
         run.dispose();
@@ -144,7 +165,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     const rng = new Rng(a.seed);
     const nSamples = a.n ?? 1000;
     const z = a.initNoise ? readInitNoise(a.initNoise, nSamples, [gmm.dim]) : rng.fork().normals(nSamples * gmm.dim);
-    const r = sampleLatents(backend, { setting, steps: a.steps, z, rng, clipDenoised });
+    const r = sampleLatents(backend, { setting, steps: a.steps, z, rng, clipDenoised, labels: labelsFrom(a, nSamples) });
     const samples = Float32Array.from(r.x.dataSync());
     r.x.dispose();
     writeNpy(a.out, samples, [nSamples, gmm.dim]);

@@ -7,7 +7,6 @@ import { parseSamplerSetting, sampleImages } from '../../diffusion/sampling.js';
 import { loadTrainConfig } from '../../train/config.js';
 import { runDir, runTraining, type Stage } from '../../train/pipeline.js';
 import { writeGrid } from '../../util/png.js';
-import { Rng } from '../../util/rng.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface TrainArgs extends ComputeArgs {
@@ -41,7 +40,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (a.grid && a.stage !== 'vae') {
       const run = loadRun(dir, 'ema');
       try {
-        const s = sampleImages(run.backend, { setting: parseSamplerSetting('ddim'), steps: 50, n: 64, seed: cfg.seed, rng: new Rng(cfg.seed) });
+        const s = sampleImages(run.backend, { setting: parseSamplerSetting('ddim'), steps: 50, n: 64, seed: cfg.seed });
         const file = path.join(dir, 'samples.png');
         writeGrid(file, s.images.dataSync() as Float32Array, s.images.shape);
         s.images.dispose();

@@ -1,6 +1,6 @@
 // Shared sampler types: every sampler is a function over a denoiser in σ space (x = x0 + σ·ε).
 import { tf } from '../../compute/backend.js';
-import type { Rng } from '../../util/rng.js';
+import type { NormalSource } from '../../util/rng.js';
 import type { Denoiser } from '../denoiser.js';
 
 export type { Denoiser, Sigma } from '../denoiser.js';
@@ -19,7 +19,7 @@ export interface SamplerOptions {
   /** Decreasing noise levels σ_0 > … > σ_{N−1} > σ_N = 0 (N steps). */
   sigmas: Float64Array;
   /** Source of fresh noise for stochastic samplers. */
-  rng?: Rng;
+  rng?: NormalSource;
   /** Stochasticity: ddim's η, euler-ancestral's η. */
   eta?: number;
   /** Clip the denoiser's x0 estimate to [lo, hi] (off by default). */
@@ -30,8 +30,14 @@ export interface SamplerOptions {
   churn?: { sChurn: number; sTmin?: number; sTmax?: number; sNoise?: number };
   /** ddpm: posterior variance β̃_t ('beta-tilde', default) or β_t ('beta'). */
   variance?: 'beta' | 'beta-tilde';
-  /** lms, dpm-solver++: order. */
+  /** lms, dpm-solver++, unipc, deis: order. */
   order?: number;
+  /** dpm-solver++, deis (below 15 steps) and unipc: lower the order of the last steps (diffusers). */
+  lowerOrderFinal?: boolean;
+  /** unipc: B(h) = h ('bh1') or e^h − 1 ('bh2') */
+  variant?: 'bh1' | 'bh2';
+  /** unipc: apply the corrector UniC (default true) */
+  corrector?: boolean;
   /** probability-flow: tolerances of the adaptive RK45 solver. */
   rtol?: number;
   atol?: number;
@@ -59,13 +65,13 @@ export function counted(denoiser: Denoiser, clip?: [number, number]): { D: Denoi
   return { D, nfe: () => n };
 }
 
-export function requireRng(opts: SamplerOptions, name: string): Rng {
+export function requireRng(opts: SamplerOptions, name: string): NormalSource {
   if (!opts.rng) throw new Error(`sampler ${name} is stochastic: pass rng`);
   return opts.rng;
 }
 
-/** Standard normals shaped like x, from the run's RNG. */
-export function noiseLike(rng: Rng, x: tf.Tensor): tf.Tensor {
+/** Standard normals shaped like x, from the run's RNG (or each sample's own stream). */
+export function noiseLike(rng: NormalSource, x: tf.Tensor): tf.Tensor {
   return tf.tensor(rng.normals(x.size), x.shape, 'float32');
 }
 
