@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { DEFAULT_SPACING, discreteSchedule, exponentialSigmas, karrasSigmas, samplingTimesteps, type DiscreteSchedule, type TimestepSpacing } from '../schedules.js';
 import { sampleDdim, sampleDdpm } from './ddim.js';
 import { sampleEuler, sampleEulerAncestral, sampleHeun } from './euler.js';
-import { sampleDpmSolverPP, sampleLms, samplePlms } from './multistep.js';
+import { sampleDeis, sampleDpmSolverPP, sampleLms, samplePlms } from './multistep.js';
+import { sampleUniPc } from './unipc.js';
 import { sampleProbabilityFlow } from './ode.js';
 import type { Sampler, SamplerOptions } from './types.js';
 
@@ -13,6 +14,10 @@ export * from './types.js';
 
 const none = z.strictObject({});
 const eta = (d: number) => z.strictObject({ eta: z.number().min(0).default(d) });
+const order123 = (d: number) => z.number().int().min(1).max(3).default(d);
+/** diffusers' lower_order_final: on by default, as there. */
+const lowerFinal = z.strictObject({ lowerOrderFinal: z.boolean().default(true) });
+const lowerFinalOption = (o: Record<string, unknown>) => ({ lowerOrderFinal: o.lowerOrderFinal as boolean });
 
 export interface SamplerEntry {
   sampler: Sampler;
@@ -43,8 +48,18 @@ export const SAMPLERS: Record<string, SamplerEntry> = {
   },
   plms: { sampler: samplePlms, grid: 'native', stochastic: false, options: none, describe: 'pseudo linear multistep (PNDM/PLMS as in LDM)' },
   'dpm-solver++-1s': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 1 }, options: none, describe: 'DPM-Solver++ first order' },
-  'dpm-solver++-2m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 2 }, options: none, describe: 'DPM-Solver++(2M) multistep' },
-  'dpm-solver++-3m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 3 }, options: none, describe: 'DPM-Solver++(3M) multistep' },
+  'dpm-solver++-2m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 2 }, options: lowerFinal, toOptions: lowerFinalOption, describe: 'DPM-Solver++(2M) multistep (lowerOrderFinal: lower orders on the last steps below 15 steps)' },
+  'dpm-solver++-3m': { sampler: sampleDpmSolverPP, grid: 'karras', stochastic: false, preset: { order: 3 }, options: lowerFinal, toOptions: lowerFinalOption, describe: 'DPM-Solver++(3M) multistep (lowerOrderFinal: order ≤ 2 on the second-to-last step below 15 steps)' },
+  unipc: {
+    sampler: sampleUniPc, grid: 'karras', stochastic: false, describe: 'UniPC, predictor UniP + corrector UniC, B(h) variant bh1|bh2, order 1–3 (diffusers UniPCMultistepScheduler)',
+    options: z.strictObject({ order: order123(2), variant: z.enum(['bh1', 'bh2']).default('bh2'), corrector: z.boolean().default(true), lowerOrderFinal: z.boolean().default(true) }),
+    toOptions: (o) => ({ order: o.order as number, variant: o.variant as 'bh1' | 'bh2', corrector: o.corrector as boolean, lowerOrderFinal: o.lowerOrderFinal as boolean }),
+  },
+  deis: {
+    sampler: sampleDeis, grid: 'karras', stochastic: false, describe: 'DEIS multistep (log-ρ), order 1–3',
+    options: z.strictObject({ order: order123(2), lowerOrderFinal: z.boolean().default(true) }),
+    toOptions: (o) => ({ order: o.order as number, lowerOrderFinal: o.lowerOrderFinal as boolean }),
+  },
   euler: { sampler: sampleEuler, grid: 'karras', stochastic: false, options: none, describe: 'Euler on the probability-flow ODE' },
   'euler-ancestral': {
     sampler: sampleEulerAncestral, grid: 'karras', stochastic: (o) => (o.eta as number) > 0, describe: 'Euler with ancestral noise (η)',

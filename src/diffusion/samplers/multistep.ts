@@ -48,18 +48,7 @@ export function samplePlms(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptio
 
 /** ∫_{a}^{b} Π_{k≠j} (τ − t_k)/(t_j − t_k) dτ, exactly, by expanding the Lagrange basis polynomial. */
 export function lagrangeIntegral(t: number[], j: number, a: number, b: number): number {
-  let poly = [1]; // coefficients, lowest degree first
-  let denom = 1;
-  for (let k = 0; k < t.length; k++) {
-    if (k === j) continue;
-    const next = new Array(poly.length + 1).fill(0);
-    for (let p = 0; p < poly.length; p++) { next[p] -= poly[p] * t[k]; next[p + 1] += poly[p]; }
-    poly = next;
-    denom *= t[j] - t[k];
-  }
-  let sum = 0;
-  for (let p = 0; p < poly.length; p++) sum += (poly[p] * (b ** (p + 1) - a ** (p + 1))) / (p + 1);
-  return sum / denom;
+  return lagrangeBasis(t, j).reduce((sum, c, p) => sum + (c * (b ** (p + 1) - a ** (p + 1))) / (p + 1), 0);
 }
 
 /** Linear multistep on dx/dσ = (x − D)/σ with Lagrange-interpolated slopes (order 4 by default). */
@@ -91,11 +80,14 @@ export function sampleLms(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOption
  * DPM-Solver++ (Lu et al. 2022) with data prediction in σ space (α = 1, λ = −log σ). Order 1 is
  * DDIM; order 2 is the 2M multistep update x' = (σ'/σ)x − φ1·(D0 + (D0 − D1)/(2r)), r = h_prev/h;
  * order 3 (3M) adds the second difference with φ2 = φ1/h + 1, φ3 = φ2/h − ½, φ1 = expm1(−h).
- * The first steps use lower orders until enough history exists, and the step to σ = 0 returns D.
+ * The first steps use lower orders until enough history exists, and the step to σ = 0 returns D (the
+ * first-order update there). lowerOrderFinal (diffusers' default, below 15 steps): the step before it
+ * uses order ≤ 2, which changes 3M only.
  */
 export function sampleDpmSolverPP(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
   const { D, nfe } = counted(denoiser, opts.clipDenoised);
-  const s = opts.sigmas, order = opts.order ?? 2;
+  const s = opts.sigmas, order = opts.order ?? 2, N = s.length - 1;
+  const lowerFinal = (opts.lowerOrderFinal ?? false) && N < 15;
   if (![1, 2, 3].includes(order)) throw new Error(`dpm-solver++: order must be 1, 2 or 3, got ${order}`);
   const lam = (sigma: number) => -Math.log(sigma);
   const hist: { den: tf.Tensor; lambda: number }[] = [];
@@ -107,7 +99,7 @@ export function sampleDpmSolverPP(denoiser: Denoiser, xT: tf.Tensor, opts: Sampl
       const h = lam(s[i + 1]) - lam(s[i]);
       const phi1 = Math.expm1(-h);
       const base = x.mul(s[i + 1] / s[i]);
-      const k = Math.min(order, hist.length + 1);
+      const k = Math.min(order, hist.length + 1, lowerFinal ? N - i : 3);
       if (k === 1) return base.sub(den.mul(phi1));
       const m1 = hist[hist.length - 1];
       const r0 = (lam(s[i]) - m1.lambda) / h;
@@ -127,5 +119,72 @@ export function sampleDpmSolverPP(denoiser: Denoiser, xT: tf.Tensor, opts: Sampl
     x = advance(x, next, xT);
   }
   for (const h of hist) h.den.dispose();
+  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+}
+
+/** Coefficients, lowest degree first, of the Lagrange basis polynomial ℓ_j over the nodes t. */
+function lagrangeBasis(t: number[], j: number): number[] {
+  let poly = [1];
+  let denom = 1;
+  for (let k = 0; k < t.length; k++) {
+    if (k === j) continue;
+    const next = new Array(poly.length + 1).fill(0);
+    for (let p = 0; p < poly.length; p++) { next[p] -= poly[p] * t[k]; next[p + 1] += poly[p]; }
+    poly = next;
+    denom *= t[j] - t[k];
+  }
+  return poly.map((c) => c / denom);
+}
+
+/**
+ * ∫_{σa}^{σb} ℓ_j(log τ) dτ exactly: with u = log τ it is ∫ e^u P(u) du = [e^u Σ_k (−1)^k P^{(k)}(u)],
+ * by parts (σb = 0 contributes 0).
+ */
+export function logRhoIntegral(logNodes: number[], j: number, sigmaA: number, sigmaB: number): number {
+  const F = (sigma: number) => {
+    if (sigma === 0) return 0;
+    const u = Math.log(sigma);
+    let poly = lagrangeBasis(logNodes, j), sum = 0, sign = 1;
+    while (poly.length) {
+      sum += sign * poly.reduce((acc, c, p) => acc + c * u ** p, 0);
+      poly = poly.slice(1).map((c, p) => c * (p + 1)); // derivative
+      sign = -sign;
+    }
+    return Math.exp(u) * sum;
+  };
+  return F(sigmaB) - F(sigmaA);
+}
+
+/**
+ * DEIS (Zhang & Chen 2022), the multistep log-ρ variant diffusers ships: in σ space (ρ = σ) the
+ * exponential integrator is x' = x + ∫_σ^{σ'} ε̂(τ) dτ, with ε̂ = (x − D)/σ interpolated by a Lagrange
+ * polynomial in log σ through the last `order` nodes (order 1 is DDIM). With lowerOrderFinal and
+ * fewer than 15 steps the last two steps drop to orders 1 and 2 (diffusers' default); the step to
+ * σ = 0 returns D.
+ */
+export function sampleDeis(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
+  const { D, nfe } = counted(denoiser, opts.clipDenoised);
+  const s = opts.sigmas, N = s.length - 1, order = opts.order ?? 2;
+  if (![1, 2, 3].includes(order)) throw new Error(`deis: order must be 1, 2 or 3, got ${order}`);
+  const lowerFinal = (opts.lowerOrderFinal ?? true) && N < 15;
+  const eps: tf.Tensor[] = [];
+  let x = xT;
+  for (let i = 0; i < N; i++) {
+    const den = D(x, s[i]);
+    eps.push(tf.tidy(() => x.sub(den).div(s[i])));
+    if (eps.length > order) eps.shift()!.dispose();
+    let p = Math.min(order, eps.length);
+    if (lowerFinal) p = Math.min(p, N - i);
+    const nodes = Array.from({ length: p }, (_, k) => Math.log(s[i - k])); // log σ_i, log σ_{i−1}, …
+    const next = s[i + 1] === 0 ? den.clone() : tf.tidy(() => {
+      let acc = x;
+      for (let k = 0; k < p; k++) acc = acc.add(eps[eps.length - 1 - k].mul(logRhoIntegral(nodes, k, s[i], s[i + 1])));
+      return acc;
+    });
+    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
+    den.dispose();
+    x = advance(x, next, xT);
+  }
+  tf.dispose(eps);
   return { x: x === xT ? xT.clone() : x, nfe: nfe() };
 }
