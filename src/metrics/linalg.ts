@@ -251,3 +251,25 @@ export function pairwiseSqDist(a: Matrix, b: Matrix): Float64Array {
   }
   return out;
 }
+
+/** Solves a small dense system A·x = b (Gaussian elimination with partial pivoting). */
+export function solveLinear(A: number[][], b: number[]): number[] {
+  const n = b.length, M = A.map((row, i) => [...row, b[i]]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
+    [M[c], M[p]] = [M[p], M[c]];
+    if (M[c][c] === 0) throw new Error('solveLinear: singular system');
+    for (let r = c + 1; r < n; r++) {
+      const f = M[r][c] / M[c][c];
+      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = M[r][n];
+    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
+    x[r] = s / M[r][r];
+  }
+  return x;
+}

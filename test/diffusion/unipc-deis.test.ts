@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { tf } from '../../src/compute/backend.js';
 import { getSampler, samplingSigmas, type Denoiser, type SamplerOptions } from '../../src/diffusion/samplers/index.js';
 import { logRhoIntegral } from '../../src/diffusion/samplers/multistep.js';
-import { solveSmall } from '../../src/diffusion/samplers/unipc.js';
+import { solveLinear } from '../../src/metrics/linalg.js';
 import { parseSamplerSetting, planSampling } from '../../src/diffusion/sampling.js';
 import { analyticSampling } from '../../src/backends/analytic.js';
 import { gmmDenoiser, gmmFromSpec } from '../../src/models/gmm.js';
@@ -78,7 +78,7 @@ test('the log-ρ integral and the small solver against direct computation', () =
     for (let i = 0; i <= n; i++) sum += (i === 0 || i === n ? 1 : i % 2 ? 4 : 2) * ell(Math.log(a + i * hstep));
     assert.ok(Math.abs(logRhoIntegral(nodes, j, a, b) - (sum * hstep) / 3) < 1e-9);
   }
-  const x = solveSmall([[2, 1, 0], [1, 3, 1], [0, 1, 4]], [3, 5, 5]);
+  const x = solveLinear([[2, 1, 0], [1, 3, 1], [0, 1, 4]], [3, 5, 5]);
   [1, 1, 1].forEach((v, i) => assert.ok(Math.abs(x[i] - v) < 1e-12));
 });
 
@@ -103,7 +103,7 @@ test('unipc and deis on the 2-D mixture: finite, and closer to the exact ODE tha
     const r = plan.entry.sampler(D, xT, { ...plan.samplerOptions, sigmas: plan.sigmas });
     const ref = getSampler('probability-flow').sampler(D, xT, { sigmas: plan.sigmas, rtol: 1e-8, atol: 1e-8 });
     const a = r.x.dataSync(), b = ref.x.dataSync();
-    const e = Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
+    const e = Math.sqrt(Array.from(a).reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
     tf.dispose([xT, r.x, ref.x]);
     return e;
   };

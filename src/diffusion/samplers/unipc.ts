@@ -3,31 +3,10 @@
 // diffusers' UniPCMultistepScheduler. Written in σ space (α = 1, λ = −log σ), where the diffusers
 // update x_t = (σ_t/σ_s)·x − α_t·(e^{−h} − 1)·m0 − α_t·B(h)·Σρ_k·D1_k reads with α = 1.
 import { tf } from '../../compute/backend.js';
+import { solveLinear } from '../../metrics/linalg.js';
 import { advance, counted, type Denoiser, type SampleResult, type SamplerOptions } from './types.js';
 
 export type UniPcVariant = 'bh1' | 'bh2';
-
-/** Solves a small dense system A·x = b (Gaussian elimination with partial pivoting). */
-export function solveSmall(A: number[][], b: number[]): number[] {
-  const n = b.length, M = A.map((row, i) => [...row, b[i]]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
-    [M[c], M[p]] = [M[p], M[c]];
-    if (M[c][c] === 0) throw new Error('unipc: singular coefficient system (repeated σ in the grid?)');
-    for (let r = c + 1; r < n; r++) {
-      const f = M[r][c] / M[c][c];
-      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
-    }
-  }
-  const x = new Array<number>(n).fill(0);
-  for (let r = n - 1; r >= 0; r--) {
-    let s = M[r][n];
-    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
-    x[r] = s / M[r][r];
-  }
-  return x;
-}
 
 /**
  * The B(h) system of an order-p update over a step of h in λ: R (rows r_k^{j−1}, r including the
@@ -68,12 +47,12 @@ function uniUpdate(x: tf.Tensor, sigmaS: number, sigmaT: number, hist: Hist[], p
     const { R, b, hPhi1, Bh } = bhSystem(rks, h, variant);
     let out = x.mul(sigmaT / sigmaS).sub(m0.mul(hPhi1));
     if (mT) {
-      const rho = p === 1 ? [0.5] : solveSmall(R, b);
+      const rho = p === 1 ? [0.5] : solveLinear(R, b);
       let res = mT.sub(m0).mul(rho[p - 1]);
       D1s.forEach((d, k) => { res = res.add(d.mul(rho[k])); });
       out = out.sub(res.mul(Bh));
     } else if (D1s.length) {
-      const rho = p === 2 ? [0.5] : solveSmall(R.slice(0, -1).map((row) => row.slice(0, -1)), b.slice(0, -1));
+      const rho = p === 2 ? [0.5] : solveLinear(R.slice(0, -1).map((row) => row.slice(0, -1)), b.slice(0, -1));
       let res = D1s[0].mul(rho[0]);
       for (let k = 1; k < D1s.length; k++) res = res.add(D1s[k].mul(rho[k]));
       out = out.sub(res.mul(Bh));
