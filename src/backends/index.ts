@@ -2,7 +2,7 @@
 // config and loaded from a run directory through their entries; `analytic` (analytic.ts) is built from
 // a Gaussian mixture. Callers go through these and never branch on a backend's name.
 import path from 'node:path';
-import { checkpointAt } from '../train/checkpoint.js';
+import { checkpointAt, type WeightsChoice } from '../train/checkpoint.js';
 import { readJsonFile } from '../util/fs.js';
 import { latent } from './latent.js';
 import { pixel } from './pixel.js';
@@ -26,7 +26,7 @@ export function backendEntry(name: string): BackendEntry {
  * `step`), with EMA (or raw) weights. The VAE of a latent run is always its final one: the diffusion
  * stage trained on its latents.
  */
-export function loadRun(dir: string, weights: 'ema' | 'model' = 'ema', step?: number): LoadedRun {
+export function loadRun(dir: string, weights: WeightsChoice = 'ema', step?: number): LoadedRun {
   const base = checkpointAt(path.join(dir, 'diffusion'), step);
   const meta = readJsonFile<{ config: SavedConfig; step: number }>(`${base}.json`, 'a checkpoint sidecar');
   const config = savedConfig(meta.config, `${base}.json`);

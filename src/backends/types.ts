@@ -5,6 +5,7 @@ import type { Denoiser } from '../diffusion/denoiser.js';
 import type { TimeMap } from '../diffusion/objectives/index.js';
 import type { DiscreteSchedule } from '../diffusion/schedules.js';
 import type { BpdResult } from '../metrics/bits-per-dim.js';
+import type { WeightsChoice } from '../train/checkpoint.js';
 import type { TrainConfigT } from '../train/config.js';
 
 /** What the sampling planner needs to know about a model. */
@@ -113,5 +114,5 @@ export interface BackendEntry {
   /** Runs the configured stages in order into `out`; returns what each stage did. */
   train(cfg: TrainConfigT, data: TrainingData, opts: { out: string; stage: Stage; resume: boolean; force?: boolean }): StageReport[];
   /** Rebuilds the backend from a run directory's diffusion checkpoint `base` (with its sidecar). */
-  load(dir: string, base: string, meta: { config: SavedConfig; step: number }, weights: 'ema' | 'model'): LoadedRun;
+  load(dir: string, base: string, meta: { config: SavedConfig; step: number }, weights: WeightsChoice): LoadedRun;
 }

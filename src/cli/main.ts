@@ -1,6 +1,7 @@
 // The difflab command line: one module per command under ./commands.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { emaCommand } from './commands/ema.js';
 import { evalCommand } from './commands/eval.js';
 import { fidCommand } from './commands/fid.js';
 import { infoCommand } from './commands/info.js';
@@ -11,7 +12,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { trainCommand } from './commands/train.js';
 import { exitWithParent } from '../runner/parallel.js';
 
-const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
+const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, emaCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

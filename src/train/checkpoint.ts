@@ -10,6 +10,7 @@ import { tf } from '../compute/backend.js';
 import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import type { AdamW, Ema } from './optim.js';
+import { PowerEma, reconstructPosthoc } from './posthoc-ema.js';
 
 export const CHECKPOINT_FORMAT = 'difflab-checkpoint/1';
 
@@ -29,6 +30,8 @@ export interface TrainState {
   params: Map<string, tf.Variable>;
   ema?: Ema;
   optimizer?: AdamW;
+  /** power-function EMAs of post-hoc EMA */
+  powerEma?: PowerEma;
 }
 
 function libraryVersion(): string {
@@ -69,6 +72,7 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
   put('model.', s.params);
   if (s.ema) put('ema.', s.ema.shadow);
   if (s.optimizer) { put('optim.m.', s.optimizer.m); put('optim.v.', s.optimizer.v); }
+  s.powerEma?.sigmaRels.forEach((sr, k) => put(PowerEma.prefix(sr), s.powerEma!.shadows[k]));
   const full: CheckpointMeta = {
     ...meta, format: CHECKPOINT_FORMAT, libraryVersion: libraryVersion(), optimizerStep: s.optimizer?.step ?? 0, createdAt: new Date().toISOString(),
   };
@@ -148,10 +152,35 @@ export function latestCheckpoint(dir: string, note: (line: string) => void = (l)
   return undefined;
 }
 
-/** Loads one set of weights, the raw parameters ('model') or their EMA ('ema'), into `params`. */
-export function loadWeights(base: string, params: Map<string, tf.Variable>, which: 'model' | 'ema'): CheckpointMeta {
+/**
+ * Which weights of a run: the raw parameters ('model'), the classic EMA ('ema'), or a post-hoc EMA of
+ * length σ_rel reconstructed from the run's snapshots ('ema:0.05').
+ */
+export type WeightsChoice = 'model' | 'ema' | `ema:${number}`;
+
+/** Reads 'model', 'ema' or 'ema:<σ_rel>'; `where` names the flag or field in errors. */
+export function parseWeights(v: string, where = '--weights'): WeightsChoice {
+  if (v === 'model' || v === 'ema') return v;
+  const m = /^ema:(\d*\.?\d+(?:e-?\d+)?)$/.exec(v);
+  if (m && Number(m[1]) > 0) return v as WeightsChoice;
+  throw new Error(`${where}: expected model, ema or ema:<σ_rel> (a post-hoc EMA length, e.g. ema:0.05), got '${v}'`);
+}
+
+/** σ_rel of a post-hoc choice, else undefined. */
+export const posthocSigmaRel = (w: WeightsChoice): number | undefined => (w.startsWith('ema:') ? Number(w.slice(4)) : undefined);
+
+/** Loads one set of weights (see WeightsChoice) of the checkpoint `base` into `params`. */
+export function loadWeights(base: string, params: Map<string, tf.Variable>, which: WeightsChoice): CheckpointMeta {
   const meta = readJsonFile<CheckpointMeta>(`${base}.json`, 'a checkpoint sidecar');
-  const { tensors } = readSafetensors(`${base}.safetensors`);
+  const sigmaRel = posthocSigmaRel(which);
+  const tensors: Record<string, { shape: number[]; data: ArrayLike<number> }> = {};
+  if (sigmaRel !== undefined) {
+    const r = reconstructPosthoc(path.dirname(base), sigmaRel, meta.step);
+    for (const [name, t] of r.weights) tensors[`ema.${name}`] = t;
+    which = 'ema';
+  } else {
+    Object.assign(tensors, readSafetensors(`${base}.safetensors`).tensors);
+  }
   for (const [name, v] of params) {
     const t = tensors[`${which}.${name}`];
     if (!t) throw new Error(`${base}.safetensors: missing tensor ${which}.${name}`);
@@ -179,6 +208,15 @@ export function loadCheckpoint(base: string, s: TrainState): CheckpointMeta {
   };
   restore('model.', s.params);
   if (s.ema) restore('ema.', s.ema.shadow);
+  if (s.powerEma) {
+    const [first] = s.params.keys();
+    s.powerEma.sigmaRels.forEach((sr, k) => {
+      if (first !== undefined && !tensors[`${PowerEma.prefix(sr)}${first}`]) {
+        throw new Error(`${base}.safetensors: no post-hoc EMA state for σ_rel ${sr}; its run was trained without train.posthocEma (or other σ_rel values): start it over with --force to keep post-hoc EMA snapshots`);
+      }
+      restore(PowerEma.prefix(sr), s.powerEma!.shadows[k]);
+    });
+  }
   if (s.optimizer) {
     s.optimizer.dispose();
     for (const [name, p] of s.params) {

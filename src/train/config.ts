@@ -9,6 +9,7 @@ import { NOISE_DISTRIBUTIONS } from '../diffusion/noise-levels.js';
 import { getObjective, OBJECTIVE_NAMES } from '../diffusion/objectives/index.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { WEIGHTINGS, type WeightingSpec } from '../diffusion/weighting.js';
+import { MAX_SIGMA_REL } from './posthoc-ema.js';
 
 const side = z.number().int().positive().max(4096);
 const size2 = z.tuple([side, side]);
@@ -24,6 +25,14 @@ export const TrainBlock = z.strictObject({
   clipNorm: z.number().positive().optional(),
   emaDecay: z.number().min(0).max(1).default(0.999),
   checkpointEvery: z.number().int().positive().max(10_000_000).default(500),
+  /**
+   * post-hoc EMA (EDM2): power-function EMAs of these lengths σ_rel, snapshotted every `every` steps
+   * (default: checkpointEvery), from which `difflab ema` reconstructs any other length
+   */
+  posthocEma: z.strictObject({
+    sigmaRels: z.array(z.number().positive().lt(MAX_SIGMA_REL, `σ_rel must be below ${MAX_SIGMA_REL.toFixed(4)} (γ = 0)`)).min(1).max(8).default([0.05, 0.1]),
+    every: z.number().int().positive().max(10_000_000).optional(),
+  }).optional(),
 });
 
 const Shift = z.union([

@@ -10,6 +10,7 @@ import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps } from './checkpoint.js';
 import { AdamW, clipByGlobalNorm, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
+import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
 
 export interface TrainTask {
   params: Map<string, tf.Variable>;
@@ -29,6 +30,8 @@ export interface TrainOptions {
   clipNorm?: number;
   emaDecay: number;
   checkpointEvery: number;
+  /** post-hoc EMA: power-function EMAs of these σ_rel, snapshotted every `every` steps */
+  posthoc?: { sigmaRels: number[]; every: number };
   outDir: string;
   /** Continue from the newest checkpoint in outDir, if there is one. */
   resume?: boolean;
@@ -81,15 +84,17 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       throw new Error(`${opts.outDir} has checkpoints already (steps ${existing.join(', ')}): pass --resume to continue that run, or --force to start it over`);
     }
     removeCheckpoints(opts.outDir);
+    removeSnapshots(opts.outDir);
     fs.rmSync(path.join(opts.outDir, 'loss.jsonl'), { force: true });
     log(`--force: removed the earlier checkpoints (steps ${existing.join(', ')}) and loss log of ${opts.outDir}`);
   }
   const opt = new AdamW({ lr: opts.lr.base, ...opts.adam });
   const ema = new Ema(opts.emaDecay, task.params);
+  const powerEma = opts.posthoc ? new PowerEma(opts.posthoc.sigmaRels, task.params) : undefined;
   const rng = new Rng(opts.seed);
   const sampler = new BatchSampler(task.datasetSize, opts.batchSize, opts.seed + 1);
   let step = 0;
-  const state = { params: task.params, ema, optimizer: opt };
+  const state = { params: task.params, ema, optimizer: opt, powerEma };
   if (opts.resume) {
     const base = latestCheckpoint(opts.outDir);
     if (base) {
@@ -99,6 +104,8 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       sampler.restore(st.sampler);
       step = meta.step;
       log(`resuming from ${base} at step ${step}`);
+      // Snapshots written after that checkpoint (by a killed run) are written again as training redoes their steps.
+      if (powerEma) removeSnapshots(opts.outDir, step);
     } else if (existing.length) {
       throw new Error(`${opts.outDir}: none of its checkpoints (steps ${existing.join(', ')}) is intact; move them away to start over, or pass --force`);
     }
@@ -139,6 +146,8 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       tf.dispose(Object.values(grads));
       ema.update(task.params);
       step++;
+      powerEma?.update(task.params, step);
+      if (powerEma && (step % opts.posthoc!.every === 0 || step === opts.steps)) saveSnapshot(opts.outDir, powerEma, step);
       lastLoss = loss;
       appendFileNamed(logFile, JSON.stringify({ step, loss, lr, gradNorm: Number.isFinite(gradNorm) ? gradNorm : null, seconds: (performance.now() - t0) / 1000 }) + '\n');
       bar.update(step, { loss, lr });
@@ -151,6 +160,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   } finally {
     bar.stop();
     opt.dispose();
+    powerEma?.dispose();
   }
   return { step, lastLoss, ema, checkpoint: lastCheckpoint! };
 }

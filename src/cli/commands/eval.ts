@@ -10,6 +10,7 @@ import {
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
+import { parseWeights, type WeightsChoice } from '../../train/checkpoint.js';
 
 interface EvalArgs extends ComputeArgs {
   checkpoint: string;
@@ -24,7 +25,7 @@ interface EvalArgs extends ComputeArgs {
   realN?: number;
   nllN: number;
   nllTerms: string;
-  weights: 'ema' | 'model';
+  weights: WeightsChoice;
   json: boolean;
 }
 
@@ -56,7 +57,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('real-n', { type: 'number', describe: 'real test images for the reference statistics (default: the whole test split)' })
     .option('nll-n', { type: 'number', default: 64, describe: 'test images for bits/dim' })
     .option('nll-terms', { type: 'string', default: '50', describe: "bits/dim: 'all' KL terms, or K stratified timesteps (an unbiased estimate)" })
-    .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: 'EMA (default) or raw weights' })
+    .option('weights', { type: 'string', default: 'ema', coerce: (v: string) => parseWeights(v), describe: 'ema (default), model (raw weights) or ema:<σ_rel> (post-hoc EMA; see difflab ema)' })
     .option('bootstrap', { type: 'number', default: 100, describe: 'bootstrap resamples behind the FID interval' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<EvalArgs>,
   handler: async (a: ArgumentsCamelCase<EvalArgs>) => {

@@ -12,11 +12,12 @@ import { readNpy, requireFiniteRows, writeNpy } from '../../util/npy.js';
 import { writeGrid } from '../../util/png.js';
 import { Rng } from '../../util/rng.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
+import { parseWeights, type WeightsChoice } from '../../train/checkpoint.js';
 
 interface SampleArgs extends ComputeArgs {
   gmm?: string;
   checkpoint?: string;
-  weights: 'ema' | 'model';
+  weights: WeightsChoice;
   clip: boolean;
   sampler: string;
   steps: number;
@@ -96,7 +97,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   describe: 'Draw samples with a sampler: from a Gaussian mixture (--gmm, writes .npy) or a trained run (--checkpoint, writes a .png grid or .npy)',
   builder: (y: Argv) => withModelBackend(y)
     .option('checkpoint', { type: 'string', describe: 'a training run directory (with diffusion/ and, for latent runs, vae/)' })
-    .option('weights', { choices: ['ema', 'model'] as const, default: 'ema' as const, describe: '--checkpoint: sample with the EMA or the raw weights' })
+    .option('weights', { type: 'string', default: 'ema', coerce: (v: string) => parseWeights(v), describe: '--checkpoint: ema (default), model (raw weights) or ema:<σ_rel> (post-hoc EMA from the run\'s snapshots; see difflab ema)' })
     .option('clip', { type: 'boolean', default: true, describe: '--checkpoint, pixel runs: clip x0 estimates to the data range [-1, 1] as DDPM/DDIM do (--no-clip turns it off)' })
     .option('sampler', { choices: SAMPLER_NAMES, demandOption: true, describe: 'sampler' })
     .option('steps', { type: 'number', default: 50, describe: 'sampling steps (probability-flow: σ range only; it adapts its steps)' })
