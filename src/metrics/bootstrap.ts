@@ -142,3 +142,11 @@ function bootstrapFids(real: Matrix, sets: Matrix[], stat: (fids: number[]) => n
   }
   return { value, ...normal(value, vals, opts.level ?? 0.95, floor), replicates: B };
 }
+
+/** Wilson score interval of a proportion k/n at `level` (Wilson 1927): sound near 0 and 1 and at small n. */
+export function wilsonInterval(k: number, n: number, level = 0.95): { low: number; high: number } {
+  if (n < 1) return { low: 0, high: 1 };
+  const z = normalQuantile(0.5 + level / 2), p = k / n, z2n = (z * z) / n;
+  const centre = (p + z2n / 2) / (1 + z2n), half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + z2n / (4 * n));
+  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+}

@@ -8,17 +8,17 @@ import { Rng } from '../util/rng.js';
 import type { BpdResult } from './bits-per-dim.js';
 import { classifierScore } from './classifier-score.js';
 import type { FeatureNet } from './features.js';
-import { fidInterval, percentileInterval } from './bootstrap.js';
+import { fidInterval, percentileInterval, wilsonInterval } from './bootstrap.js';
 import { fid } from './fid.js';
 import { kid } from './kid.js';
 import { matrix, type Matrix } from './linalg.js';
 import { prdc } from './prdc.js';
 
-export const METRIC_GROUPS = ['fid', 'kid', 'pr', 'is', 'nll', 'nll-ode', 'cost'] as const;
+export const METRIC_GROUPS = ['fid', 'kid', 'pr', 'is', 'class', 'nll', 'nll-ode', 'cost'] as const;
 export type MetricGroup = (typeof METRIC_GROUPS)[number];
 
 /** The metric groups computed on a feature network from generated samples. */
-export const QUALITY_GROUPS = ['fid', 'kid', 'pr', 'is'] as const satisfies readonly MetricGroup[];
+export const QUALITY_GROUPS = ['fid', 'kid', 'pr', 'is', 'class'] as const satisfies readonly MetricGroup[];
 export type QualityGroup = (typeof QUALITY_GROUPS)[number];
 export const isQualityGroup = (m: string): m is QualityGroup => (QUALITY_GROUPS as readonly string[]).includes(m);
 
@@ -66,10 +66,56 @@ export interface RealReference {
   net: FeatureNet;
   features: Matrix;
   n: number;
+  /** class labels of the real images (per-class FID) */
+  labels?: Int32Array;
 }
 
-export function realReference(net: FeatureNet, images: tf.Tensor4D): RealReference {
-  return { net, features: net.features(images).features, n: images.shape[0] };
+export function realReference(net: FeatureNet, images: tf.Tensor4D, labels?: Int32Array): RealReference {
+  return { net, features: net.features(images).features, n: images.shape[0], labels };
+}
+
+/** The rows of m whose label is c. */
+function rowsOfClass(m: Matrix, labels: Int32Array, c: number): Matrix {
+  const idx: number[] = [];
+  labels.forEach((l, i) => { if (l === c) idx.push(i); });
+  const out = matrix(idx.length, m.cols);
+  idx.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
+  return out;
+}
+
+/**
+ * Class agreement of class-conditional samples: the feature network's accuracy on the requested
+ * labels (95% Wilson interval), and FID computed within each class against the real images of that
+ * class, averaged over classes.
+ */
+export function classAgreement(ref: RealReference, f: { features: Matrix; probs?: Float64Array; labels?: Int32Array }): MetricValue[] {
+  const net = ref.net.name, K = ref.net.classes, n = f.features.rows;
+  if (!f.labels || !f.probs || !K) return [];
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let k = 1; k < K; k++) if (f.probs[i * K + k] > f.probs[i * K + best]) best = k;
+    if (best === f.labels[i]) right++;
+  }
+  const ci = wilsonInterval(right, n);
+  const out: MetricValue[] = [{ metric: `class_acc@${net}`, value: right / n, low: ci.low, high: ci.high, n, notes: [`${net}'s prediction equals the requested class for ${right} of ${n} samples; 95% Wilson interval${ref.net.testAccuracy ? `; the network's own test accuracy is ${(100 * ref.net.testAccuracy).toFixed(1)}%` : ''}`] }];
+  if (ref.labels) {
+    const per: number[] = [], sizes: string[] = [];
+    const classes = [...new Set(f.labels)].sort((a, b) => a - b);
+    for (const c of classes) {
+      const real = rowsOfClass(ref.features, ref.labels, c), fake = rowsOfClass(f.features, f.labels, c);
+      if (real.rows < 2 || fake.rows < 2) continue;
+      per.push(fid(real, fake).value);
+      sizes.push(`${c}: ${fake.rows}/${real.rows}`);
+    }
+    if (per.length) {
+      out.push({
+        metric: `fid_class@${net}`, value: per.reduce((a, b) => a + b, 0) / per.length, n,
+        notes: [`mean over ${per.length} classes of the FID between a class's samples and its real images (generated/real per class: ${sizes.join(', ')}); at these sizes each per-class FID is biased upward, so compare values at equal n only`],
+      });
+    }
+  }
+  return out;
 }
 
 /** Rows of `m` picked by a seeded permutation, for metrics that want equal set sizes. */
@@ -91,12 +137,12 @@ export interface QualityOptions {
 }
 
 /** Sample-quality metrics of generated images against the real reference. */
-export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: QualityOptions): MetricValue[] {
-  return qualityFromFeatures(ref, ref.net.features(fake), opts);
+export function qualityMetrics(ref: RealReference, fake: tf.Tensor4D, opts: QualityOptions, labels?: Int32Array): MetricValue[] {
+  return qualityFromFeatures(ref, { ...ref.net.features(fake), labels }, opts);
 }
 
 /** The same metrics from the generated set's features (and class probabilities). */
-export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; probs?: Float64Array }, opts: QualityOptions): MetricValue[] {
+export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; probs?: Float64Array; labels?: Int32Array }, opts: QualityOptions): MetricValue[] {
   const out: MetricValue[] = [];
   const net = ref.net.name;
   const n = f.features.rows;
@@ -129,6 +175,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
     const r = classifierScore(f.probs, n, ref.net.classes, 10, opts.seed);
     out.push({ metric: `cs@${net}`, value: r.mean, std: r.std, n, notes: [`classifier score (Inception-Score style) over ${r.splits} splits; maximum ${ref.net.classes}`] });
   }
+  if (opts.groups.includes('class')) out.push(...classAgreement(ref, f));
   return out;
 }
 
@@ -164,12 +211,14 @@ export interface SamplingSetting {
   steps: number;
   n: number;
   seed: number;
+  /** samples per sampler call (changes no sample) */
+  batchSize?: number;
 }
 
 /** Draws samples for one setting and measures their cost. The caller disposes `images`. */
-export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; cost: SampleCost } {
-  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed });
-  return { images: r.images, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
+export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; labels?: Int32Array; cost: SampleCost } {
+  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, batchSize: s.batchSize });
+  return { images: r.images, labels: r.labels, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 
 export function costValues(c: SampleCost, n: number): MetricValue[] {

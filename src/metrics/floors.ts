@@ -23,13 +23,13 @@ export interface QualityFloor {
 }
 
 /**
- * FID/KID/precision/recall/density/coverage of `n` real training images (a seeded sample, prepared
+ * FID/KID/precision/recall/density/coverage (and class agreement, with their true labels) of `n` real training images (a seeded sample, prepared
  * as the model's data are) against the reference, with the same intervals as a grid point; cached
  * per (dataset and transforms, feature network, n, reference size, seed, metric settings).
  */
 export function qualityFloor(ref: RealReference, data: DatasetSpec, n: number, opts: QualityOptions, log: (l: string) => void = () => {}): QualityFloor {
   const spec = { ...data, split: 'train' as const };
-  const key = { data: spec, net: ref.net.name, n, realN: ref.n, seed: opts.seed, groups: [...opts.groups].sort(), kidSubsets: opts.kidSubsets, kidSubsetSize: opts.kidSubsetSize, bootstrap: opts.bootstrap, v: 1 };
+  const key = { data: spec, net: ref.net.name, n, realN: ref.n, seed: opts.seed, groups: [...opts.groups].sort(), kidSubsets: opts.kidSubsets, kidSubsetSize: opts.kidSubsetSize, bootstrap: opts.bootstrap, labels: !!ref.labels, v: 1 };
   const hash = crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 12);
   const file = path.join(cacheDir(), 'floors', `${data.name}-${ref.net.name}-n${n}-s${opts.seed}-${hash}.json`);
   if (fs.existsSync(file)) return readJsonFile<QualityFloor>(file, 'a cached metric floor');
@@ -40,7 +40,8 @@ export function qualityFloor(ref: RealReference, data: DatasetSpec, n: number, o
   const x = toFloat(picked, Int32Array.from({ length: n }, (_, i) => i));
   const f = ref.net.features(x);
   x.dispose();
-  const values = qualityFromFeatures(ref, f, opts).map((v) => ({ ...v, notes: [`floor: ${n} real training images against the ${ref.n}-image test reference`, ...(v.notes ?? [])] }));
+  // Real images with their true labels: the class metrics' floor is the network's own accuracy on real data.
+  const values = qualityFromFeatures(ref, { ...f, labels: picked.labels }, opts).map((v) => ({ ...v, notes: [`floor: ${n} real training images against the ${ref.n}-image test reference`, ...(v.notes ?? [])] }));
   const floor: QualityFloor = { dataset: data.name, net: ref.net.name, n, realN: ref.n, seed: opts.seed, values };
   writeFileAtomic(file, JSON.stringify(floor, null, 2) + '\n');
   log(`[floor] ${data.name}, ${ref.net.name}, n = ${n}: ${values.map((v) => `${v.metric} ${v.value.toPrecision(3)}`).join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s; cached in ${file})`);

@@ -41,7 +41,7 @@ function intervalAndFloor(metric: string, values: Record<string, unknown>[], x: 
   }
   const f = floors?.[metric];
   if (f) {
-    const text = `real-data floor ${f.value.toPrecision(3)} (n = ${f.n})`;
+    const text = `${family(metric) === 'class_acc' ? 'real data' : 'real-data floor'} ${f.value.toPrecision(3)} (n = ${f.n})`;
     layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative', title: label(metric) } } });
     layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative', title: label(metric) }, text: { field: 'text' } } });
   }
@@ -51,7 +51,80 @@ function intervalAndFloor(metric: string, values: Record<string, unknown>[], x: 
 const CI_NOTE = 'bars: 95% bootstrap interval; dashed: real-data floor';
 
 function label(m: string): string {
-  return (family(m) === 'fid' ? `FID (${m.split('@')[1] ?? ''} features)` : family(m) === 'kid' ? `KID (${m.split('@')[1] ?? ''} features)` : m);
+  const net = m.split('@')[1] ?? '';
+  switch (family(m)) {
+    case 'fid': return `FID (${net} features)`;
+    case 'kid': return `KID (${net} features)`;
+    case 'fid_class': return `per-class FID (${net} features)`;
+    case 'class_acc': return `class accuracy (${net})`;
+    default: return m;
+  }
+}
+
+/** The sampler setting without its guidance scale: the series of a chart whose x axis is the scale. */
+export const withoutGuidance = (sampler: string | null) => (sampler ?? '').replace(/guidance=[^,)]*,?/, '').replace(/,\)$/, ')').replace(/\(\)$/, '');
+
+/**
+ * FID, per-class FID and class accuracy against the classifier-free guidance scale w (rows whose
+ * sampler setting gives one): one line per backend and sampler setting (guidance interval included).
+ */
+export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
+  const guided = rows.filter((r) => r.guidance != null);
+  const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
+  return metrics.map((metric) => {
+    const values = guided.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: `${withoutGuidance(r.sampler)} ${r.steps} steps`, w: r.guidance, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
+    const x = { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' };
+    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; dashed: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; dashed: real-data floor'}`;
+    return {
+      name: `quality-vs-guidance-${family(metric)}`,
+      title: `${label(metric)} vs guidance scale`,
+      spec: {
+        $schema: SCHEMA,
+        title: { text: `${label(metric)} vs classifier-free guidance scale`, subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}` },
+        width: WIDTH, height: HEIGHT,
+        layer: [{
+          data: { values },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'w'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
+            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'w', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'w'])],
+      } as TopLevelSpec,
+    };
+  });
+}
+
+/** FID against the post-hoc EMA length σ_rel (rows of grid.ema), one line per backend and sampler setting. */
+export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
+  const sel = rows.filter((r) => r.ema != null);
+  return qualityMetrics(sel).map((metric) => {
+    const values = sel.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, ema: r.ema, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
+    const x = { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' };
+    return {
+      name: `quality-vs-ema-${family(metric)}`,
+      title: `${label(metric)} vs EMA length`,
+      spec: {
+        $schema: SCHEMA,
+        title: { text: `${family(metric).toUpperCase()} vs EMA length`, subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}` },
+        width: WIDTH, height: HEIGHT,
+        layer: [{
+          data: { values },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'ema'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x, y: { field: 'value', type: 'quantitative', title: label(metric) },
+            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
+            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'ema', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'ema'])],
+      } as TopLevelSpec,
+    };
+  });
 }
 
 /** Quality (FID/KID) against NFE: one line per backend and sampler (colour = backend, dash = sampler). */

@@ -6,6 +6,7 @@ import { BACKEND_NAMES } from '../compute/backend.js';
 import { parseSamplerSetting } from '../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
+import { MAX_SIGMA_REL } from '../train/posthoc-ema.js';
 import { TrainConfig } from '../train/config.js';
 import { ConfigError, formatIssues, isObject, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
@@ -14,7 +15,7 @@ export { ConfigError };
 /** Metrics of the analytic (Gaussian-mixture) backend, where the exact answer is known. */
 export const ANALYTIC_METRICS = ['sw2', 'path-rms'] as const;
 export const GRID_METRICS = [...METRIC_GROUPS, ...ANALYTIC_METRICS] as const;
-export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
+export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
 
 const Eval = z.strictObject({
   /** generated samples per grid point */
@@ -34,6 +35,8 @@ const Eval = z.strictObject({
    * metric's floor (and its training loss has flattened)
    */
   guardFactor: z.number().min(1).default(10),
+  /** samples per sampler call at a grid point (default: all n at once); every sample has its own noise stream, so it changes no sample */
+  batchSize: z.number().int().positive().optional(),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
   features: z.string().default('lenet'),
 });
@@ -61,6 +64,11 @@ export const Experiment = z.strictObject({
      * a multiple of checkpointEvery or the last step); empty: the final checkpoint only
      */
     checkpoints: z.array(z.number().int().positive()).default([]),
+    /**
+     * post-hoc EMA lengths σ_rel (EDM2) to evaluate each model's weights at, reconstructed from the
+     * snapshots of train.posthocEma; empty: the classic EMA
+     */
+    ema: z.array(z.number().positive().lt(MAX_SIGMA_REL, `σ_rel must be below ${MAX_SIGMA_REL.toFixed(4)}`)).default([]),
   }).optional(),
   eval: Eval.default(Eval.parse({})),
   /** schedules to plot (the `schedules` chart) */
@@ -87,6 +95,12 @@ export const Experiment = z.strictObject({
   });
   labels.forEach((l, i) => { if (l && labels.indexOf(l) !== i) ctx.addIssue({ code: 'custom', path: ['grid', 'samplers', i], message: `'${l}' is listed twice` }); });
   if (e.grid && e.grid.samplers.length && !e.grid.steps.length) ctx.addIssue({ code: 'custom', path: ['grid', 'steps'], message: 'a sampler grid needs at least one step count' });
+  if (e.grid?.ema.length) {
+    for (const [name, m] of Object.entries(e.models)) {
+      const diffusion = isObject(m) ? (m as { diffusion?: { train?: { posthocEma?: unknown } } }).diffusion : undefined;
+      if (e.grid.backends.includes(name) && isObject(m) && !diffusion?.train?.posthocEma) ctx.addIssue({ code: 'custom', path: ['models', name, 'diffusion', 'train', 'posthocEma'], message: 'grid.ema needs post-hoc EMA snapshots: add posthocEma: {} to the model\'s diffusion.train block' });
+    }
+  }
   if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
 });
 

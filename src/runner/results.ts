@@ -38,6 +38,10 @@ export interface ResultRow {
    * image × batch × steps for each network trained; latent adds its VAE stage and the encoding pass)
    */
   train_gflop?: number | null;
+  /** post-hoc EMA length σ_rel of the evaluated weights (grid.ema); absent: the classic EMA */
+  ema?: number | null;
+  /** classifier-free guidance scale of the sampler setting, where one was given */
+  guidance?: number | null;
   /**
    * how many rows its grid point wrote: a point is complete when a file holds that many rows of it,
    * so a point cut short by a kill is recomputed on resume (rows written before this field existed

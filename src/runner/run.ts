@@ -20,7 +20,7 @@ import { matrix, type Matrix } from '../metrics/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
-  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
+  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsEma, qualityVsGuidance, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
@@ -41,6 +41,8 @@ export interface GridPoint {
   backend: string;
   /** diffusion-stage step of the checkpoint to evaluate; null: the final one */
   checkpoint: number | null;
+  /** post-hoc EMA length of the weights; null: the classic EMA */
+  ema: number | null;
   sampler: string | null;
   steps: number | null;
   seed: number;
@@ -63,14 +65,15 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
   const sampling = g.metrics.some((m) => !['nll', 'nll-ode'].includes(m));
   for (const backend of g.backends) {
     const ckpts: (number | null)[] = backend !== 'analytic' && g.checkpoints.length ? g.checkpoints : [null];
-    for (const checkpoint of ckpts) {
-      const model = checkpoint === null ? backend : `${backend}@${checkpoint}`;
+    const emas: (number | null)[] = backend !== 'analytic' && g.ema.length ? g.ema : [null];
+    for (const checkpoint of ckpts) for (const ema of emas) {
+      const model = `${backend}${checkpoint === null ? '' : `@${checkpoint}`}${ema === null ? '' : `~ema:${ema}`}`;
       for (const seed of g.seeds) {
-        if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${model}|-|-|${seed}`, kind: 'nll', backend, checkpoint, sampler: null, steps: null, seed });
+        if (backend !== 'analytic' && perModel) out.push({ index: 0, key: `${model}|-|-|${seed}`, kind: 'nll', backend, checkpoint, ema, sampler: null, steps: null, seed });
         if (!sampling) continue;
         for (const sampler of g.samplers.map((x) => parseSamplerSetting(x).label)) {
           for (const steps of g.steps) {
-            out.push({ index: 0, key: `${model}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, checkpoint, sampler, steps, seed });
+            out.push({ index: 0, key: `${model}|${sampler}|${steps}|${seed}`, kind: backend === 'analytic' ? 'analytic' : 'sample', backend, checkpoint, ema, sampler, steps, seed });
           }
         }
       }
@@ -252,12 +255,12 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   if (partial) log(`[grid] ${partial} row(s) of points cut short earlier removed from ${out}; those points are evaluated again`);
   log(`[grid] ${mine.length} point${mine.length === 1 ? '' : 's'}${opts.shard ? ` in shard ${opts.shard.index}/${opts.shard.count}` : ''}; ${mine.length - todo.length} already done, ${todo.length} to evaluate`);
   const commit = gitCommit();
-  const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [], checkpoints: [] };
+  const g = exp.grid ?? { backends: [], samplers: [], steps: [], seeds: [], metrics: [], checkpoints: [], ema: [] };
   const runs = new Map<string, LoadedRun>();
   const refs = new Map<string, RealReference>();
-  const getRun = (name: string, checkpoint: number | null = null) => {
-    const k = `${name}@${checkpoint}`;
-    if (!runs.has(k)) runs.set(k, loadRun(resolveModelDir(exp, name, root), 'ema', checkpoint ?? undefined));
+  const getRun = (name: string, checkpoint: number | null = null, ema: number | null = null) => {
+    const k = `${name}@${checkpoint}~${ema}`;
+    if (!runs.has(k)) runs.set(k, loadRun(resolveModelDir(exp, name, root), ema === null ? 'ema' : `ema:${ema}`, checkpoint ?? undefined));
     return runs.get(k)!;
   };
   const quality = g.metrics.filter(isQualityGroup);
@@ -273,8 +276,8 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
       if (refs.has(dataKey)) continue;
       const tf0 = performance.now();
       const net = await resolveFeatureNet(exp.eval.features, { dataset: data.name });
-      const real = imagesOf(testImages(data, exp.eval.realN, 0));
-      const ref = realReference(net, real);
+      const test = testImages(data, exp.eval.realN, 0), real = imagesOf(test);
+      const ref = realReference(net, real, quality.includes('class') ? test.labels : undefined);
       refs.set(dataKey, ref);
       real.dispose();
       log(`[features] ${netLabel(net)}: statistics of ${ref.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
@@ -289,8 +292,12 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   try {
     for (const p of todo) {
       const eta = evaluated ? ((performance.now() - t0) / 1000 / evaluated) * (todo.length - evaluated) : NaN;
-      log(`[grid ${p.index + 1}/${points.length}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
-      const base = { experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit };
+      log(`[grid ${p.index + 1}/${points.length}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''}${p.ema !== null ? ` (post-hoc EMA σ_rel ${p.ema})` : ''} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
+      const setting = p.sampler ? settings.get(p.sampler) : undefined;
+      const base = {
+        experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit,
+        ...(p.ema !== null ? { ema: p.ema } : {}), ...(setting?.guidance ? { guidance: setting.guidance.scale } : {}),
+      };
       const rows: ResultRow[] = [];
       if (p.kind === 'analytic') {
         const gmm = loadGmm(path.resolve(path.dirname(exp.file), exp.analytic!.gmm));
@@ -301,21 +308,21 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         if (g.metrics.includes('cost')) row('nfe', r.nfe);
       } else if (p.kind === 'nll') {
         const methods = (['nll', 'nll-ode'] as const).filter((m) => g.metrics.includes(m));
-        const run = getRun(p.backend, p.checkpoint);
+        const run = getRun(p.backend, p.checkpoint, p.ema);
         Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
         for (const { value: v, result: r } of evaluateBitsPerDim(run, methods, { nllN: exp.eval.nllN, terms: exp.eval.nllTerms, seed: p.seed })) {
           rows.push({ ...base, nfe: r.nfe, metric: v.metric, value: v.value, std: v.std ?? null, n: v.n, seconds: r.seconds, gflop: null, unit: v.unit, notes: v.notes });
         }
       } else {
-        const run = getRun(p.backend, p.checkpoint);
+        const run = getRun(p.backend, p.checkpoint, p.ema);
         Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
-        const { images, cost } = drawSamples(run, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const { images, labels, cost } = drawSamples(run, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed, batchSize: exp.eval.batchSize });
         const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
         if (quality.length) {
           const ref = refs.get(JSON.stringify(run.config.data))!, f = ref.net.features(images);
           // The generated set's features, kept for paired comparisons between models (claims).
           writeNpy(path.join(dir, 'features', `${safeFileName(p.key)}.npy`), Float32Array.from(f.features.data), [f.features.rows, f.features.cols]);
-          for (const v of qualityFromFeatures(ref, f, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
+          for (const v of qualityFromFeatures(ref, { ...f, labels }, { groups: quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
             rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes });
           }
         }
@@ -325,7 +332,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
         const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
-        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}_${safeFileName(p.sampler!)}_${p.steps}_s${p.seed}.png`), png);
+        writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}${p.ema !== null ? `~ema${p.ema}` : ''}_${safeFileName(p.sampler!)}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
       }
       appendRows(out, rows);
@@ -423,13 +430,15 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       grids.push({ label: f.replace(/\.png$/, '').replace(/_/g, ' '), dataUri: `data:image/png;base64,${buf.toString('base64')}`, width: w * scale, height: h * scale });
     }
   }
-  const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
+  const want = new Set(exp.charts ?? ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples']);
   const charts: Chart[] = [];
   const floorsFile = path.join(dir, 'floors.json');
   const floors = fs.existsSync(floorsFile) ? readJsonFile<Floors>(floorsFile, 'the metric floors') : undefined;
   if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows, floors));
   if (want.has('cost-frontier')) charts.push(...costFrontier(rows, floors));
   if (want.has('quality-vs-training-compute')) charts.push(...qualityVsTrainingCompute(allRows, floors));
+  if (want.has('quality-vs-guidance')) charts.push(...qualityVsGuidance(rows, floors));
+  if (want.has('quality-vs-ema')) charts.push(...qualityVsEma(rows, floors));
   if (want.has('bits-per-dim')) charts.push(...bitsPerDim(rows));
   const losses = lossPoints(exp, root);
   if (want.has('loss')) charts.push(...lossCurves(losses));

@@ -26,6 +26,8 @@ interface EvalArgs extends ComputeArgs {
   nllN: number;
   nllTerms: string;
   weights: WeightsChoice;
+  guidance?: number;
+  guidanceInterval?: number[];
   json: boolean;
 }
 
@@ -58,6 +60,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     .option('nll-n', { type: 'number', default: 64, describe: 'test images for bits/dim' })
     .option('nll-terms', { type: 'string', default: '50', describe: "bits/dim: 'all' KL terms, or K stratified timesteps (an unbiased estimate)" })
     .option('weights', { type: 'string', default: 'ema', coerce: (v: string) => parseWeights(v), describe: 'ema (default), model (raw weights) or ema:<σ_rel> (post-hoc EMA; see difflab ema)' })
+    .option('guidance', { type: 'number', describe: 'class-conditional models: classifier-free guidance scale w (default 1: conditional); samples get balanced classes' })
+    .option('guidance-interval', { type: 'number', array: true, describe: 'guide only for σ in [LO, HI]' })
     .option('bootstrap', { type: 'number', default: 100, describe: 'bootstrap resamples behind the FID interval' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<EvalArgs>,
   handler: async (a: ArgumentsCamelCase<EvalArgs>) => {
@@ -69,13 +73,15 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     try {
       const quality = groups.filter(isQualityGroup);
       if (quality.length || groups.includes('cost')) {
-        const { images, cost } = drawSamples(run, { sampler: parseSamplerSetting(a.sampler, '--sampler'), steps: a.steps, n: a.n, seed: a.seed });
+        const setting = parseSamplerSetting({ name: a.sampler, ...(a.guidance !== undefined ? { guidance: a.guidance } : {}), ...(a.guidanceInterval ? { guidanceInterval: a.guidanceInterval } : {}) }, '--sampler');
+        const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: a.steps, n: a.n, seed: a.seed });
         if (quality.length) {
           const net = await resolveFeatureNet(a.features ?? 'lenet', { dataset: run.config.data.name, layer: a.layer });
-          const real = imagesOf(testImages(run.config.data, a.realN, a.seed));
-          const ref = realReference(net, real);
+          const test = testImages(run.config.data, a.realN, a.seed), real = imagesOf(test);
+          const ref = realReference(net, real, quality.includes('class') ? test.labels : undefined);
           real.dispose();
-          rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed, bootstrap: a.bootstrap }));
+          if (quality.includes('class') && !labels) process.stderr.write(`note: class: the ${run.backend.name} model is unconditional; class agreement needs a class-conditional model\n`);
+          rows.push(...qualityMetrics(ref, images, { groups: quality, seed: a.seed, bootstrap: a.bootstrap }, labels));
           if (net.testAccuracy !== undefined) rows.push({ metric: `test_accuracy@${net.name}`, value: net.testAccuracy, n: 0, notes: ['accuracy of the feature network on the test split'] });
           net.dispose();
         }
@@ -96,7 +102,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     for (const r of rows) {
       const v = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(5);
       const ci = r.low !== undefined && r.high !== undefined ? ` [${r.low.toPrecision(4)}, ${r.high.toPrecision(4)}] (95%)` : '';
-      console.log(`  ${r.metric.padEnd(26)} ${v}${r.std !== undefined ? ` ± ${r.std.toPrecision(3)}` : ''}${ci}${r.unit ? ` ${r.unit}` : ''}  (n ${r.n})`);
+      console.log(`  ${r.metric.padEnd(26)} ${v}${r.std !== undefined ? ` ± ${r.std.toPrecision(3)}` : ''}${ci}${r.unit ? ` ${r.unit}` : ''}${r.n ? `  (n ${r.n})` : ''}`);
       for (const note of r.notes ?? []) console.log(`      ${note}`);
     }
   },
