@@ -1,5 +1,5 @@
 // The Fréchet distance between Gaussians fitted to two feature sets (FID's formula, as pytorch-fid computes it).
-import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
+import { matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
 
 export interface GaussianStats {
   mu: Float64Array;
@@ -9,9 +9,65 @@ export interface GaussianStats {
   n: number;
 }
 
+/** Mean and covariance of a feature set, through FeatureSums (so pieces of a set merge to the same). */
 export function gaussianStats(x: Matrix): GaussianStats {
-  const mu = colMeans(x);
-  return { mu, sigma: covariance(x, mu), dim: x.cols, n: x.rows };
+  return new FeatureSums(x.cols).add(x).stats();
+}
+
+/**
+ * Feature statistics as float64 sums (n, Σx, Σxxᵀ), as EDM2 accumulates them: sets computed in pieces
+ * (batches, shards, processes) merge by adding their sums, and the mean and covariance of the union
+ * come out the same as from the whole set at once (up to float64 round-off of the addition order).
+ */
+export class FeatureSums {
+  n = 0;
+  readonly sum: Float64Array;
+  /** Σ x xᵀ, d×d row-major (upper triangle accumulated, mirrored in stats()) */
+  readonly outer: Float64Array;
+
+  constructor(readonly dim: number) {
+    this.sum = new Float64Array(dim);
+    this.outer = new Float64Array(dim * dim);
+  }
+
+  add(x: Matrix): this {
+    if (x.cols !== this.dim) throw new Error(`feature sums: expected ${this.dim} columns, got ${x.cols}`);
+    const d = this.dim;
+    for (let i = 0; i < x.rows; i++) {
+      const off = i * d;
+      for (let a = 0; a < d; a++) {
+        const xa = x.data[off + a];
+        this.sum[a] += xa;
+        if (xa === 0) continue;
+        for (let b = a; b < d; b++) this.outer[a * d + b] += xa * x.data[off + b];
+      }
+    }
+    this.n += x.rows;
+    return this;
+  }
+
+  merge(o: FeatureSums): this {
+    if (o.dim !== this.dim) throw new Error(`feature sums: cannot merge ${o.dim}-d into ${this.dim}-d`);
+    for (let i = 0; i < this.sum.length; i++) this.sum[i] += o.sum[i];
+    for (let i = 0; i < this.outer.length; i++) this.outer[i] += o.outer[i];
+    this.n += o.n;
+    return this;
+  }
+
+  /** Mean and unbiased covariance: (Σxxᵀ − n·μμᵀ)/(n − 1). */
+  stats(): GaussianStats {
+    const { n, dim: d } = this;
+    if (n < 2) throw new Error(`feature sums: needs at least 2 samples, got ${n}`);
+    const mu = this.sum.map((v) => v / n), sigma = new Float64Array(d * d);
+    for (let a = 0; a < d; a++) {
+      for (let b = a; b < d; b++) {
+        const v = (this.outer[a * d + b] - n * mu[a] * mu[b]) / (n - 1);
+        sigma[a * d + b] = v;
+        sigma[b * d + a] = v;
+      }
+    }
+    return { mu, sigma, dim: d, n };
+  }
 }
 
 export interface FrechetResult {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fid, frechetDistance, gaussianStats, type GaussianStats } from '../../src/metrics/fid.js';
+import { FeatureSums, fid, frechetDistance, gaussianStats, type GaussianStats } from '../../src/metrics/fid.js';
 import { covariance, matrix, symmetricEigen, type Matrix } from '../../src/metrics/linalg.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -135,6 +135,23 @@ test('FID warns when there are fewer samples than feature dimensions', () => {
   const r = fid(x, y);
   assert.ok(r.warnings.some((w) => w.includes('20 samples for 32-dimensional')), r.warnings.join('; '));
   assert.ok(Number.isFinite(r.value));
+});
+
+test('feature sums: pieces merged give the whole set’s mean and covariance (and FID), against the two-pass covariance', () => {
+  const rng = new Rng(8), d = 12;
+  const x = matrix(300, d, Array.from({ length: 300 * d }, (_, i) => 3 + 2 * rng.normal() + (i % d) * 0.5));
+  const rows = (a: number, b: number) => matrix(b - a, d, x.data.subarray(a * d, b * d));
+  const merged = new FeatureSums(d).add(rows(0, 70)).merge(new FeatureSums(d).add(rows(70, 211))).merge(new FeatureSums(d).add(rows(211, 300))).stats();
+  const whole = gaussianStats(x), twoPass = covariance(x);
+  assert.is(merged.n, 300);
+  for (let i = 0; i < d * d; i++) {
+    assert.ok(Math.abs(merged.sigma[i] - whole.sigma[i]) < 1e-12 * (1 + Math.abs(whole.sigma[i])));
+    assert.ok(Math.abs(whole.sigma[i] - twoPass[i]) < 1e-11 * (1 + Math.abs(twoPass[i])));
+  }
+  for (let j = 0; j < d; j++) assert.ok(Math.abs(merged.mu[j] - whole.mu[j]) < 1e-13 * (1 + Math.abs(whole.mu[j])));
+  const y = matrix(200, d, Array.from({ length: 200 * d }, () => 3.3 + 2 * rng.normal()));
+  const a = frechetDistance(merged, gaussianStats(y)).value, b = fid(x, y).value;
+  assert.ok(Math.abs(a - b) < 1e-9 * b, `${a} vs ${b}`);
 });
 
 test.run();
