@@ -159,7 +159,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
     // The subsets overlap (at n = 256 each holds the whole generated set), so the interval of their
     // mean would be far too narrow: the 2.5–97.5% range of the subset estimates themselves is used.
     const ci = percentileInterval(Array.from(r.values), 0.95);
-    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, low: ci.low, high: ci.high, n, unit: 'MMD²', notes: [`${r.subsets} subsets of ${r.subsetSize}; std over subsets; 95% range of the subset estimates`] });
+    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, low: ci.low, high: ci.high, n, unit: 'MMD²', notes: [`${r.subsets} subsets of ${r.subsetSize}; std over subsets; 95% range of the subset estimates`, ...r.warnings] });
   }
   if (opts.groups.includes('pr')) {
     // Precision/recall are defined for equal set sizes: the real set is subsampled to n.
@@ -180,7 +180,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
 }
 
 export function bpdValue(r: BpdResult, metric: string): MetricValue {
-  return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
+  return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [`= ${(r.bitsPerDim * r.dims * Math.LN2).toFixed(2)} nats per image (D = ${r.dims})`, ...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
 }
 
 /**

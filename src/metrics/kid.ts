@@ -18,6 +18,8 @@ export interface KidResult {
   mean: number;
   /** Standard deviation over subsets (numpy's std, ddof 0, as torch-fidelity reports). */
   std: number;
+  /** where the subsets cover a whole set, so that the std says less than it seems */
+  warnings: string[];
   subsets: number;
   subsetSize: number;
   n: [number, number];
@@ -85,5 +87,9 @@ export function kid(real: Matrix, fake: Matrix, opts: KidOptions = {}): KidResul
   for (const v of vals) mean += v / subsets;
   let varSum = 0;
   for (const v of vals) varSum += (v - mean) ** 2;
-  return { mean, std: Math.sqrt(varSum / subsets), subsets, subsetSize: m, n: [real.rows, fake.rows], values: vals };
+  const warnings: string[] = [];
+  const whole = [m === real.rows ? `the whole real set (${m})` : '', m === fake.rows ? `the whole generated set (${m})` : ''].filter(Boolean);
+  if (whole.length === 2) warnings.push(`KID: every subset is both whole sets, so all ${subsets} subsets are identical and the std over them (${Math.sqrt(varSum / subsets).toExponential(1)}) is round-off, not an uncertainty; use a subset size below the set sizes`);
+  else if (whole.length) warnings.push(`KID: every subset holds ${whole[0]}, so the std over subsets reflects only the other set's subsampling`);
+  return { mean, std: Math.sqrt(varSum / subsets), subsets, subsetSize: m, n: [real.rows, fake.rows], values: vals, warnings };
 }

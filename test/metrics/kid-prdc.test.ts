@@ -80,4 +80,16 @@ test('classifier score: K for confident balanced predictions, 1 for uninformativ
   assert.ok(Math.abs(classifierScore(collapsed, n, K).mean - 1) < 1e-12);
 });
 
+test('KID warns when its subsets cover whole sets: identical subsets give a std of round-off, not an uncertainty', () => {
+  const rng = new Rng(4), d = 8;
+  const rows = (n: number) => matrix(n, d, Array.from({ length: n * d }, () => rng.normal()));
+  const both = kid(rows(100), rows(100), { subsets: 20, subsetSize: 1000 });
+  assert.ok(both.std < 1e-10, String(both.std));
+  assert.match(both.warnings.join(' '), /all 20 subsets are identical/);
+  const one = kid(rows(300), rows(100), { subsets: 20, subsetSize: 1000 });
+  assert.match(one.warnings.join(' '), /whole generated set \(100\)/);
+  assert.ok(one.std > 1e-6);
+  assert.is(kid(rows(300), rows(300), { subsets: 20, subsetSize: 100 }).warnings.length, 0);
+});
+
 test.run();

@@ -113,7 +113,8 @@ export const fidCommand: CommandModule<object, FidArgs> = {
     if (net?.testAccuracy !== undefined) out.feature_net_test_accuracy = net.testAccuracy;
     if (a.kid) {
       const k = kid(fr, ff, { subsets: a.kidSubsets, subsetSize: a.kidSubsetSize, seed: a.seed });
-      Object.assign(out, { [`kid${label}`]: k.mean, kid_std: k.std, kid_subsets: k.subsets, kid_subset_size: k.subsetSize });
+      Object.assign(out, { [`kid${label}`]: k.mean, kid_unit: 'MMD² (raw)', kid_std: k.std, kid_subsets: k.subsets, kid_subset_size: k.subsetSize });
+      r.warnings.push(...k.warnings);
     }
     if (a.pr) {
       // Defined for equal set sizes: the real set is subsampled (seeded) to the generated set's size.

@@ -71,8 +71,8 @@ export const nllCommand: CommandModule<object, NllArgs> = {
     };
     if (a.json) { console.log(JSON.stringify(report, null, 2)); return; }
     console.log(`${a.method === 'ode' ? 'probability-flow ODE' : `variational bound (T = ${a.steps}, ${a.schedule})`} on ${report.n} points, ${d} dims (${r.dequantization.note})`);
-    console.log(`  estimate  ${r.meanNats.toFixed(5)} nats  ${r.bitsPerDim.toFixed(5)} bits/dim`);
-    console.log(`  exact     ${exactMean.toFixed(5)} nats  ${report.exact.bitsPerDim.toFixed(5)} bits/dim`);
+    console.log(`  estimate  ${r.meanNats.toFixed(5)} nats per sample  ${r.bitsPerDim.toFixed(5)} bits/dim`);
+    console.log(`  exact     ${exactMean.toFixed(5)} nats per sample  ${report.exact.bitsPerDim.toFixed(5)} bits/dim`);
     console.log(`  gap       ${report.gapNats.toFixed(5)} nats; NFE ${r.nfe}; ${seconds.toFixed(2)} s`);
   },
 };
