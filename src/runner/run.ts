@@ -330,7 +330,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         // A grid of the first 64 samples for the report.
         const k = Math.min(64, images.shape[0]);
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
-        const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3]);
+        const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3], { scale: images.shape[1] <= 32 ? 2 : 1 });
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
         writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}${p.ema !== null ? `~ema${p.ema}` : ''}_${safeFileName(p.sampler!)}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
@@ -426,7 +426,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
     for (const f of fs.readdirSync(sdir).filter((x) => x.endsWith('.png')).sort()) {
       const buf = fs.readFileSync(path.join(sdir, f));
       const w = buf.readUInt32BE(16), h = buf.readUInt32BE(20);
-      const scale = Math.max(1, Math.floor(170 / Math.max(w, h)));
+      const scale = Math.max(1, Math.floor(320 / Math.max(w, h)));
       grids.push({ label: f.replace(/\.png$/, '').replace(/_/g, ' '), dataUri: `data:image/png;base64,${buf.toString('base64')}`, width: w * scale, height: h * scale });
     }
   }

@@ -24,6 +24,11 @@ export const TrainBlock = z.strictObject({
   weightDecay: z.number().min(0).default(0),
   clipNorm: z.number().positive().optional(),
   emaDecay: z.number().min(0).max(1).default(0.999),
+  /**
+   * EMA decay warm-up, min(emaDecay, (1 + t)/(10 + t)) at step t (LDM's LitEma); runs saved before
+   * this option existed load with false
+   */
+  emaWarmup: z.boolean().default(true),
   checkpointEvery: z.number().int().positive().max(10_000_000).default(500),
   /**
    * post-hoc EMA (EDM2): power-function EMAs of these lengths σ_rel, snapshotted every `every` steps

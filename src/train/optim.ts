@@ -109,15 +109,27 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
 export class Ema {
   readonly shadow = new Map<string, tf.Variable>();
 
-  constructor(readonly decay: number, params: Map<string, tf.Variable>) {
+  /**
+   * `warmup`: the decay of update t (1-based) is min(decay, (1 + t)/(10 + t)), as LDM's LitEma, so that
+   * early on the average follows the weights instead of keeping the initialisation (at decay 0.99 a
+   * plain EMA still holds 37% of the initial weights after 100 steps).
+   */
+  constructor(readonly decay: number, params: Map<string, tf.Variable>, readonly warmup = false) {
     for (const [name, p] of params) this.shadow.set(name, tf.variable(p.clone(), false));
   }
 
-  update(params: Map<string, tf.Variable>): void {
+  /** The decay applied at update `t` (1-based). */
+  decayAt(t: number): number {
+    return this.warmup ? Math.min(this.decay, (1 + t) / (10 + t)) : this.decay;
+  }
+
+  /** Update `t` (1-based: the optimizer step just taken). */
+  update(params: Map<string, tf.Variable>, t = Infinity): void {
+    const d = this.decayAt(t);
     tf.tidy(() => {
       for (const [name, p] of params) {
         const s = this.shadow.get(name)!;
-        s.assign(s.mul(this.decay).add(p.mul(1 - this.decay)));
+        s.assign(s.mul(d).add(p.mul(1 - d)));
       }
     });
   }

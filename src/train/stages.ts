@@ -12,7 +12,7 @@ export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: Tra
   return {
     steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, force, config: cfg, dataHash,
     lr: { base: block.lr, warmupSteps: block.warmupSteps, totalSteps: block.steps, decay: block.decay, minFactor: block.minLrFactor },
-    adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, checkpointEvery: block.checkpointEvery,
+    adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, emaWarmup: block.emaWarmup, checkpointEvery: block.checkpointEvery,
     posthoc: block.posthocEma && { sigmaRels: block.posthocEma.sigmaRels, every: block.posthocEma.every ?? block.checkpointEvery },
   };
 }

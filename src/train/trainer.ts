@@ -29,6 +29,8 @@ export interface TrainOptions {
   /** Global-norm gradient clipping (off when absent). */
   clipNorm?: number;
   emaDecay: number;
+  /** EMA decay warm-up min(decay, (1 + t)/(10 + t)) (LDM) */
+  emaWarmup?: boolean;
   checkpointEvery: number;
   /** post-hoc EMA: power-function EMAs of these σ_rel, snapshotted every `every` steps */
   posthoc?: { sigmaRels: number[]; every: number };
@@ -89,7 +91,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
     log(`--force: removed the earlier checkpoints (steps ${existing.join(', ')}) and loss log of ${opts.outDir}`);
   }
   const opt = new AdamW({ lr: opts.lr.base, ...opts.adam });
-  const ema = new Ema(opts.emaDecay, task.params);
+  const ema = new Ema(opts.emaDecay, task.params, opts.emaWarmup ?? false);
   const powerEma = opts.posthoc ? new PowerEma(opts.posthoc.sigmaRels, task.params) : undefined;
   const rng = new Rng(opts.seed);
   const sampler = new BatchSampler(task.datasetSize, opts.batchSize, opts.seed + 1);
@@ -144,7 +146,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       const lr = learningRate(opts.lr, step);
       opt.apply(task.params, grads, lr);
       tf.dispose(Object.values(grads));
-      ema.update(task.params);
+      ema.update(task.params, step + 1);
       step++;
       powerEma?.update(task.params, step);
       if (powerEma && (step % opts.posthoc!.every === 0 || step === opts.steps)) saveSnapshot(opts.outDir, powerEma, step);

@@ -1,17 +1,26 @@
-// Sample grids as PNG: images in [−1, 1] (NHWC, 1 or 3 channels) tiled with a 2-pixel gap.
+// Sample grids as PNG: images in [−1, 1] (NHWC, 1 or 3 channels) tiled with a gap, optionally
+// upscaled by an integer factor (nearest neighbour, so pixels stay pixels), and grids side by side.
 import { PNG } from 'pngjs';
 import { writeFileAtomic } from './fs.js';
 
-export function encodeGrid(values: Float32Array, n: number, h: number, w: number, c: number, cols = Math.ceil(Math.sqrt(n))): Uint8Array {
-  const rows = Math.ceil(n / cols), gap = 2;
-  const W = cols * (w + gap) + gap, H = rows * (h + gap) + gap;
+export interface GridOptions {
+  cols?: number;
+  /** integer upscaling factor (nearest neighbour); the gap scales with it */
+  scale?: number;
+}
+
+function gridPng(values: Float32Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): PNG {
+  const cols = opts.cols ?? Math.ceil(Math.sqrt(n)), s = opts.scale ?? 1;
+  if (!Number.isInteger(s) || s < 1) throw new Error(`grid scale: expected an integer ≥ 1, got ${s}`);
+  const rows = Math.ceil(n / cols), gap = 2 * s, sh = h * s, sw = w * s;
+  const W = cols * (sw + gap) + gap, H = rows * (sh + gap) + gap;
   const png = new PNG({ width: W, height: H });
   png.data.fill(255);
   for (let i = 0; i < n; i++) {
-    const ox = gap + (i % cols) * (w + gap), oy = gap + Math.floor(i / cols) * (h + gap);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const src = ((i * h + y) * w + x) * c, dst = 4 * ((oy + y) * W + ox + x);
+    const ox = gap + (i % cols) * (sw + gap), oy = gap + Math.floor(i / cols) * (sh + gap);
+    for (let y = 0; y < sh; y++) {
+      for (let x = 0; x < sw; x++) {
+        const src = ((i * h + Math.floor(y / s)) * w + Math.floor(x / s)) * c, dst = 4 * ((oy + y) * W + ox + x);
         for (let k = 0; k < 3; k++) {
           const v = values[src + (c === 1 ? 0 : k)];
           png.data[dst + k] = Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)));
@@ -20,10 +29,29 @@ export function encodeGrid(values: Float32Array, n: number, h: number, w: number
       }
     }
   }
-  return PNG.sync.write(png);
+  return png;
 }
 
-export function writeGrid(file: string, values: Float32Array, shape: number[]): void {
+export function encodeGrid(values: Float32Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): Uint8Array {
+  return PNG.sync.write(gridPng(values, n, h, w, c, opts));
+}
+
+export function writeGrid(file: string, values: Float32Array, shape: number[], opts: GridOptions = {}): void {
   const [n, h, w, c] = shape;
-  writeFileAtomic(file, encodeGrid(values, n, h, w, c));
+  writeFileAtomic(file, encodeGrid(values, n, h, w, c, opts));
+}
+
+/** Several grids of the same image shape side by side, left to right, with a wider grey gap between them. */
+export function encodeGridsSideBySide(sets: Float32Array[], n: number, h: number, w: number, c: number, opts: GridOptions = {}): Uint8Array {
+  const pngs = sets.map((v) => gridPng(v, n, h, w, c, opts));
+  const sep = 6 * (opts.scale ?? 1);
+  const W = pngs.reduce((s, p) => s + p.width, 0) + sep * (pngs.length - 1), H = Math.max(...pngs.map((p) => p.height));
+  const out = new PNG({ width: W, height: H });
+  out.data.fill(160);
+  let x0 = 0;
+  for (const p of pngs) {
+    PNG.bitblt(p, out, 0, 0, p.width, p.height, x0, 0);
+    x0 += p.width + sep;
+  }
+  return PNG.sync.write(out);
 }

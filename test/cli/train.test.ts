@@ -52,15 +52,20 @@ for (const backend of ['pixel', 'latent'] as const) {
     // The checkpoint records the image shape, so sampling need not reload the dataset.
     const side = JSON.parse(fs.readFileSync(path.join(run, 'diffusion', 'step-000003.json'), 'utf8'));
     assert.equal(side.config.dataShape, [16, 16, 1]);
+    // Raw and EMA grids side by side, upscaled ×2: 8×8 tiles of 32 px with 4 px gaps, a 12 px separator.
     const png = PNG.sync.read(fs.readFileSync(path.join(run, 'samples.png')));
-    assert.equal([png.width, png.height], [8 * 18 + 2, 8 * 18 + 2]); // 8×8 tiles of 16 px with 2 px gaps
+    assert.equal([png.width, png.height], [2 * (8 * 36 + 4) + 12, 8 * 36 + 4]);
+    assert.match(r.out, /left: raw weights, right: EMA weights/);
+    for (const ext of ['svg', 'png', 'vl.json']) assert.ok(fs.existsSync(path.join(run, `loss.${ext}`)), `loss.${ext}`);
     const npy = path.join(dir, `${backend}.npy`);
     const s = difflab('sample', '--checkpoint', run, '--sampler', 'dpm-solver++-2m', '--steps', '3', '--n', '4', '--out', npy);
     assert.is(s.code, 0, s.err);
     const arr = readNpy(npy);
     assert.equal(arr.shape, [4, 16, 16, 1]);
     assert.ok(Array.from(arr.data).every((v) => v >= -1 && v <= 1));
-    assert.is(difflab('sample', '--checkpoint', run, '--sampler', 'ddim', '--steps', '2', '--n', '4', '--out', path.join(dir, `${backend}.png`)).code, 0);
+    assert.is(difflab('sample', '--checkpoint', run, '--sampler', 'ddim', '--steps', '2', '--n', '4', '--scale', '3', '--out', path.join(dir, `${backend}.png`)).code, 0);
+    const up = PNG.sync.read(fs.readFileSync(path.join(dir, `${backend}.png`)));
+    assert.equal([up.width, up.height], [2 * (16 * 3 + 6) + 6, 2 * (16 * 3 + 6) + 6]); // 2×2 tiles of 48 px, 6 px gaps
   });
 }
 

@@ -72,6 +72,23 @@ test('global-norm clipping scales to the bound and leaves small gradients alone;
   p.get('w')!.dispose();
 });
 
+test('EMA warm-up: decay min(d, (1+t)/(10+t)); after 100 steps at 0.99 the initial weights are gone, not 37% of the average', () => {
+  const p = new Map([['w', tf.variable(tf.tensor1d([0]))]]);
+  const plain = new Ema(0.99, p), warm = new Ema(0.99, p, true);
+  assert.ok(Math.abs(warm.decayAt(1) - 2 / 11) < 1e-15);
+  assert.is(warm.decayAt(5000), 0.99);
+  // The weights jump from 0 to 1 at the first step and stay: the average's distance from 1 is the init's share.
+  p.get('w')!.assign(tf.tensor1d([1]));
+  let share = 1;
+  for (let t = 1; t <= 100; t++) { plain.update(p, t); warm.update(p, t); share *= warm.decayAt(t); }
+  assert.ok(Math.abs(1 - plain.shadow.get('w')!.dataSync()[0] - 0.99 ** 100) < 1e-5, 'plain: 0.99^100 ≈ 0.366 of the init');
+  assert.ok(Math.abs(1 - warm.shadow.get('w')!.dataSync()[0] - share) < 1e-6);
+  assert.ok(share < 1e-10, String(share));
+  plain.dispose();
+  warm.dispose();
+  p.get('w')!.dispose();
+});
+
 /** A tiny denoising training run whose every random choice comes from `rng` and the batch sampler. */
 function makeRun(seed: number) {
   const model = new UNet({ imageSize: 8, inChannels: 1, outChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.1 }, seed);

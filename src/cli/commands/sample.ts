@@ -46,6 +46,7 @@ interface SampleArgs extends ComputeArgs {
   guidance?: number;
   guidanceInterval?: number[];
   batch?: number;
+  scale: number;
 }
 
 export const MODEL_BACKENDS = ['analytic'] as const;
@@ -135,6 +136,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     .option('class', { type: 'number', array: true, describe: 'class-conditional models: the class of every sample (several: sample i gets the (i mod k)-th); default: balanced, i mod classes. With --gmm, a class is a mixture component' })
     .option('guidance', { type: 'number', describe: 'classifier-free guidance scale w: D = D(x,∅) + w·(D(x,c) − D(x,∅)); 0 unconditional, 1 conditional (default)' })
     .option('guidance-interval', { type: 'number', array: true, describe: 'guide only for σ in [LO, HI] (two numbers; Kynkäänniemi et al. 2024); plain conditional outside' })
+    .option('scale', { type: 'number', default: 1, describe: '--out .png: upscale the grid by this integer factor (nearest neighbour)' })
     .option('batch', { type: 'number', describe: '--checkpoint: samples per sampler call (default: all); every sample has its own noise stream, so this changes no sample' })
     .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default for --gmm)' })
     .check((a) => {
@@ -145,6 +147,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       const cl = a.class as number[] | undefined;
       if (cl && (!cl.length || cl.some((v) => !Number.isInteger(v) || v < 0))) throw new Error(`--class: expected class numbers ≥ 0, got ${cl.join(' ')}`);
       if (a.batch !== undefined && (!Number.isInteger(a.batch) || (a.batch as number) < 1)) throw new Error(`--batch: expected an integer ≥ 1, got ${a.batch}`);
+      if (!Number.isInteger(a.scale) || (a.scale as number) < 1 || (a.scale as number) > 32) throw new Error(`--scale: expected an integer from 1 to 32, got ${a.scale}`);
       if (!Number.isInteger(a.steps) || a.steps < 1) throw new Error(`--steps: expected an integer ≥ 1, got ${a.steps}`);
       if (a.n !== undefined && (!Number.isInteger(a.n) || a.n < 1)) throw new Error(`--n: expected an integer ≥ 1, got ${a.n}`);
       if (!a.gmm === !a.checkpoint) throw new Error('give exactly one of --gmm (an analytic mixture) or --checkpoint (a trained run)');
@@ -164,7 +167,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
         const z = a.initNoise ? readInitNoise(a.initNoise, n, run.backend.latentShape) : undefined;
         const { images, nfe, seconds, plan, labels } = sampleImages(run.backend, { setting, steps: a.steps, n, seed: a.seed, clip: a.clip, clipDenoised, z, labels: labelsFrom(a, n), batchSize: a.batch });
         const v = images.dataSync() as Float32Array;
-        if (a.out.endsWith('.png')) writeGrid(a.out, v, images.shape); else writeNpy(a.out, v, images.shape);
+        if (a.out.endsWith('.png')) writeGrid(a.out, v, images.shape, { scale: a.scale }); else writeNpy(a.out, v, images.shape);
         const cls = labels ? `, classes ${a.class ? a.class.join(',') : `balanced 0…${run.backend.sampling.classes! - 1}`}` : '';
         console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights): ${n} samples with ${setting.label}${cls}, ${plan.describe}, NFE ${nfe}, ${seconds.toFixed(1)} s → ${a.out}`);
         images.dispose();

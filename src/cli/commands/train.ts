@@ -1,12 +1,16 @@
 // `difflab train`: train the stages a config names (VAE and/or diffusion), with checkpoints and resume.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadRun } from '../../backends/index.js';
 import { selectBackend } from '../../compute/backend.js';
 import { parseSamplerSetting, sampleImages } from '../../diffusion/sampling.js';
 import { loadTrainConfig } from '../../train/config.js';
 import { runDir, runTraining, type Stage } from '../../train/pipeline.js';
-import { writeGrid } from '../../util/png.js';
+import { lossCurves, type LossPoint } from '../../plots/specs.js';
+import { writeCharts } from '../../plots/render.js';
+import { readJsonLines, writeFileAtomic } from '../../util/fs.js';
+import { encodeGridsSideBySide } from '../../util/png.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface TrainArgs extends ComputeArgs {
@@ -27,7 +31,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint of each stage' })
     .option('force', { type: 'boolean', default: false, describe: 'start over in a run directory that has checkpoints (they and the loss log are removed)' })
     .option('out', { type: 'string', describe: 'run directory (default: the config\'s out, or results/train/<name>)' })
-    .option('grid', { type: 'boolean', default: true, describe: 'write a 64-sample grid (ddim, 50 steps, EMA weights) after training' }) as unknown as Argv<TrainArgs>,
+    .option('grid', { type: 'boolean', default: true, describe: 'write samples.png after training: 64 samples (ddim, 50 steps) from the raw weights (left) and the EMA weights (right)' }) as unknown as Argv<TrainArgs>,
   handler: async (a: ArgumentsCamelCase<TrainArgs>) => {
     const choice = await selectBackend(computeOf(a));
     const cfg = loadTrainConfig(a.config);
@@ -37,17 +41,35 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     for (const r of runTraining(cfg, a.stage, a.resume, a.force)) {
       console.log(`  ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(5)}, ${r.seconds.toFixed(1)} s, checkpoint ${r.checkpoint}`);
     }
+    // The loss curve of every stage trained so far.
+    const points: LossPoint[] = [];
+    for (const stage of ['vae', 'diffusion']) {
+      const f = path.join(dir, stage, 'loss.jsonl');
+      if (fs.existsSync(f)) for (const r of readJsonLines<{ step: number; loss: number }>(f).rows) points.push({ model: cfg.name, stage, step: r.step, loss: r.loss });
+    }
+    if (points.length) {
+      await writeCharts(dir, lossCurves(points));
+      console.log(`  loss curve: ${path.join(dir, 'loss.svg')} (.png, .vl.json)`);
+    }
     if (a.grid && a.stage !== 'vae') {
-      const run = loadRun(dir, 'ema');
-      try {
-        const s = sampleImages(run.backend, { setting: parseSamplerSetting('ddim'), steps: 50, n: 64, seed: cfg.seed });
-        const file = path.join(dir, 'samples.png');
-        writeGrid(file, s.images.dataSync() as Float32Array, s.images.shape);
-        s.images.dispose();
-        console.log(`  samples: ${file} (ddim, 50 steps, EMA weights, ${s.seconds.toFixed(1)} s)`);
-      } finally {
-        run.dispose();
+      // Raw weights beside the EMA: early in training the EMA still carries the initialisation.
+      const sets: Float32Array[] = [];
+      let shape: number[] = [], seconds = 0;
+      for (const weights of ['model', 'ema'] as const) {
+        const run = loadRun(dir, weights);
+        try {
+          const s = sampleImages(run.backend, { setting: parseSamplerSetting('ddim'), steps: 50, n: 64, seed: cfg.seed });
+          sets.push(s.images.dataSync() as Float32Array);
+          shape = s.images.shape;
+          seconds += s.seconds;
+          s.images.dispose();
+        } finally {
+          run.dispose();
+        }
       }
+      const file = path.join(dir, 'samples.png');
+      writeFileAtomic(file, encodeGridsSideBySide(sets, shape[0], shape[1], shape[2], shape[3], { scale: shape[1] <= 32 ? 2 : 1 }));
+      console.log(`  samples: ${file} (ddim, 50 steps, same noise; left: raw weights, right: EMA weights; ${seconds.toFixed(1)} s)`);
     }
   },
 };
