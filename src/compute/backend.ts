@@ -4,6 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import { installWasmKernels } from './wasm-kernels.js';
 import { initSimdRuntime } from './wasm-simd.js';
 
+// tfjs's CPU backend greets every Node process on its first tensor with advice to install tfjs-node.
+// difflab chooses its backend itself and says why (`difflab info`), so the greeting is switched off —
+// only it: tfjs's other warnings still print.
+const cpuBackend = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+if (cpuBackend && 'firstUse' in cpuBackend) cpuBackend.firstUse = false;
+
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_NAMES)[number];
 export type ComputeBackend = Exclude<BackendRequest, 'auto'>;
