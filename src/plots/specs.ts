@@ -316,20 +316,24 @@ export function schedulePlots(schedules: DiscreteSchedule[]): Chart[] {
 /** Sampler error vs NFE on the analytic backend (log-log), and SW₂ with its noise floor. */
 export function samplerError(rows: ResultRow[]): Chart[] {
   const out: Chart[] = [];
-  const path = rows.filter((r) => r.metric === 'path-rms');
-  if (path.length) {
+  for (const [metric, stem, what] of [
+    ['path-median', 'sampler-error-median', 'median distance per sample: the sampler\'s order on paths that stay in their mode'],
+    ['path-rms', 'sampler-error-path', 'RMS over samples: dominated by the few paths that switch modes'],
+  ] as const) {
+    const path = rows.filter((r) => r.metric === metric);
+    if (!path.length) continue;
     out.push({
-      name: 'sampler-error-path',
-      title: 'sampler error vs NFE (analytic backend)',
+      name: stem,
+      title: `sampler error vs NFE (analytic backend, ${metric === 'path-rms' ? 'RMS' : 'median'})`,
       spec: {
         $schema: SCHEMA,
-        title: { text: 'Distance to the exact ODE solution vs NFE', subtitle: 'exact Gaussian-mixture denoiser: pure discretisation error; deterministic samplers' },
+        title: { text: `Distance to the exact ODE solution vs NFE (${metric === 'path-rms' ? 'RMS' : 'median'})`, subtitle: `exact Gaussian-mixture denoiser: pure discretisation error; deterministic samplers; ${what}` },
         width: WIDTH, height: HEIGHT,
         data: { values: path.map((r) => ({ sampler: r.sampler, nfe: r.nfe, value: r.value })) },
         mark: { type: 'line', point: true },
         encoding: {
           x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE' },
-          y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'RMS distance to the exact solution' },
+          y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: metric === 'path-rms' ? 'RMS distance to the exact solution' : 'median distance to the exact solution' },
           color: { field: 'sampler', type: 'nominal', title: 'sampler' },
         },
       } as TopLevelSpec,

@@ -304,7 +304,12 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const r = analyticPoint(gmm, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
         const row = (metric: string, value: number) => rows.push({ ...base, nfe: r.nfe, metric, value, std: null, n: r.n, seconds: r.seconds / r.n, gflop: null });
         if (g.metrics.includes('sw2')) { row('sw2', r.sw2); row('sw2-floor', r.sw2Floor); }
-        if (g.metrics.includes('path-rms') && r.pathRms !== null) row('path-rms', r.pathRms);
+        if (g.metrics.includes('path-rms') && r.path) {
+          row('path-rms', r.path.rms);
+          row('path-median', r.path.median);
+          row('path-p90', r.path.p90);
+          row('mode-switches', r.path.switched);
+        }
         if (g.metrics.includes('cost')) row('nfe', r.nfe);
       } else if (p.kind === 'nll') {
         const methods = (['nll', 'nll-ode'] as const).filter((m) => g.metrics.includes(m));

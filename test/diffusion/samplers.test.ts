@@ -80,6 +80,24 @@ for (const [label, g, dim] of [['1-D', gmm1, 1], ['2-D', gmm2, 2]] as const) {
   });
 }
 
+test('on paths that stay in their mode (median per-sample distance), each solver shows its order on the 25-Gaussians grid', async () => {
+  const { loadGmm } = await import('../../src/models/gmm.js');
+  const { runAnalyticSampler } = await import('../../src/metrics/analytic.js');
+  const g = loadGmm('configs/gmm/25-gaussians.json');
+  const z = new Rng(1).normals(500 * 2);
+  const order: Record<string, number> = { euler: 1, 'dpm-solver++-1s': 1, heun: 2, 'dpm-solver++-2m': 2, unipc: 3, deis: 2 };
+  const lines: string[] = [];
+  for (const [name, p] of Object.entries(order)) {
+    const a = runAnalyticSampler(g, name, 25, z, new Rng(2)).path!, b = runAnalyticSampler(g, name, 100, z, new Rng(2)).path!;
+    const observedMedian = Math.log2(a.median / b.median) / 2, observedRms = Math.log2(a.rms / b.rms) / 2;
+    lines.push(`${name}: median ${observedMedian.toFixed(2)}, RMS ${observedRms.toFixed(2)}, switched ${(100 * a.switched).toFixed(1)}% → ${(100 * b.switched).toFixed(1)}%`);
+    assert.ok(observedMedian > Math.min(p, 2) - 0.3, lines.join('; '));
+    // The RMS converges more slowly than the median: a few mode switches dominate it.
+    assert.ok(observedRms < observedMedian, lines.join('; '));
+    assert.ok(b.switched <= a.switched);
+  }
+});
+
 test('the exact ODE map carries σ_max·z to the data distribution (KS against the exact CDF)', () => {
   const sigmas = gridFor('euler', 50);
   const xT = startNoise(sigmas[0], 1);
