@@ -31,7 +31,8 @@ function fmt(v: number | null | undefined): string {
 
 /** One table row per grid point, one column per metric (mean ± std where a std exists). */
 export function resultsTable(rows: ResultRow[]): string {
-  const metrics = [...new Set(rows.map((r) => r.metric))];
+  // NFE has its own column; the cost group's 'nfe' rows would repeat it.
+  const metrics = [...new Set(rows.map((r) => r.metric))].filter((m) => m !== 'nfe');
   const points = [...new Set(rows.map((r) => r.point))];
   const head = ['backend', 'sampler', 'steps', 'seed', 'NFE', ...metrics];
   const body = points.map((p) => {
@@ -71,7 +72,7 @@ export interface ReportInput {
 }
 
 export function renderReport(r: ReportInput): string {
-  const chartDivs = r.charts.map((c, i) => `<figure><div id="chart-${i}" class="chart" data-name="${esc(c.name)}"></div><figcaption>${esc(c.title)}</figcaption></figure>`).join('\n');
+  const chartDivs = r.charts.map((c, i) => `<figure class="chartfig"><div id="chart-${i}" class="chart" data-name="${esc(c.name)}"></div><figcaption>${esc(c.title)}</figcaption></figure>`).join('\n');
   const specs = JSON.stringify(r.charts.map((c) => c.spec)).replace(/</g, '\\u003c');
   const grids = r.grids.map((g) => `<figure class="grid"><img alt="${esc(g.label)}" src="${g.dataUri}" width="${g.width}" height="${g.height}"><figcaption>${esc(g.label)}</figcaption></figure>`).join('\n');
   const claims = r.claims?.length
@@ -82,7 +83,7 @@ export function renderReport(r: ReportInput): string {
 <style>
 body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
-figure{display:inline-block;margin:0.5em;vertical-align:top}figcaption{font-size:12px;color:#555;text-align:center}
+figure{display:inline-block;margin:0.5em;vertical-align:top}figure.chartfig{display:block;margin:1em 0}.chart{width:100%}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
 .verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
 .warning{border:2px solid #b42318;background:#fff5f5;padding:0.5em 1em;margin:1em 0}
@@ -116,7 +117,13 @@ document.body.dataset.errors = '0';
 const specs = ${specs};
 window.chartsRendered = 0;
 window.chartErrors = [];
-Promise.all(specs.map((s, i) => vegaEmbed('#chart-' + i, s, { actions: false, renderer: 'svg' })
+// Single-view charts take the page's width (the SVG/PNG files keep their fixed size).
+const fit = (s, i) => {
+  if (typeof s.width !== 'number' || s.facet || s.hconcat || s.vconcat || s.concat) return s;
+  const room = document.getElementById('chart-' + i).clientWidth - 260;
+  return room > s.width ? { ...s, width: room } : s;
+};
+Promise.all(specs.map((s, i) => vegaEmbed('#chart-' + i, fit(s, i), { actions: false, renderer: 'svg' })
   .then(() => { window.chartsRendered++; })
   .catch((e) => { window.chartErrors.push(String(e)); console.error(e); })))
   .then(() => { document.body.dataset.rendered = String(window.chartsRendered); document.body.dataset.charts = 'done'; });

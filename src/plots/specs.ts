@@ -1,6 +1,7 @@
 // Typed builders of Vega-Lite specs over result rows: quality vs NFE, cost frontiers, bits/dim,
 // loss curves, schedules, sampler error on the analytic backend, and sample grids side by side.
 import type { TopLevelSpec } from 'vega-lite';
+import { SAMPLER_NAMES } from '../diffusion/samplers/index.js';
 import type { DiscreteSchedule } from '../diffusion/schedules.js';
 import type { ResultRow } from '../runner/results.js';
 
@@ -13,6 +14,65 @@ export interface Chart {
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const WIDTH = 360, HEIGHT = 240;
+
+// One colour, shape and dash per sampler and per backend in every chart, report and notebook: scales
+// with fixed ranges, samplers indexed by the registry (a label's options keep its base sampler's
+// look), the backends pixel/latent/analytic fixed and other model names by a stable hash.
+const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d', '#ff9da6', '#bab0ac', '#1b9e77', '#7570b3', '#d95f02', '#66a61e', '#e7298a', '#393b79'];
+const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', 'wedge', 'triangle'];
+const DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [10, 2], [1, 3], [6, 2, 2, 2], [3, 6], [12, 4], [2, 6], [5, 1]];
+const KNOWN_BACKENDS = ['pixel', 'latent', 'analytic'];
+
+function stableIndex(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+const samplerIndex = (label: string) => {
+  const i = SAMPLER_NAMES.indexOf(label.split('(')[0].split(' ')[0]);
+  return i >= 0 ? i : stableIndex(label);
+};
+const backendIndex = (name: string) => {
+  const i = KNOWN_BACKENDS.indexOf(name);
+  return i >= 0 ? i : KNOWN_BACKENDS.length + (stableIndex(name) % (PALETTE.length - KNOWN_BACKENDS.length));
+};
+
+/**
+ * A chart title with its subtitle broken into lines of at most ~70 characters at '; ' (else at
+ * spaces), so that a long note does not widen the chart beyond the page.
+ */
+export function heading(text: string, subtitle: string): { text: string; subtitle: string[] } {
+  const lines: string[] = [];
+  for (const part of subtitle.split('; ')) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + part.length + 2 <= 70) { lines[lines.length - 1] = `${last}; ${part}`; continue; }
+    let cur = '';
+    for (const w of part.split(' ')) {
+      if (cur && cur.length + w.length + 1 > 70) { lines.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+    }
+    if (cur) lines.push(cur);
+  }
+  return { text, subtitle: lines };
+}
+
+const domainOf = (values: readonly object[], field: string) => [...new Set(values.map((v) => String((v as Record<string, unknown>)[field])))].sort();
+
+/** Colour scale of a backend (model name) field. */
+export function backendColors(values: readonly object[], field = 'backend') {
+  const domain = domainOf(values, field);
+  return { domain, range: domain.map((d) => PALETTE[backendIndex(d) % PALETTE.length]) };
+}
+
+/** Colour, shape and dash scales of a sampler (label) field. */
+export function samplerScales(values: readonly object[], field = 'sampler') {
+  const domain = domainOf(values, field);
+  return {
+    color: { domain, range: domain.map((d) => PALETTE[samplerIndex(d) % PALETTE.length]) },
+    shape: { domain, range: domain.map((d) => SHAPES[samplerIndex(d) % SHAPES.length]) },
+    dash: { domain, range: domain.map((d) => DASHES[samplerIndex(d) % DASHES.length]) },
+  };
+}
 
 /** The metric family: 'fid@lenet-mnist' → 'fid'. */
 export const family = (metric: string) => metric.split('@')[0];
@@ -36,7 +96,7 @@ function intervalAndFloor(metric: string, values: Record<string, unknown>[], x: 
       data: { values: withCi },
       transform: [{ aggregate: [{ op: 'mean', field: 'ci_low', as: 'ci_low' }, { op: 'mean', field: 'ci_high', as: 'ci_high' }], groupby: keys }],
       mark: { type: 'errorbar', ticks: true },
-      encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color: { field: 'backend', type: 'nominal' } },
+      encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color: { field: 'backend', type: 'nominal', scale: backendColors(values) } },
     });
   }
   const f = floors?.[metric];
@@ -80,7 +140,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
       title: `${label(metric)} vs guidance scale`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `${label(metric)} vs classifier-free guidance scale`, subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}` },
+        title: heading(`${label(metric)} vs classifier-free guidance scale`, `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`),
         width: WIDTH, height: HEIGHT,
         layer: [{
           data: { values },
@@ -88,7 +148,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
           mark: { type: 'line', point: true },
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
-            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
             strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'w', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
@@ -109,15 +169,15 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
       title: `${label(metric)} vs EMA length`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `${family(metric).toUpperCase()} vs EMA length`, subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}` },
+        title: heading(`${family(metric).toUpperCase()} vs EMA length`, `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
         layer: [{
           data: { values },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'ema'] }],
           mark: { type: 'line', point: true },
           encoding: {
-            x, y: { field: 'value', type: 'quantitative', title: label(metric) },
-            color: { field: 'backend', type: 'nominal', title: 'backend' },
+            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
             strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'ema', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
@@ -137,17 +197,17 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
       title: `${label(metric)} vs NFE`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `${family(metric).toUpperCase()} vs number of function evaluations`, subtitle: `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}` },
+        title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
         layer: [{
           data: { values },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
           mark: { type: 'line', point: true },
           encoding: {
-            x, y: { field: 'value', type: 'quantitative', title: label(metric) },
-            color: { field: 'backend', type: 'nominal', title: 'backend' },
-            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler' },
-            shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 300 } },
+            shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
@@ -169,15 +229,15 @@ export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
         title: `${label(metric)} vs ${title}`,
         spec: {
           $schema: SCHEMA,
-          title: { text: `${family(metric).toUpperCase()} vs ${title}`, subtitle: `each point is one sampler × step count; lower left is better; ${CI_NOTE}` },
+          title: heading(`${family(metric).toUpperCase()} vs ${title}`, `each point is one sampler × step count; lower left is better; ${CI_NOTE}`),
           width: WIDTH, height: HEIGHT,
           layer: [{
             data: { values },
             mark: { type: 'point', filled: true, size: 70 },
             encoding: {
-              x, y: { field: 'value', type: 'quantitative', title: label(metric) },
-              color: { field: 'backend', type: 'nominal', title: 'backend' },
-              shape: { field: 'sampler', type: 'nominal', title: 'sampler' },
+              x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+              color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
               tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
             },
           }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost'])],
@@ -214,7 +274,7 @@ export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Ch
       title: `${label(metric)} vs training compute`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `${family(metric).toUpperCase()} vs training compute`, subtitle: `each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better; ${CI_NOTE}` },
+        title: heading(`${family(metric).toUpperCase()} vs training compute`, `each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
         layer: [{
           data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
@@ -222,9 +282,9 @@ export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Ch
           mark: { type: 'line', point: true },
           encoding: {
             x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
-            y: { field: 'value', type: 'quantitative', title: label(metric) },
-            color: { field: 'backend', type: 'nominal', title: 'backend' },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 260 } },
+            y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(sel) },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }, ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
@@ -247,7 +307,7 @@ export function bitsPerDim(rows: ResultRow[]): Chart[] {
     title: 'bits/dim of the test images',
     spec: {
       $schema: SCHEMA,
-      title: { text: 'Negative log-likelihood of test images (bits/dim)', subtitle: 'upper bounds on −log₂ P(x)/D for 8-bit pixels; lower is better; bars ± 1 s.e.' },
+      title: heading('Negative log-likelihood of test images (bits/dim)', 'upper bounds on −log₂ P(x)/D for 8-bit pixels; lower is better; bars ± 1 s.e.'),
       width: WIDTH, height: HEIGHT,
       data: { values },
       layer: [
@@ -268,7 +328,7 @@ export function lossCurves(points: LossPoint[]): Chart[] {
     title: 'training loss',
     spec: {
       $schema: SCHEMA,
-      title: { text: 'Training loss', subtitle: 'per step, smoothed over 20 steps' },
+      title: heading('Training loss', 'per step, smoothed over 20 steps'),
       width: WIDTH, height: HEIGHT,
       data: { values: points.map((p) => ({ ...p, run: `${p.model} (${p.stage})` })) },
       transform: [{ window: [{ op: 'mean', field: 'loss', as: 'smoothed' }], frame: [-10, 10], groupby: ['run'], sort: [{ field: 'step' }] }],
@@ -276,7 +336,9 @@ export function lossCurves(points: LossPoint[]): Chart[] {
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'training step' },
         y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: 'loss' },
-        color: { field: 'run', type: 'nominal', title: 'model (stage)' },
+        color: { field: 'model', type: 'nominal', title: 'model', scale: backendColors(points, 'model'), legend: { labelLimit: 300 } },
+        strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] } },
+        detail: { field: 'run' },
       },
     } as TopLevelSpec,
   }];
@@ -286,8 +348,8 @@ export function lossCurves(points: LossPoint[]): Chart[] {
 export function schedulePlots(schedules: DiscreteSchedule[]): Chart[] {
   const values: { schedule: string; t: number; alphaBar: number; logSnr: number }[] = [];
   for (const s of schedules) {
-    const every = Math.max(1, Math.floor(s.T / 200));
-    for (let t = 0; t < s.T; t += every) {
+    // Every step: subsampling would drop the terminal log-SNR (cosine's −19.8 at t = T).
+    for (let t = 0; t < s.T; t++) {
       const a = s.alphasCumprod[t];
       values.push({ schedule: s.name, t: (t + 1) / s.T, alphaBar: a, logSnr: Math.log(a / (1 - a)) });
     }
@@ -306,7 +368,7 @@ export function schedulePlots(schedules: DiscreteSchedule[]): Chart[] {
     title: 'noise schedules',
     spec: {
       $schema: SCHEMA,
-      title: { text: 'Noise schedules', subtitle: 'ᾱ_t (signal fraction) and log-SNR = log(ᾱ/(1 − ᾱ))' },
+      title: heading('Noise schedules', 'ᾱ_t (signal fraction) and log-SNR = log(ᾱ/(1 − ᾱ))'),
       data: { values },
       hconcat: [panel('alphaBar', 'ᾱ_t'), panel('logSnr', 'log-SNR')],
     } as TopLevelSpec,
@@ -327,14 +389,15 @@ export function samplerError(rows: ResultRow[]): Chart[] {
       title: `sampler error vs NFE (analytic backend, ${metric === 'path-rms' ? 'RMS' : 'median'})`,
       spec: {
         $schema: SCHEMA,
-        title: { text: `Distance to the exact ODE solution vs NFE (${metric === 'path-rms' ? 'RMS' : 'median'})`, subtitle: `exact Gaussian-mixture denoiser: pure discretisation error; deterministic samplers; ${what}` },
+        title: heading(`Distance to the exact ODE solution vs NFE (${metric === 'path-rms' ? 'RMS' : 'median'})`, `exact Gaussian-mixture denoiser: pure discretisation error; deterministic samplers; ${what}`),
         width: WIDTH, height: HEIGHT,
         data: { values: path.map((r) => ({ sampler: r.sampler, nfe: r.nfe, value: r.value })) },
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE' },
-          y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: metric === 'path-rms' ? 'RMS distance to the exact solution' : 'median distance to the exact solution' },
-          color: { field: 'sampler', type: 'nominal', title: 'sampler' },
+          x: { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE' },
+          y: { field: 'value', type: 'quantitative', scale: { type: 'log', nice: false, padding: 8 }, title: metric === 'path-rms' ? 'RMS distance to the exact solution' : 'median distance to the exact solution' },
+          color: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(path).color },
+          shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(path).shape },
         },
       } as TopLevelSpec,
     });
@@ -347,16 +410,17 @@ export function samplerError(rows: ResultRow[]): Chart[] {
       title: 'sliced W₂ vs NFE (analytic backend)',
       spec: {
         $schema: SCHEMA,
-        title: { text: 'Sliced Wasserstein-2 to exact samples vs NFE', subtitle: 'dashed: two exact sample sets of the same size (the metric\'s noise floor)' },
+        title: heading('Sliced Wasserstein-2 to exact samples vs NFE', 'dashed: two exact sample sets of the same size (the metric\'s noise floor)'),
         width: WIDTH, height: HEIGHT,
         layer: [
           {
             data: { values: sw.map((r) => ({ sampler: r.sampler, nfe: r.nfe, value: r.value })) },
             mark: { type: 'line', point: true },
             encoding: {
-              x: { field: 'nfe', type: 'quantitative', scale: { type: 'log' }, title: 'NFE' },
-              y: { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: 'sliced W₂' },
-              color: { field: 'sampler', type: 'nominal', title: 'sampler' },
+              x: { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE' },
+              y: { field: 'value', type: 'quantitative', scale: { type: 'log', nice: false, padding: 8 }, title: 'sliced W₂' },
+              color: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(sw).color },
+              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(sw).shape },
             },
           },
           {
@@ -382,7 +446,7 @@ export function sampleGrids(images: GridImage[]): Chart[] {
     title: 'sample grids',
     spec: {
       $schema: SCHEMA,
-      title: { text: 'Samples', subtitle: 'same seed and initial noise per backend; one grid per grid point' },
+      title: heading('Samples', 'same seed and initial noise per backend; one grid per grid point'),
       data: { values: images.map((g, i) => ({ label: g.label, url: g.dataUri, col: i % 4, row: Math.floor(i / 4) })) },
       facet: { field: 'label', type: 'nominal', title: null, header: { labelFontSize: 11 } },
       columns: 4,

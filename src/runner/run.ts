@@ -474,9 +474,11 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
     claims,
     floors, warnings: guards.filter((g) => !g.passed).map((g) => `${g.reason}. Comparisons with this model are shown but not judged: train it longer (or check its recipe) before reading a verdict.`),
     config: cfg,
+    // Only the notes that apply to the metrics this run has.
     notes: [
-      'FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.',
-      'bits/dim are upper bounds on −log₂ P(x)/D of the 8-bit test pixels for both backends (see each row\'s notes in metrics.jsonl for offsets and estimators).',
+      ...(allRows.some((r) => r.metric.includes('@lenet')) ? ['FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.'] : []),
+      ...(allRows.some((r) => r.metric.startsWith('bits_per_dim')) ? ['bits/dim are upper bounds on −log₂ P(x)/D of the 8-bit test pixels for both backends (see each row\'s notes in metrics.jsonl for offsets and estimators).'] : []),
+      ...(allRows.some((r) => r.metric === 'path-rms') ? ['Sampler error on the exact mixture: the median per-sample distance shows a sampler\'s order; the RMS is dominated by the few paths that end in another mode than the exact solution (mode-switches).'] : []),
     ],
   });
   writeFileAtomic(path.join(dir, 'report.html'), html);
