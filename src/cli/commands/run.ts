@@ -4,6 +4,7 @@ import { BACKEND_NAMES, type BackendRequest } from '../../compute/backend.js';
 import { loadExperiment } from '../../runner/config.js';
 import { defaultJobs, runParallel } from '../../runner/parallel.js';
 import { mergeShards, modelBackends, parseShard, runExperiment } from '../../runner/run.js';
+import { sbatchArgs, slurmPlan, submitSlurm } from '../../runner/slurm.js';
 
 interface RunArgs {
   experiment: string;
@@ -16,6 +17,9 @@ interface RunArgs {
   jobs: string;
   results: string;
   compute?: BackendRequest;
+  slurm?: number;
+  sbatchArgs?: string;
+  printOnly: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -31,8 +35,28 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
     .option('jobs', { type: 'string', default: 'auto', describe: 'worker processes (one core each): models and the feature network train side by side, the grid runs in as many shards; auto = one per core (max 4), 1 for experiments without trained models' })
     .option('results', { type: 'string', default: 'results', describe: 'results root directory' })
-    .option('compute', { choices: BACKEND_NAMES, describe: "tfjs compute device (default: the experiment's compute, auto)" }) as unknown as Argv<RunArgs>,
+    .option('compute', { choices: BACKEND_NAMES, describe: "tfjs compute device (default: the experiment's compute, auto)" })
+    .option('slurm', { type: 'number', describe: 'submit to Slurm: a job that trains the models, an sbatch array of N shard tasks (task i runs --shard i/N from SLURM_ARRAY_TASK_ID), and a merge job that depends on it' })
+    .option('sbatch-args', { type: 'string', describe: 'with --slurm: options for every sbatch job, e.g. "--partition=cpu --time=02:00:00"' })
+    .option('print-only', { type: 'boolean', default: false, describe: 'with --slurm: print the job scripts and sbatch commands instead of submitting' }) as unknown as Argv<RunArgs>,
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
+    if (a.slurm !== undefined) {
+      if (a.shard || a.force || a.stage !== 'all' || a.model) throw new Error('--slurm runs the whole experiment as jobs: it takes no --shard, --force, --stage or --model');
+      const plan = slurmPlan({ file: a.experiment, tasks: a.slurm, resultsRoot: a.results, runId: a.runId, compute: a.compute, sbatchArgs: a.sbatchArgs?.split(/\s+/).filter(Boolean) });
+      if (a.printOnly) {
+        const fake: Record<string, string> = {};
+        for (const s of plan.scripts) {
+          console.log(`# ${s.file}\n${s.text}`);
+          console.log(`# submit: sbatch ${sbatchArgs(s, fake).join(' ')}\n`);
+          fake[s.name] = `<${s.name} job id>`;
+        }
+        return;
+      }
+      const ids = submitSlurm(plan);
+      console.log(`submitted ${Object.entries(ids).map(([k, v]) => `${k} ${v}`).join(', ')}; scripts and logs in ${plan.dir}/slurm; the merge job writes ${plan.dir}/report.html`);
+      return;
+    }
+    if (a.printOnly || a.sbatchArgs) throw new Error('--print-only and --sbatch-args go with --slurm N');
     const exp = loadExperiment(a.experiment);
     let jobs = a.jobs === 'auto' ? defaultJobs(modelBackends(exp).length > 0) : Number(a.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${a.jobs}'`);
