@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { emaCommand } from './commands/ema.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { fidCommand } from './commands/fid.js';
 import { infoCommand } from './commands/info.js';
 import { nllCommand } from './commands/nll.js';
@@ -12,7 +13,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { trainCommand } from './commands/train.js';
 import { exitWithParent } from '../runner/parallel.js';
 
-const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, emaCommand, sampleCommand, nllCommand, fidCommand, evalCommand];
+const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, emaCommand, sampleCommand, nllCommand, fidCommand, evalCommand, exportCommand];
 
 export async function main(argv: string[]): Promise<void> {
   let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

@@ -10,6 +10,7 @@ import { tf } from '../compute/backend.js';
 import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import type { AdamW, Ema } from './optim.js';
+import { DIFFLAB_LAYOUT } from '../interop/torch.js';
 import { PowerEma, reconstructPosthoc } from './posthoc-ema.js';
 
 export const CHECKPOINT_FORMAT = 'difflab-checkpoint/1';
@@ -77,7 +78,11 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
     ...meta, format: CHECKPOINT_FORMAT, libraryVersion: libraryVersion(), optimizerStep: s.optimizer?.step ?? 0, createdAt: new Date().toISOString(),
   };
   const base = path.join(dir, stem(meta.step));
-  writeSafetensors(`${base}.safetensors`, tensors, { format: CHECKPOINT_FORMAT, step: String(meta.step) });
+  // The metadata makes the file self-describing for readers outside difflab (Python's safetensors).
+  writeSafetensors(`${base}.safetensors`, tensors, {
+    format: CHECKPOINT_FORMAT, step: String(meta.step), config: JSON.stringify(meta.config),
+    layout: `${DIFFLAB_LAYOUT}; tensors: model.<param>, ema.<param>, optim.m.<param>, optim.v.<param>, phema.<σ_rel>.<param>`,
+  });
   writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
   writeFileAtomic(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: stem(meta.step) }) + '\n');
   return base;

@@ -1,0 +1,48 @@
+// `difflab export`: a run's weights for PyTorch (bench/torch/difflab_torch.py defines the modules).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { loadRun } from '../../backends/index.js';
+import type { DiffusionModel } from '../../backends/diffusion-model.js';
+import { selectBackend } from '../../compute/backend.js';
+import { writeTorchExport } from '../../interop/torch.js';
+import type { Vae } from '../../models/vae.js';
+import { parseWeights, type WeightsChoice } from '../../train/checkpoint.js';
+import { computeOf, withCompute, type ComputeArgs } from '../options.js';
+
+interface ExportArgs extends ComputeArgs {
+  run: string;
+  format: 'torch';
+  out: string;
+  weights: WeightsChoice;
+  force: boolean;
+}
+
+export const exportCommand: CommandModule<object, ExportArgs> = {
+  command: 'export',
+  describe: 'Export a run\'s weights in PyTorch layout (safetensors) for bench/torch/difflab_torch.py',
+  builder: (y: Argv) => withCompute(y)
+    .option('run', { type: 'string', demandOption: true, describe: 'a training run directory' })
+    .option('format', { choices: ['torch'] as const, default: 'torch' as const, describe: 'torch: OIHW convolutions, [out, in] linear weights, PyTorch-style names' })
+    .option('out', { type: 'string', demandOption: true, describe: 'output .safetensors file' })
+    .option('weights', { type: 'string', default: 'ema', coerce: (v: string) => parseWeights(v), describe: 'ema (default), model or ema:<σ_rel>' })
+    .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing output file' }) as unknown as Argv<ExportArgs>,
+  handler: async (a: ArgumentsCamelCase<ExportArgs>) => {
+    if (!a.out.endsWith('.safetensors')) throw new Error(`--out: expected a .safetensors file name, got ${a.out}`);
+    if (fs.existsSync(a.out) && !a.force) throw new Error(`--out ${a.out}: exists already; pass --force to overwrite it`);
+    await selectBackend(computeOf(a));
+    const run = loadRun(a.run, a.weights);
+    try {
+      const b = run.backend as unknown as { model: DiffusionModel; vae?: Vae };
+      const n = writeTorchExport(a.out, {
+        unet: { config: b.model.unet.config, params: b.model.unet.params.vars },
+        vae: b.vae ? { config: b.vae.config, params: b.vae.params.vars } : undefined,
+        config: run.config, weights: a.weights, step: run.step,
+      });
+      console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights, step ${run.step}): ${n} tensors in PyTorch layout → ${path.resolve(a.out)}`);
+      console.log(`load it with: python3 -c "import sys; sys.path.insert(0, 'bench/torch'); from difflab_torch import load_export; models, cfg = load_export('${a.out}')"`);
+    } finally {
+      run.dispose();
+    }
+  },
+};
