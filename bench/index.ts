@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, type ComputeBackend } from '../src/compute/backend.js';
 import { benchKernels } from './kernels.js';
 import { benchSamplers } from './samplers.js';
+import { benchStartup } from './startup.js';
 import { benchTrain } from './train.js';
 
 await yargs(hideBin(process.argv))
@@ -47,7 +48,15 @@ await yargs(hideBin(process.argv))
       await benchTrain({ pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out });
     },
   )
-  .demandCommand(1, 'name a benchmark suite: kernels, samplers, train')
+  .command(
+    'startup',
+    'CLI start-up: difflab --help, sample --help and a small schedule command, compiled (dist/) and through tsx',
+    (y) => y
+      .option('rounds', { type: 'number', default: 5, describe: 'interleaved rounds; medians are reported' })
+      .option('out', { type: 'string', default: 'results/bench', describe: 'directory for the JSON result' }),
+    (a) => benchStartup({ rounds: a.rounds, outDir: a.out }),
+  )
+  .demandCommand(1, 'name a benchmark suite: kernels, samplers, train, startup')
   .strict()
   .help()
   .parseAsync();

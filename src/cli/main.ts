@@ -1,23 +1,38 @@
-// The difflab command line: one module per command under ./commands.
-import yargs from 'yargs';
+// The difflab command line: one module per command under ./commands, loaded only when its command
+// runs, so that `difflab --help` and each command start without loading the others' dependencies.
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { emaCommand } from './commands/ema.js';
-import { evalCommand } from './commands/eval.js';
-import { exportCommand } from './commands/export.js';
-import { fidCommand } from './commands/fid.js';
-import { infoCommand } from './commands/info.js';
-import { nllCommand } from './commands/nll.js';
-import { configCommand, mergeCommand, runCommand } from './commands/run.js';
-import { sampleCommand } from './commands/sample.js';
-import { scheduleCommand } from './commands/schedule.js';
-import { trainCommand } from './commands/train.js';
-import { exitWithParent } from '../runner/parallel.js';
+import { exitWithParent } from '../runner/parent.js';
 
-const commands = [runCommand, mergeCommand, configCommand, infoCommand, scheduleCommand, trainCommand, emaCommand, sampleCommand, nllCommand, fidCommand, evalCommand, exportCommand];
+interface Entry {
+  command: string;
+  describe: string;
+  load: () => Promise<CommandModule<object, never>>;
+}
+
+const COMMANDS: Entry[] = [
+  { command: 'run <experiment>', describe: 'Run an experiment file: train (or reuse) its models, evaluate its grid into metrics.jsonl, write charts and report.html', load: async () => (await import('./commands/run.js')).runCommand as never },
+  { command: 'merge <dir>', describe: 'Join the shard results of a run directory into metrics.jsonl and write its charts and report', load: async () => (await import('./commands/run.js')).mergeCommand as never },
+  { command: 'config <file>', describe: 'Validate an experiment file; --print shows it fully resolved (presets merged, defaults filled)', load: async () => (await import('./commands/run.js')).configCommand as never },
+  { command: 'info', describe: 'Show versions, the compute backend chosen (and why others were skipped), threads and memory', load: async () => (await import('./commands/info.js')).infoCommand as never },
+  { command: 'schedule', describe: "Print a discrete noise schedule's tables: β, ᾱ, σ = √((1−ᾱ)/ᾱ) and log-SNR per step", load: async () => (await import('./commands/schedule.js')).scheduleCommand as never },
+  { command: 'train', describe: 'Train a pixel or latent model from a config (YAML or JSON); checkpoints go to the run directory', load: async () => (await import('./commands/train.js')).trainCommand as never },
+  { command: 'ema', describe: "Post-hoc EMA (EDM2): reconstruct EMA weights of any length σ_rel from a run's snapshots; sample or evaluate them with --weights ema:<σ_rel>", load: async () => (await import('./commands/ema.js')).emaCommand as never },
+  { command: 'sample', describe: 'Draw samples with a sampler: from a Gaussian mixture (--gmm, writes .npy) or a trained run (--checkpoint, writes a .png grid or .npy)', load: async () => (await import('./commands/sample.js')).sampleCommand as never },
+  { command: 'nll', describe: 'Estimate the NLL (nats and bits/dim) of data under a model, next to the exact value where the model knows it', load: async () => (await import('./commands/nll.js')).nllCommand as never },
+  { command: 'fid', describe: 'FID (and KID, precision/recall, density/coverage) between two image or feature sets', load: async () => (await import('./commands/fid.js')).fidCommand as never },
+  { command: 'eval', describe: 'Evaluate a trained run: FID/KID/PR/classifier score on a feature network, bits/dim, and sampling cost', load: async () => (await import('./commands/eval.js')).evalCommand as never },
+  { command: 'export', describe: "Export a run's weights in PyTorch layout (safetensors) for bench/torch/difflab_torch.py", load: async () => (await import('./commands/export.js')).exportCommand as never },
+];
 
 export async function main(argv: string[]): Promise<void> {
-  let cli = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
-  for (const c of commands) cli = cli.command(c as never);
+  // Only the command being run is loaded; the others are listed by name and description.
+  const name = argv.find((a) => !a.startsWith('-'));
+  let cli: Argv = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
+  for (const c of COMMANDS) {
+    const full = c.command.split(' ')[0] === name ? { ...(await c.load()), describe: c.describe } : { command: c.command, describe: c.describe, handler: () => {} };
+    cli = cli.command(full as never);
+  }
   await cli
     .demandCommand(1, 'name a command; see difflab --help')
     .strict()

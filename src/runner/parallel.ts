@@ -8,6 +8,7 @@ import os from 'node:os';
 import { loadExperiment } from './config.js';
 import { completePoints, lockResults, readRows } from './results.js';
 import { LOCK_PARENT_ENV } from '../util/lock.js';
+import { PARENT_ENV } from './parent.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
 import { existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
 
@@ -21,22 +22,7 @@ export function defaultJobs(hasModels: boolean): number {
 
 const BIN = new URL('../../bin/difflab.js', import.meta.url).pathname;
 
-/** Workers learn their parent's pid here, and exit when it is gone (killed with -9, say). */
-export const PARENT_ENV = 'DIFFLAB_PARENT_PID';
-
-/** In a worker: exits as soon as the parent that started it no longer runs (checked once a second). */
-export function exitWithParent(): void {
-  const parent = Number(process.env[PARENT_ENV]);
-  if (!parent) return;
-  const check = () => {
-    if (process.ppid !== parent) {
-      process.stderr.write(`difflab worker ${process.pid}: its parent ${parent} is gone; stopping\n`);
-      process.exit(1);
-    }
-  };
-  check();
-  setInterval(check, 1000).unref();
-}
+export { exitWithParent, PARENT_ENV } from './parent.js';
 
 export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
   jobs: number;

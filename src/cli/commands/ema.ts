@@ -13,7 +13,6 @@ interface EmaArgs {
 
 export const emaCommand: CommandModule<object, EmaArgs> = {
   command: 'ema',
-  describe: 'Post-hoc EMA (EDM2): reconstruct EMA weights of any length σ_rel from a run\'s snapshots; sample or evaluate them with --weights ema:<σ_rel>',
   builder: (y: Argv) => y
     .option('run', { type: 'string', demandOption: true, describe: 'a training run directory trained with train.posthocEma' })
     .option('sigma-rel', { type: 'string', demandOption: true, describe: `comma-separated EMA lengths σ_rel in (0, ${MAX_SIGMA_REL.toFixed(3)}), e.g. 0.02,0.05,0.1,0.2` })

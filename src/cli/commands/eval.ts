@@ -46,7 +46,6 @@ export function parseTerms(s: string, flag = '--nll-terms'): 'all' | number {
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'Evaluate a trained run: FID/KID/PR/classifier score on a feature network, bits/dim, and sampling cost',
   builder: (y: Argv) => withCompute(y)
     .option('checkpoint', { type: 'string', demandOption: true, describe: 'run directory written by difflab train' })
     .option('metrics', { type: 'string', default: 'fid,kid,pr,is,nll,cost', describe: `comma-separated: ${METRIC_GROUPS.join(', ')}` })

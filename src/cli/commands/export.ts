@@ -20,7 +20,6 @@ interface ExportArgs extends ComputeArgs {
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
-  describe: 'Export a run\'s weights in PyTorch layout (safetensors) for bench/torch/difflab_torch.py',
   builder: (y: Argv) => withCompute(y)
     .option('run', { type: 'string', demandOption: true, describe: 'a training run directory' })
     .option('format', { choices: ['torch'] as const, default: 'torch' as const, describe: 'torch: OIHW convolutions, [out, in] linear weights, PyTorch-style names' })

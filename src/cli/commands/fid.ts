@@ -78,7 +78,6 @@ function readInput(spec: string, flag: string): Input {
 
 export const fidCommand: CommandModule<object, FidArgs> = {
   command: 'fid',
-  describe: 'FID (and KID, precision/recall, density/coverage) between two image or feature sets',
   builder: (y: Argv) => withCompute(y)
     .option('real', { type: 'string', demandOption: true, describe: 'reference set: features (.npy [n,d] or .csv), images (.npy [n,H,W,C], uint8 0…255 or float in [−1,1]), a folder of PNGs, or a dataset such as mnist:test' })
     .option('fake', { type: 'string', demandOption: true, describe: 'generated set, in any of the same forms' })

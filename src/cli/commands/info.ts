@@ -54,7 +54,6 @@ export function formatInfo(r: InfoReport): string {
 
 export const infoCommand: CommandModule<object, InfoArgs> = {
   command: 'info',
-  describe: 'Show versions, the compute backend chosen (and why others were skipped), threads and memory',
   builder: (y: Argv) => withCompute(y).option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<InfoArgs>,
   handler: async (a: ArgumentsCamelCase<InfoArgs>) => {
     const r = await collectInfo(computeOf(a));

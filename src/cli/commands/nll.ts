@@ -27,7 +27,6 @@ interface NllArgs {
 
 export const nllCommand: CommandModule<object, NllArgs> = {
   command: 'nll',
-  describe: 'Estimate the NLL (nats and bits/dim) of data under a model, next to the exact value where the model knows it',
   builder: (y: Argv) => withModelBackend(y)
     .option('data', { type: 'string', demandOption: true, describe: 'data points, .npy [n, dim] (float32 or float64)' })
     .option('method', { choices: ['ode', 'vlb'] as const, default: 'ode' as const, describe: 'probability-flow ODE likelihood, or the discrete-time variational bound' })

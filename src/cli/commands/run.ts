@@ -24,7 +24,6 @@ interface RunArgs {
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run <experiment>',
-  describe: 'Run an experiment file: train (or reuse) its models, evaluate its grid into metrics.jsonl, write charts and report.html',
   builder: (y: Argv) => y
     .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment file (YAML or JSON), e.g. experiments/quickstart.yaml' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue a run: finished grid points are skipped, interrupted training resumes' })
@@ -74,7 +73,6 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
 export const mergeCommand: CommandModule<object, { dir: string }> = {
   command: 'merge <dir>',
-  describe: 'Join the shard results of a run directory into metrics.jsonl and write its charts and report',
   builder: (y: Argv) => y.positional('dir', { type: 'string', demandOption: true, describe: 'results/<experiment>/<run-id>' }) as unknown as Argv<{ dir: string }>,
   handler: async (a: ArgumentsCamelCase<{ dir: string }>) => {
     const rows = await mergeShards(a.dir);
@@ -84,7 +82,6 @@ export const mergeCommand: CommandModule<object, { dir: string }> = {
 
 export const configCommand: CommandModule<object, { file: string; print: boolean }> = {
   command: 'config <file>',
-  describe: 'Validate an experiment file; --print shows it fully resolved (presets merged, defaults filled)',
   builder: (y: Argv) => y
     .positional('file', { type: 'string', demandOption: true })
     .option('print', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' }) as unknown as Argv<{ file: string; print: boolean }>,

@@ -103,7 +103,6 @@ function readInitNoise(file: string, n: number, shape: number[]): Float32Array {
 
 export const sampleCommand: CommandModule<object, SampleArgs> = {
   command: 'sample',
-  describe: 'Draw samples with a sampler: from a Gaussian mixture (--gmm, writes .npy) or a trained run (--checkpoint, writes a .png grid or .npy)',
   builder: (y: Argv) => withModelBackend(y)
     .option('checkpoint', { type: 'string', describe: 'a training run directory (with diffusion/ and, for latent runs, vae/)' })
     .option('weights', { type: 'string', default: 'ema', coerce: (v: string) => parseWeights(v), describe: '--checkpoint: ema (default), model (raw weights) or ema:<σ_rel> (post-hoc EMA from the run\'s snapshots; see difflab ema)' })

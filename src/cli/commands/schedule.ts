@@ -20,7 +20,6 @@ interface ScheduleArgs {
 
 export const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   command: 'schedule',
-  describe: "Print a discrete noise schedule's tables: β, ᾱ, σ = √((1−ᾱ)/ᾱ) and log-SNR per step",
   builder: (y: Argv) => y
     .option('name', { choices: DISCRETE_SCHEDULES, demandOption: true, describe: 'schedule' })
     .option('steps', { type: 'number', default: 1000, describe: 'training steps T' })

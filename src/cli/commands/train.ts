@@ -24,7 +24,6 @@ interface TrainArgs extends ComputeArgs {
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
-  describe: 'Train a pixel or latent model from a config (YAML or JSON); checkpoints go to the run directory',
   builder: (y: Argv) => withCompute(y)
     .option('config', { type: 'string', demandOption: true, describe: 'training config file (see configs/train/)' })
     .option('stage', { choices: ['all', 'vae', 'diffusion'] as const, default: 'all' as Stage, describe: 'which stage to run; latent runs train the VAE, then diffusion on its latents' })
