@@ -200,7 +200,7 @@ export interface ImageRequest {
   seed: number;
   /** index of the first sample (a shard's offset); sample i's noise comes from (seed, i) only */
   first?: number;
-  /** samples per sampler call (default: all n at once); does not change any sample */
+  /** samples per sampler call (default: defaultBatchSize); does not change any sample */
   batchSize?: number;
   /** one class per sample; class-conditional models default to balanced labels (i mod classes) */
   labels?: Int32Array;
@@ -211,6 +211,23 @@ export interface ImageRequest {
 }
 
 /**
+ * Samples per sampler call when none is given: 2¹⁶ latent pixels' worth (256 at 16×16, 64 at 32×32),
+ * so that a guided call (twice the batch) stays well inside the wasm backend's memory — a forward
+ * pass of the 16×16 pixel UNet on 1000 images aborts there. The batch size changes no sample.
+ */
+export function defaultBatchSize(latentShape: number[]): number {
+  const pixels = latentShape.length >= 2 ? latentShape[0] * latentShape[1] : 1;
+  return Math.max(1, Math.floor(65536 / pixels));
+}
+
+/** The compute backend's own out-of-memory failures, reworded to say what to change. */
+function explainOutOfMemory(e: unknown, batch: number): unknown {
+  const m = (e as Error)?.message ?? '';
+  if (!/Aborted\(|out of memory|table index is out of bounds|Cannot enlarge memory/i.test(m)) return e;
+  return new Error(`the compute backend ran out of memory sampling ${batch} at once (${m.split('.')[0]}): use a smaller batch (--batch, eval.batchSize); it changes no sample`);
+}
+
+/**
  * Draws n images from a trained backend, decoded and clipped to the data range [−1, 1]. Sample i's
  * initial noise and every later sampler noise come from its own stream Rng(seed, first + i), so an
  * image is the same whatever the batch size, job count, shard or resume (adaptive probability-flow
@@ -218,7 +235,7 @@ export interface ImageRequest {
  */
 export function sampleImages(b: DiffusionBackend, opts: ImageRequest): { images: tf.Tensor4D; labels?: Int32Array; nfe: number; seconds: number; plan: SamplingPlan } {
   const size = b.latentShape.reduce((p, q) => p * q, 1);
-  const first = opts.first ?? 0, batch = opts.batchSize ?? opts.n;
+  const first = opts.first ?? 0, batch = opts.batchSize ?? Math.min(opts.n, defaultBatchSize(b.latentShape));
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size: expected an integer ≥ 1, got ${batch}`);
   if (opts.z && opts.z.length !== opts.n * size) throw new Error(`initial noise: expected ${opts.n * size} numbers, got ${opts.z.length}`);
   const classes = b.sampling.classes;
@@ -232,7 +249,12 @@ export function sampleImages(b: DiffusionBackend, opts: ImageRequest): { images:
       const count = Math.min(batch, opts.n - start);
       const streams = new SampleStreams(opts.seed, first + start, count);
       const z = opts.z ? opts.z.subarray(start * size, (start + count) * size) : streams.normals(count * size);
-      const r = sampleLatents(b, { setting: opts.setting, steps: opts.steps, z, rng: streams, labels: labels?.subarray(start, start + count), clip: opts.clip, clipDenoised: opts.clipDenoised });
+      let r: SampleOutput;
+      try {
+        r = sampleLatents(b, { setting: opts.setting, steps: opts.steps, z, rng: streams, labels: labels?.subarray(start, start + count), clip: opts.clip, clipDenoised: opts.clipDenoised });
+      } catch (e) {
+        throw explainOutOfMemory(e, count);
+      }
       parts.push(tf.tidy(() => tf.clipByValue(b.decode(r.x), -1, 1)));
       r.x.dispose();
       evaluations += r.nfe * count;

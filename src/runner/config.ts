@@ -35,7 +35,7 @@ const Eval = z.strictObject({
    * metric's floor (and its training loss has flattened)
    */
   guardFactor: z.number().min(1).default(10),
-  /** samples per sampler call at a grid point (default: all n at once); every sample has its own noise stream, so it changes no sample */
+  /** samples per sampler call at a grid point (default: 2¹⁶ latent pixels per call, 256 at 16×16); every sample has its own noise stream, so it changes no sample */
   batchSize: z.number().int().positive().optional(),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
   features: z.string().default('lenet'),

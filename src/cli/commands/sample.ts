@@ -136,7 +136,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     .option('guidance', { type: 'number', describe: 'classifier-free guidance scale w: D = D(x,∅) + w·(D(x,c) − D(x,∅)); 0 unconditional, 1 conditional (default)' })
     .option('guidance-interval', { type: 'number', array: true, describe: 'guide only for σ in [LO, HI] (two numbers; Kynkäänniemi et al. 2024); plain conditional outside' })
     .option('scale', { type: 'number', default: 1, describe: '--out .png: upscale the grid by this integer factor (nearest neighbour)' })
-    .option('batch', { type: 'number', describe: '--checkpoint: samples per sampler call (default: all); every sample has its own noise stream, so this changes no sample' })
+    .option('batch', { type: 'number', describe: '--checkpoint: samples per sampler call (default: 2¹⁶ latent pixels per call, 256 at 16×16); every sample has its own noise stream, so this changes no sample' })
     .option('clip-denoised', { type: 'number', array: true, describe: 'clip every x0 estimate to [LO, HI] (two numbers; off by default for --gmm)' })
     .check((a) => {
       const c = a['clip-denoised'] as number[] | undefined;
