@@ -22,6 +22,8 @@ const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2
 const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', 'wedge', 'triangle'];
 const DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [10, 2], [1, 3], [6, 2, 2, 2], [3, 6], [12, 4], [2, 6], [5, 1]];
 const KNOWN_BACKENDS = ['pixel', 'latent', 'analytic'];
+/** A legend of line dashes: drawn as short strokes (over line-and-point marks Vega-Lite leaves them invisible). */
+const DASH_LEGEND = { symbolType: 'stroke', symbolSize: 400, encode: { symbols: { update: { stroke: { value: '#444' }, strokeWidth: { value: 2 } } } } };
 
 function stableIndex(name: string): number {
   let h = 2166136261;
@@ -121,8 +123,17 @@ function label(m: string): string {
   }
 }
 
-/** The sampler setting without its guidance scale: the series of a chart whose x axis is the scale. */
-export const withoutGuidance = (sampler: string | null) => (sampler ?? '').replace(/guidance=[^,)]*,?/, '').replace(/,\)$/, ')').replace(/\(\)$/, '');
+/**
+ * The sampler setting without its guidance scale, its interval written out: the series of a chart
+ * whose x axis is the scale ('dpm-solver++-2m(guidance=2,guidanceInterval=[0.3;5])' →
+ * 'dpm-solver++-2m, σ ∈ [0.3, 5]').
+ */
+export function withoutGuidance(sampler: string | null, steps?: number | null): string {
+  const s = sampler ?? '';
+  const interval = /guidanceInterval=\[([^;\]]+);([^\]]+)\]/.exec(s);
+  const rest = s.replace(/guidanceInterval=\[[^\]]*\],?/, '').replace(/guidance=[^,)]*,?/, '').replace(/,\)$/, ')').replace(/\(\)$/, '');
+  return `${rest}${steps != null ? ` ${steps} steps` : ''}${interval ? `, guided for σ ∈ [${interval[1]}, ${interval[2]}]` : ''}`;
+}
 
 /**
  * FID, per-class FID and class accuracy against the classifier-free guidance scale w (rows whose
@@ -132,7 +143,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
   const guided = rows.filter((r) => r.guidance != null);
   const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
   return metrics.map((metric) => {
-    const values = guided.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: `${withoutGuidance(r.sampler)} ${r.steps} steps`, w: r.guidance, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
+    const values = guided.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: withoutGuidance(r.sampler, r.steps), w: r.guidance, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
     const x = { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' };
     const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; dashed: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; dashed: real-data floor'}`;
     return {
@@ -149,7 +160,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'w', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'w'])],
@@ -178,7 +189,7 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'ema', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'ema'])],
@@ -206,7 +217,7 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 300 } },
+            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400, ...DASH_LEGEND } },
             shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
@@ -284,7 +295,7 @@ export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Ch
             x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
             y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(sel) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 300 } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }, ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
@@ -337,7 +348,7 @@ export function lossCurves(points: LossPoint[]): Chart[] {
         x: { field: 'step', type: 'quantitative', title: 'training step' },
         y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: 'loss' },
         color: { field: 'model', type: 'nominal', title: 'model', scale: backendColors(points, 'model'), legend: { labelLimit: 300 } },
-        strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] } },
+        strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] }, legend: { ...DASH_LEGEND } },
         detail: { field: 'run' },
       },
     } as TopLevelSpec,
