@@ -120,7 +120,7 @@ window.chartErrors = [];
 // Single-view charts take the page's width (the SVG/PNG files keep their fixed size).
 const fit = (s, i) => {
   if (typeof s.width !== 'number' || s.facet || s.hconcat || s.vconcat || s.concat) return s;
-  const room = document.getElementById('chart-' + i).clientWidth - 260;
+  const room = document.getElementById('chart-' + i).clientWidth - 420; // axis titles and a legend of long labels
   return room > s.width ? { ...s, width: room } : s;
 };
 Promise.all(specs.map((s, i) => vegaEmbed('#chart-' + i, fit(s, i), { actions: false, renderer: 'svg' })

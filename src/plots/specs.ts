@@ -451,16 +451,16 @@ export interface GridImage { label: string; dataUri: string; width: number; heig
 /** Sample grids side by side, labelled by backend, sampler and steps. */
 export function sampleGrids(images: GridImage[]): Chart[] {
   if (!images.length) return [];
-  const size = 170;
+  const size = 230;
   return [{
     name: 'samples',
     title: 'sample grids',
     spec: {
       $schema: SCHEMA,
       title: heading('Samples', 'same seed and initial noise per backend; one grid per grid point'),
-      data: { values: images.map((g, i) => ({ label: g.label, url: g.dataUri, col: i % 4, row: Math.floor(i / 4) })) },
-      facet: { field: 'label', type: 'nominal', title: null, header: { labelFontSize: 11 } },
-      columns: 4,
+      data: { values: images.map((g, i) => ({ label: g.label, url: g.dataUri, col: i % 3, row: Math.floor(i / 3) })) },
+      facet: { field: 'label', type: 'nominal', title: null, header: { labelFontSize: 11, labelLimit: size + 40 } },
+      columns: 3,
       spec: {
         width: size, height: size,
         mark: { type: 'image', width: size, height: size },
