@@ -1,5 +1,5 @@
 // The Fréchet distance between Gaussians fitted to two feature sets (FID's formula, as pytorch-fid computes it).
-import { matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
+import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
 
 export interface GaussianStats {
   mu: Float64Array;
@@ -9,64 +9,59 @@ export interface GaussianStats {
   n: number;
 }
 
-/** Mean and covariance of a feature set, through FeatureSums (so pieces of a set merge to the same). */
+/** Mean and covariance of a feature set, through FeatureMoments (so pieces of a set merge to the same). */
 export function gaussianStats(x: Matrix): GaussianStats {
-  return new FeatureSums(x.cols).add(x).stats();
+  return new FeatureMoments(x.cols).add(x).stats();
 }
 
 /**
- * Feature statistics as float64 sums (n, Σx, Σxxᵀ), as EDM2 accumulates them: sets computed in pieces
- * (batches, shards, processes) merge by adding their sums, and the mean and covariance of the union
- * come out the same as from the whole set at once (up to float64 round-off of the addition order).
+ * Feature statistics that merge across pieces (batches, shards, processes), as EDM2's float64
+ * accumulators do: n, the mean and the co-moment M2 = Σ(x − μ)(x − μ)ᵀ, each piece's by two passes,
+ * joined by Chan et al.'s update M2 = M2_a + M2_b + δδᵀ·n_a·n_b/n with δ = μ_b − μ_a. Unlike raw sums
+ * Σx and Σxxᵀ this does not cancel: identical sets still give FID 0 to round-off.
  */
-export class FeatureSums {
+export class FeatureMoments {
   n = 0;
-  readonly sum: Float64Array;
-  /** Σ x xᵀ, d×d row-major (upper triangle accumulated, mirrored in stats()) */
-  readonly outer: Float64Array;
+  mean: Float64Array;
+  /** d×d row-major */
+  m2: Float64Array;
 
   constructor(readonly dim: number) {
-    this.sum = new Float64Array(dim);
-    this.outer = new Float64Array(dim * dim);
+    this.mean = new Float64Array(dim);
+    this.m2 = new Float64Array(dim * dim);
   }
 
   add(x: Matrix): this {
-    if (x.cols !== this.dim) throw new Error(`feature sums: expected ${this.dim} columns, got ${x.cols}`);
-    const d = this.dim;
-    for (let i = 0; i < x.rows; i++) {
-      const off = i * d;
-      for (let a = 0; a < d; a++) {
-        const xa = x.data[off + a];
-        this.sum[a] += xa;
-        if (xa === 0) continue;
-        for (let b = a; b < d; b++) this.outer[a * d + b] += xa * x.data[off + b];
-      }
+    if (x.cols !== this.dim) throw new Error(`feature moments: expected ${this.dim} columns, got ${x.cols}`);
+    if (x.rows === 0) return this;
+    const piece = new FeatureMoments(this.dim);
+    piece.n = x.rows;
+    piece.mean = colMeans(x);
+    if (x.rows > 1) piece.m2 = covariance(x, piece.mean).map((v) => v * (x.rows - 1));
+    return this.merge(piece);
+  }
+
+  merge(o: FeatureMoments): this {
+    if (o.dim !== this.dim) throw new Error(`feature moments: cannot merge ${o.dim}-d into ${this.dim}-d`);
+    if (o.n === 0) return this;
+    if (this.n === 0) {
+      this.n = o.n;
+      this.mean = Float64Array.from(o.mean);
+      this.m2 = Float64Array.from(o.m2);
+      return this;
     }
-    this.n += x.rows;
+    const n = this.n + o.n, d = this.dim, f = (this.n * o.n) / n;
+    const delta = o.mean.map((v, j) => v - this.mean[j]);
+    for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) this.m2[a * d + b] += o.m2[a * d + b] + delta[a] * delta[b] * f;
+    for (let j = 0; j < d; j++) this.mean[j] += (delta[j] * o.n) / n;
+    this.n = n;
     return this;
   }
 
-  merge(o: FeatureSums): this {
-    if (o.dim !== this.dim) throw new Error(`feature sums: cannot merge ${o.dim}-d into ${this.dim}-d`);
-    for (let i = 0; i < this.sum.length; i++) this.sum[i] += o.sum[i];
-    for (let i = 0; i < this.outer.length; i++) this.outer[i] += o.outer[i];
-    this.n += o.n;
-    return this;
-  }
-
-  /** Mean and unbiased covariance: (Σxxᵀ − n·μμᵀ)/(n − 1). */
+  /** Mean and unbiased covariance M2/(n − 1). */
   stats(): GaussianStats {
-    const { n, dim: d } = this;
-    if (n < 2) throw new Error(`feature sums: needs at least 2 samples, got ${n}`);
-    const mu = this.sum.map((v) => v / n), sigma = new Float64Array(d * d);
-    for (let a = 0; a < d; a++) {
-      for (let b = a; b < d; b++) {
-        const v = (this.outer[a * d + b] - n * mu[a] * mu[b]) / (n - 1);
-        sigma[a * d + b] = v;
-        sigma[b * d + a] = v;
-      }
-    }
-    return { mu, sigma, dim: d, n };
+    if (this.n < 2) throw new Error(`feature moments: needs at least 2 samples, got ${this.n}`);
+    return { mu: Float64Array.from(this.mean), sigma: this.m2.map((v) => v / (this.n - 1)), dim: this.dim, n: this.n };
   }
 }
 

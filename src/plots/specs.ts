@@ -22,8 +22,18 @@ const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2
 const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', 'wedge', 'triangle'];
 const DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [10, 2], [1, 3], [6, 2, 2, 2], [3, 6], [12, 4], [2, 6], [5, 1]];
 const KNOWN_BACKENDS = ['pixel', 'latent', 'analytic'];
-/** A legend of line dashes: drawn as short strokes (over line-and-point marks Vega-Lite leaves them invisible). */
-const DASH_LEGEND = { symbolType: 'stroke', symbolSize: 400, encode: { symbols: { update: { stroke: { value: '#444' }, strokeWidth: { value: 2 } } } } };
+/**
+ * A line layer and a point layer over the same data: the dash legend then comes from a pure line
+ * mark and shows the dashes (over Vega-Lite's line-with-points marks its symbols stay blank), the
+ * shape legend from the points.
+ */
+function linesWithPoints(l: { mark: unknown; encoding: Record<string, unknown> } & Record<string, unknown>): object[] {
+  const { strokeDash, shape, ...rest } = l.encoding;
+  return [
+    { ...l, mark: { type: 'line' }, encoding: { ...rest, ...(strokeDash ? { strokeDash } : {}) } },
+    { ...l, mark: { type: 'point', filled: true, size: 45, opacity: 1 }, encoding: { ...rest, ...(shape ? { shape } : {}) } },
+  ];
+}
 
 function stableIndex(name: string): number {
   let h = 2166136261;
@@ -153,17 +163,17 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
         $schema: SCHEMA,
         title: heading(`${label(metric)} vs classifier-free guidance scale`, `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`),
         width: WIDTH, height: HEIGHT,
-        layer: [{
+        layer: [...linesWithPoints({
           data: { values },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'w'] }],
           mark: { type: 'line', point: true },
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'w', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
-        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'w'])],
+        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'w'])],
       } as TopLevelSpec,
     };
   });
@@ -182,17 +192,17 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
         $schema: SCHEMA,
         title: heading(`${family(metric).toUpperCase()} vs EMA length`, `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
-        layer: [{
+        layer: [...linesWithPoints({
           data: { values },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'ema'] }],
           mark: { type: 'line', point: true },
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'ema', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
-        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'ema'])],
+        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'ema'])],
       } as TopLevelSpec,
     };
   });
@@ -210,18 +220,18 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
         $schema: SCHEMA,
         title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
-        layer: [{
+        layer: [...linesWithPoints({
           data: { values },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
           mark: { type: 'line', point: true },
           encoding: {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400, ...DASH_LEGEND } },
+            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400 } },
             shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
             tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
-        }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
+        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
       } as TopLevelSpec,
     };
   });
@@ -287,7 +297,7 @@ export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Ch
         $schema: SCHEMA,
         title: heading(`${family(metric).toUpperCase()} vs training compute`, `each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
-        layer: [{
+        layer: [...linesWithPoints({
           data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
           mark: { type: 'line', point: true },
@@ -295,10 +305,10 @@ export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Ch
             x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
             y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(sel) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400, ...DASH_LEGEND } },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
-        }, ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
+        }), ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
           { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 } }, floors, ['backend', 'setting', 'gflop'])],
       } as TopLevelSpec,
     });
@@ -348,7 +358,7 @@ export function lossCurves(points: LossPoint[]): Chart[] {
         x: { field: 'step', type: 'quantitative', title: 'training step' },
         y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: 'loss' },
         color: { field: 'model', type: 'nominal', title: 'model', scale: backendColors(points, 'model'), legend: { labelLimit: 300 } },
-        strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] }, legend: { ...DASH_LEGEND } },
+        strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] } },
         detail: { field: 'run' },
       },
     } as TopLevelSpec,

@@ -92,7 +92,7 @@ test('difflab eval on a small trained run prints every metric group with n, for 
 test('difflab eval: an unknown metric is an error listing the accepted ones', () => {
   const r = difflab('eval', '--checkpoint', dir, '--metrics', 'fid,inception');
   assert.is(r.code, 1);
-  assert.match(r.err, /--metrics: unknown metric 'inception'; expected a comma-separated list of fid, kid, pr, is, nll, nll-ode, cost/);
+  assert.match(r.err, /--metrics: unknown metric 'inception'; expected a comma-separated list of fid, kid, pr, is, class, nll, nll-ode, cost/);
 });
 
 test.run();

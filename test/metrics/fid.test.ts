@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FeatureSums, fid, frechetDistance, gaussianStats, type GaussianStats } from '../../src/metrics/fid.js';
+import { FeatureMoments, fid, frechetDistance, gaussianStats, type GaussianStats } from '../../src/metrics/fid.js';
 import { covariance, matrix, symmetricEigen, type Matrix } from '../../src/metrics/linalg.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -137,11 +137,11 @@ test('FID warns when there are fewer samples than feature dimensions', () => {
   assert.ok(Number.isFinite(r.value));
 });
 
-test('feature sums: pieces merged give the whole set’s mean and covariance (and FID), against the two-pass covariance', () => {
+test('feature moments: pieces merged give the whole set’s mean and covariance (and FID), against the two-pass covariance', () => {
   const rng = new Rng(8), d = 12;
   const x = matrix(300, d, Array.from({ length: 300 * d }, (_, i) => 3 + 2 * rng.normal() + (i % d) * 0.5));
   const rows = (a: number, b: number) => matrix(b - a, d, x.data.subarray(a * d, b * d));
-  const merged = new FeatureSums(d).add(rows(0, 70)).merge(new FeatureSums(d).add(rows(70, 211))).merge(new FeatureSums(d).add(rows(211, 300))).stats();
+  const merged = new FeatureMoments(d).add(rows(0, 70)).merge(new FeatureMoments(d).add(rows(70, 211))).merge(new FeatureMoments(d).add(rows(211, 300))).stats();
   const whole = gaussianStats(x), twoPass = covariance(x);
   assert.is(merged.n, 300);
   for (let i = 0; i < d * d; i++) {

@@ -122,7 +122,7 @@ test('names must be single safe path segments; sizes are bounded', () => {
   assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    name: '..'\n`), /bad\.yaml: models\.p\.name: a single path segment/);
   assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { schedule: { name: linear, T: 100000000 } }\n`), /models\.p\.diffusion\.schedule\.T: Too big: expected number to be <=100000/);
   // Train-config errors list the accepted keys, as experiment errors do.
-  assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { trian: {} }\n`), /models\.p\.diffusion: unknown key 'trian'; accepted: model, objective, schedule, noise, weighting, offsetNoise, train/);
+  assert.match(bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { trian: {} }\n`), /models\.p\.diffusion: unknown key 'trian'; accepted: model, objective, schedule, noise, weighting, offsetNoise, conditioning, train/);
 });
 
 test('bad input files are one-line errors naming the file: NaN and empty .npy data, overflowing GMM weights', () => {

@@ -47,7 +47,7 @@ test('config errors name the file, the path inside it and what is accepted', () 
     try { loadExperiment(f); } catch (e) { return (e as Error).message; }
     return 'no error';
   };
-  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardFactor, features/);
+  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardFactor, batchSize, features/);
   assert.match(bad(tiny().replace('eval: { n: 200 }', "eval: { n: 'many' }")), /bad\.yaml: eval\.n: Invalid input: expected number, received string/);
   assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: name: unknown sampler 'dpm-solver-9'; expected one of ddpm, ddim/);
   assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic' or one of the models/);
@@ -80,14 +80,14 @@ test('a tiny analytic experiment runs end to end: metrics.jsonl, valid Vega-Lite
   for (const key of ['experiment', 'run_id', 'backend', 'sampler', 'steps', 'nfe', 'metric', 'value', 'std', 'n', 'seconds', 'gflop', 'seed', 'config_hash', 'git_commit']) {
     assert.ok(key in rows[0], `row lacks ${key}`);
   }
-  assert.equal([...new Set(rows.map((x) => x.metric))].sort(), ['nfe', 'path-rms', 'sw2', 'sw2-floor']);
+  assert.equal([...new Set(rows.map((x) => x.metric))].sort(), ['mode-switches', 'nfe', 'path-median', 'path-p90', 'path-rms', 'sw2', 'sw2-floor']);
   assert.ok(!rows.some((x) => x.sampler === 'euler-ancestral' && x.metric === 'path-rms'), 'stochastic samplers have no path error');
   // Every chart: a spec valid against the Vega-Lite schema shipped in the package, an SVG and a PNG.
   const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
   const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
   const charts = fs.readdirSync(path.join(r.dir, 'charts'));
   const specs = charts.filter((c) => c.endsWith('.vl.json'));
-  assert.equal(specs.sort(), ['sampler-error-path.vl.json', 'sampler-error-sw2.vl.json', 'schedules.vl.json']);
+  assert.equal(specs.sort(), ['sampler-error-median.vl.json', 'sampler-error-path.vl.json', 'sampler-error-sw2.vl.json', 'schedules.vl.json']);
   for (const s of specs) {
     const ok = validate(JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', s), 'utf8')));
     assert.ok(ok, `${s}: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
