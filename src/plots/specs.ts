@@ -228,7 +228,7 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
             x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
             strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400 } },
-            shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
+            shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
             tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
         }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
@@ -258,7 +258,7 @@ export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
             encoding: {
               x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
               color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 300 } },
+              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
               tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
             },
           }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost'])],
@@ -357,7 +357,7 @@ export function lossCurves(points: LossPoint[]): Chart[] {
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'training step' },
         y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: 'loss' },
-        color: { field: 'model', type: 'nominal', title: 'model', scale: backendColors(points, 'model'), legend: { labelLimit: 300 } },
+        color: { field: 'model', type: 'nominal', title: 'model', scale: backendColors(points, 'model'), legend: { labelLimit: 400 } },
         strokeDash: { field: 'stage', type: 'nominal', title: 'stage', scale: { domain: ['diffusion', 'vae'], range: [[1, 0], [5, 3]] } },
         detail: { field: 'run' },
       },
