@@ -145,6 +145,33 @@ export function withoutGuidance(sampler: string | null, steps?: number | null): 
   return `${rest}${steps != null ? ` ${steps} steps` : ''}${interval ? `, guided for σ ∈ [${interval[1]}, ${interval[2]}]` : ''}`;
 }
 
+/** One chart: a metric against a numeric setting (the x field of `values`), one line per backend and sampler setting. */
+function metricVsSetting(metric: string, values: Record<string, unknown>[], o: { name: string; title: string; subtitle: string; x: Record<string, unknown> }, floors?: Floors): Chart {
+  const field = o.x.field as string;
+  return {
+    name: o.name,
+    title: o.title,
+    spec: {
+      $schema: SCHEMA,
+      title: heading(o.title, o.subtitle),
+      width: WIDTH, height: HEIGHT,
+      layer: [...linesWithPoints({
+        data: { values },
+        transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', field] }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: o.x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+          color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
+          tooltip: [{ field: 'backend' }, { field: 'setting' }, { field, type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+        },
+      }), ...intervalAndFloor(metric, values, o.x, floors, ['backend', 'setting', field])],
+    } as TopLevelSpec,
+  };
+}
+
+const valueRow = (r: ResultRow) => ({ backend: r.backend, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n });
+
 /**
  * FID, per-class FID and class accuracy against the classifier-free guidance scale w (rows whose
  * sampler setting gives one): one line per backend and sampler setting (guidance interval included).
@@ -153,29 +180,13 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
   const guided = rows.filter((r) => r.guidance != null);
   const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
   return metrics.map((metric) => {
-    const values = guided.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: withoutGuidance(r.sampler, r.steps), w: r.guidance, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
-    const x = { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' };
+    const values = guided.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: withoutGuidance(r.sampler, r.steps), w: r.guidance }));
     const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; dashed: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; dashed: real-data floor'}`;
-    return {
-      name: `quality-vs-guidance-${family(metric)}`,
-      title: `${label(metric)} vs guidance scale`,
-      spec: {
-        $schema: SCHEMA,
-        title: heading(`${label(metric)} vs classifier-free guidance scale`, `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`),
-        width: WIDTH, height: HEIGHT,
-        layer: [...linesWithPoints({
-          data: { values },
-          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'w'] }],
-          mark: { type: 'line', point: true },
-          encoding: {
-            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
-            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
-            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'w', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-          },
-        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'w'])],
-      } as TopLevelSpec,
-    };
+    return metricVsSetting(metric, values, {
+      name: `quality-vs-guidance-${family(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
+      subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`,
+      x: { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' },
+    }, floors);
   });
 }
 
@@ -183,28 +194,12 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
 export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
   const sel = rows.filter((r) => r.ema != null);
   return qualityMetrics(sel).map((metric) => {
-    const values = sel.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, ema: r.ema, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n }));
-    const x = { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' };
-    return {
-      name: `quality-vs-ema-${family(metric)}`,
-      title: `${label(metric)} vs EMA length`,
-      spec: {
-        $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs EMA length`, `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`),
-        width: WIDTH, height: HEIGHT,
-        layer: [...linesWithPoints({
-          data: { values },
-          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'ema'] }],
-          mark: { type: 'line', point: true },
-          encoding: {
-            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
-            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
-            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'ema', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-          },
-        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'setting', 'ema'])],
-      } as TopLevelSpec,
-    };
+    const values = sel.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: `${r.sampler} ${r.steps} steps`, ema: r.ema }));
+    return metricVsSetting(metric, values, {
+      name: `quality-vs-ema-${family(metric)}`, title: `${family(metric).toUpperCase()} vs EMA length`,
+      subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`,
+      x: { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' },
+    }, floors);
   });
 }
 
