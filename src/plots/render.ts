@@ -41,3 +41,19 @@ export async function writeCharts(dir: string, charts: Chart[]): Promise<string[
   }
   return files;
 }
+
+/** Several SVG documents stacked top to bottom in one (nested <svg> elements), for a single display. */
+export function stackSvg(svgs: string[]): string {
+  if (svgs.length === 1) return svgs[0];
+  let y = 0, width = 0;
+  const parts = svgs.map((svg) => {
+    const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? '';
+    const w = Number(/\bwidth="([\d.]+)"/.exec(root)?.[1] ?? 0), h = Number(/\bheight="([\d.]+)"/.exec(root)?.[1] ?? 0);
+    const placed = svg.replace(/<\?xml[^>]*>/, '').replace(/<svg\b/, `<svg x="0" y="${y}"`);
+    y += h + 16;
+    width = Math.max(width, w);
+    return placed;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${y - 16}">${parts.join('')}</svg>`;
+}
+
