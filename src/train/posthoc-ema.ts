@@ -31,10 +31,14 @@ export function sigmaRelToGamma(sigmaRel: number): number {
   return (lo + hi) / 2;
 }
 
-/** ∫ p_a(τ)·p_b(τ) dτ of two power-function profiles (t_a, γ_a) and (t_b, γ_b). */
+/**
+ * ∫ p_a(τ)·p_b(τ) dτ of two power-function profiles (t_a, γ_a) and (t_b, γ_b):
+ * (γa+1)(γb+1)·min^{γa+γb+1}/((γa+γb+1)·ta^{γa+1}·tb^{γb+1}), written with the ratio of the two times
+ * so that large γ (short EMAs: σ_rel 0.01 is γ ≈ 100) at thousands of steps does not overflow.
+ */
 export function profileDot(ta: number, ga: number, tb: number, gb: number): number {
-  const m = Math.min(ta, tb);
-  return ((ga + 1) * (gb + 1) * m ** (ga + gb + 1)) / ((ga + gb + 1) * ta ** (ga + 1) * tb ** (gb + 1));
+  const c = ((ga + 1) * (gb + 1)) / (ga + gb + 1);
+  return ta <= tb ? (c * (ta / tb) ** gb) / tb : (c * (tb / ta) ** ga) / ta;
 }
 
 export interface Profile { t: number; gamma: number }

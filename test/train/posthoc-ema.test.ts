@@ -33,6 +33,12 @@ test('σ_rel ↔ γ: EDM2’s values (σ_rel 0.05 → γ = 16.97, 0.10 → γ = 
   const n = 100000;
   for (let i = 0; i < n; i++) { const t = ((i + 0.5) / n) * ta; q += ((ga + 1) * t ** ga / ta ** (ga + 1)) * ((gb + 1) * t ** gb / tb ** (gb + 1)) * (ta / n); }
   assert.ok(Math.abs(q / profileDot(ta, ga, tb, gb) - 1) < 1e-6);
+  assert.ok(Math.abs(profileDot(tb, gb, ta, ga) / profileDot(ta, ga, tb, gb) - 1) < 1e-12, 'symmetric');
+  // Short EMAs late in training: γ ≈ 100 at t = 2000 stays finite (t^γ alone would overflow).
+  const g = sigmaRelToGamma(0.01);
+  assert.ok(Math.abs(profileDot(2000, g, 2000, g) - (g + 1) ** 2 / ((2 * g + 1) * 2000)) < 1e-12);
+  const fit = posthocCoefficients([250, 500, 1000, 2000].flatMap((t) => [{ t, gamma: 16.97 }, { t, gamma: 6.94 }]), { t: 2000, gamma: g });
+  assert.ok(fit.x.every(Number.isFinite) && Number.isFinite(fit.relError), JSON.stringify(fit));
 });
 
 test('a known EMA of a synthetic trajectory is reconstructed from snapshots of two other lengths', () => {
