@@ -31,7 +31,10 @@ if (!hasNbconvert) {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-notebooks-'));
   for (const name of fs.readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb')).sort()) {
     test(`notebook ${name} runs to the end`, () => {
-      const r = spawnSync('jupyter', ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', '--output-dir', outDir, path.join(NOTEBOOKS, name)], {
+      // nbclient waits only 4 s (iopub_timeout) for a cell's output after the kernel's reply and then
+      // drops it with a warning: on a loaded machine a chart arrived later than that. Wait longer, and
+      // make a late output an error rather than a silently empty cell.
+      const r = spawnSync('jupyter', ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=600', '--ExecutePreprocessor.iopub_timeout=120', '--ExecutePreprocessor.raise_on_iopub_timeout=True', '--output-dir', outDir, path.join(NOTEBOOKS, name)], {
         encoding: 'utf8', cwd: NOTEBOOKS, env: { ...process.env, JUPYTER_PATH: jupyterPath, NO_COLOR: '1' },
       });
       assert.is(r.status, 0, `${name} failed:\n${r.stderr.slice(-3000)}`);
