@@ -25,12 +25,12 @@ import {
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
 import { parseSamplerSetting, type SamplerSetting } from '../diffusion/sampling.js';
-import { runTraining } from '../train/pipeline.js';
+import { lossLog, runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { encodeGrid } from '../util/png.js';
+import { encodeGrid, gridScale } from '../util/png.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';
 import { appendRows, completePoints, dropPoints, joinResults, lockResults, readRows, writeRows, type ResultRow } from './results.js';
-import { readJsonFile, readJsonLines, sweepStaleTemps } from '../util/fs.js';
+import { readJsonFile, sweepStaleTemps } from '../util/fs.js';
 import { processAlive } from '../util/lock.js';
 import { SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
@@ -335,7 +335,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         // A grid of the first 64 samples for the report.
         const k = Math.min(64, images.shape[0]);
         const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
-        const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3], { scale: images.shape[1] <= 32 ? 2 : 1 });
+        const png = encodeGrid(first.dataSync() as Float32Array, k, images.shape[1], images.shape[2], images.shape[3], { scale: gridScale(images.shape[1]) });
         fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
         writeFileAtomic(path.join(dir, 'samples', `${p.backend}${p.checkpoint !== null ? `@${p.checkpoint}` : ''}${p.ema !== null ? `~ema${p.ema}` : ''}_${safeFileName(p.sampler!)}_${p.steps}_s${p.seed}.png`), png);
         tf.dispose([first, images]);
@@ -409,15 +409,7 @@ function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'
 }
 
 function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
-  const out: LossPoint[] = [];
-  for (const name of Object.keys(exp.models)) {
-    for (const stage of ['vae', 'diffusion']) {
-      const f = path.join(resolveModelDir(exp, name, root), stage, 'loss.jsonl');
-      if (!fs.existsSync(f)) continue;
-      for (const r of readJsonLines<{ step: number; loss: number }>(f).rows) out.push({ model: name, stage, step: r.step, loss: r.loss });
-    }
-  }
-  return out;
+  return Object.keys(exp.models).flatMap((name) => lossLog(resolveModelDir(exp, name, root), name));
 }
 
 /** Charts (.vl.json, .svg, .png) and report.html for a run directory's metrics.jsonl. */

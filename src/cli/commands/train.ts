@@ -1,16 +1,15 @@
 // `difflab train`: train the stages a config names (VAE and/or diffusion), with checkpoints and resume.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import fs from 'node:fs';
 import path from 'node:path';
 import { loadRun } from '../../backends/index.js';
 import { selectBackend } from '../../compute/backend.js';
 import { parseSamplerSetting, sampleImages } from '../../diffusion/sampling.js';
 import { loadTrainConfig } from '../../train/config.js';
-import { runDir, runTraining, type Stage } from '../../train/pipeline.js';
-import { lossCurves, type LossPoint } from '../../plots/specs.js';
+import { lossLog, runDir, runTraining, type Stage } from '../../train/pipeline.js';
+import { lossCurves } from '../../plots/specs.js';
 import { writeCharts } from '../../plots/render.js';
-import { readJsonLines, writeFileAtomic } from '../../util/fs.js';
-import { encodeGridsSideBySide } from '../../util/png.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { encodeGridsSideBySide, gridScale } from '../../util/png.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface TrainArgs extends ComputeArgs {
@@ -41,11 +40,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       console.log(`  ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(5)}, ${r.seconds.toFixed(1)} s, checkpoint ${r.checkpoint}`);
     }
     // The loss curve of every stage trained so far.
-    const points: LossPoint[] = [];
-    for (const stage of ['vae', 'diffusion']) {
-      const f = path.join(dir, stage, 'loss.jsonl');
-      if (fs.existsSync(f)) for (const r of readJsonLines<{ step: number; loss: number }>(f).rows) points.push({ model: cfg.name, stage, step: r.step, loss: r.loss });
-    }
+    const points = lossLog(dir, cfg.name);
     if (points.length) {
       await writeCharts(dir, lossCurves(points));
       console.log(`  loss curve: ${path.join(dir, 'loss.svg')} (.png, .vl.json)`);
@@ -67,7 +62,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         }
       }
       const file = path.join(dir, 'samples.png');
-      writeFileAtomic(file, encodeGridsSideBySide(sets, shape[0], shape[1], shape[2], shape[3], { scale: shape[1] <= 32 ? 2 : 1 }));
+      writeFileAtomic(file, encodeGridsSideBySide(sets, shape[0], shape[1], shape[2], shape[3], { scale: gridScale(shape[1]) }));
       console.log(`  samples: ${file} (ddim, 50 steps, same noise; left: raw weights, right: EMA weights; ${seconds.toFixed(1)} s)`);
     }
   },
