@@ -106,6 +106,16 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
 }
 
 /** Exponential moving average of the weights: θ_ema ← d·θ_ema + (1 − d)·θ. */
+/** One averaging step of every shadow variable: s ← d·s + (1 − d)·θ (classic and post-hoc EMAs). */
+export function averageInto(shadow: Map<string, tf.Variable>, params: Map<string, tf.Variable>, d: number): void {
+  tf.tidy(() => {
+    for (const [name, p] of params) {
+      const s = shadow.get(name)!;
+      s.assign(s.mul(d).add(p.mul(1 - d)));
+    }
+  });
+}
+
 export class Ema {
   readonly shadow = new Map<string, tf.Variable>();
 
@@ -125,13 +135,7 @@ export class Ema {
 
   /** Update `t` (1-based: the optimizer step just taken). */
   update(params: Map<string, tf.Variable>, t = Infinity): void {
-    const d = this.decayAt(t);
-    tf.tidy(() => {
-      for (const [name, p] of params) {
-        const s = this.shadow.get(name)!;
-        s.assign(s.mul(d).add(p.mul(1 - d)));
-      }
-    });
+    averageInto(this.shadow, params, this.decayAt(t));
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
 import { solveLinear } from '../metrics/linalg.js';
+import { averageInto } from './optim.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 
 /** The largest relative width a power-function EMA has (γ = 0: the plain running mean). */
@@ -74,15 +75,7 @@ export class PowerEma {
 
   /** After optimizer step `step` (1-based): θ̂ ← β·θ̂ + (1 − β)·θ, β = (1 − 1/step)^{γ+1}. */
   update(params: Map<string, tf.Variable>, step: number): void {
-    tf.tidy(() => {
-      this.gammas.forEach((g, k) => {
-        const beta = (1 - 1 / step) ** (g + 1);
-        for (const [name, p] of params) {
-          const s = this.shadows[k].get(name)!;
-          s.assign(s.mul(beta).add(p.mul(1 - beta)));
-        }
-      });
-    });
+    this.gammas.forEach((g, k) => averageInto(this.shadows[k], params, (1 - 1 / step) ** (g + 1)));
   }
 
   /** Checkpoint tensor names: phema.<σ_rel>.<param>. */
