@@ -78,8 +78,13 @@ export function realReference(net: FeatureNet, images: tf.Tensor4D, labels?: Int
 function rowsOfClass(m: Matrix, labels: Int32Array, c: number): Matrix {
   const idx: number[] = [];
   labels.forEach((l, i) => { if (l === c) idx.push(i); });
+  return pickRows(m, idx);
+}
+
+/** The rows of m at the given indices, in that order. */
+function pickRows(m: Matrix, idx: ArrayLike<number>): Matrix {
   const out = matrix(idx.length, m.cols);
-  idx.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
+  Array.from(idx).forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
   return out;
 }
 
@@ -121,10 +126,7 @@ export function classAgreement(ref: RealReference, f: { features: Matrix; probs?
 /** Rows of `m` picked by a seeded permutation, for metrics that want equal set sizes. */
 export function rowsSubset(m: Matrix, k: number, seed: number): Matrix {
   if (k >= m.rows) return m;
-  const idx = permutation(m.rows, new Rng(seed)).slice(0, k);
-  const out = matrix(k, m.cols);
-  idx.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
-  return out;
+  return pickRows(m, permutation(m.rows, new Rng(seed)).slice(0, k));
 }
 
 export interface QualityOptions {

@@ -32,6 +32,9 @@ function gridPng(values: Float32Array, n: number, h: number, w: number, c: numbe
   return png;
 }
 
+/** The upscaling of sample grids difflab writes: ×2 for images of at most 32 px, so that they can be judged. */
+export const gridScale = (side: number) => (side <= 32 ? 2 : 1);
+
 export function encodeGrid(values: Float32Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): Uint8Array {
   return PNG.sync.write(gridPng(values, n, h, w, c, opts));
 }
