@@ -53,26 +53,40 @@ export function lagrangeIntegral(t: number[], j: number, a: number, b: number): 
 
 /** Linear multistep on dx/dσ = (x − D)/σ with Lagrange-interpolated slopes (order 4 by default). */
 export function sampleLms(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
+  return sampleEpsMultistep(denoiser, xT, opts, {
+    order: opts.order ?? 4, orderAt: (_i, p) => p, weight: (nodes, j, a, b) => lagrangeIntegral(nodes, j, a, b),
+  });
+}
+
+/**
+ * The multistep integrators of dx/dσ = ε̂ = (x − D)/σ: x' = x + Σ_j w_j·ε̂_j over the last p nodes
+ * σ_i, σ_{i−1}, …, with w_j = ∫_σ^{σ'} of node j's interpolating basis (in σ for LMS, in log σ for
+ * DEIS). `orderAt(i, p)` caps the order p = min(order, nodes so far) of step i; with `toZeroReturnsD`
+ * the step to σ = 0 returns D itself.
+ */
+function sampleEpsMultistep(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions, m: {
+  order: number; orderAt: (i: number, p: number) => number; weight: (nodes: number[], j: number, a: number, b: number) => number; toZeroReturnsD?: boolean;
+}): SampleResult {
   const { D, nfe } = counted(denoiser, opts.clipDenoised);
-  const s = opts.sigmas, order = opts.order ?? 4;
-  const ds: tf.Tensor[] = [];
+  const s = opts.sigmas;
+  const eps: tf.Tensor[] = [];
   let x = xT;
   for (let i = 0; i < s.length - 1; i++) {
     const den = D(x, s[i]);
-    ds.push(tf.tidy(() => x.sub(den).div(s[i])));
-    if (ds.length > order) ds.shift()!.dispose();
-    const cur = ds.length;
-    const nodes = Array.from({ length: cur }, (_, j) => s[i - j]); // σ_i, σ_{i−1}, …
-    const next = tf.tidy(() => {
+    eps.push(tf.tidy(() => x.sub(den).div(s[i])));
+    if (eps.length > m.order) eps.shift()!.dispose();
+    const p = m.orderAt(i, eps.length);
+    const nodes = Array.from({ length: p }, (_, j) => s[i - j]); // σ_i, σ_{i−1}, …
+    const next = m.toZeroReturnsD && s[i + 1] === 0 ? den.clone() : tf.tidy(() => {
       let acc = x;
-      for (let j = 0; j < cur; j++) acc = acc.add(ds[cur - 1 - j].mul(lagrangeIntegral(nodes, j, s[i], s[i + 1])));
+      for (let j = 0; j < p; j++) acc = acc.add(eps[eps.length - 1 - j].mul(m.weight(nodes, j, s[i], s[i + 1])));
       return acc;
     });
     opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
     den.dispose();
     x = advance(x, next, xT);
   }
-  tf.dispose(ds);
+  tf.dispose(eps);
   return { x: x === xT ? xT.clone() : x, nfe: nfe() };
 }
 
@@ -163,28 +177,12 @@ export function logRhoIntegral(logNodes: number[], j: number, sigmaA: number, si
  * σ = 0 returns D.
  */
 export function sampleDeis(denoiser: Denoiser, xT: tf.Tensor, opts: SamplerOptions): SampleResult {
-  const { D, nfe } = counted(denoiser, opts.clipDenoised);
-  const s = opts.sigmas, N = s.length - 1, order = opts.order ?? 2;
+  const N = opts.sigmas.length - 1, order = opts.order ?? 2;
   if (![1, 2, 3].includes(order)) throw new Error(`deis: order must be 1, 2 or 3, got ${order}`);
   const lowerFinal = (opts.lowerOrderFinal ?? true) && N < 15;
-  const eps: tf.Tensor[] = [];
-  let x = xT;
-  for (let i = 0; i < N; i++) {
-    const den = D(x, s[i]);
-    eps.push(tf.tidy(() => x.sub(den).div(s[i])));
-    if (eps.length > order) eps.shift()!.dispose();
-    let p = Math.min(order, eps.length);
-    if (lowerFinal) p = Math.min(p, N - i);
-    const nodes = Array.from({ length: p }, (_, k) => Math.log(s[i - k])); // log σ_i, log σ_{i−1}, …
-    const next = s[i + 1] === 0 ? den.clone() : tf.tidy(() => {
-      let acc = x;
-      for (let k = 0; k < p; k++) acc = acc.add(eps[eps.length - 1 - k].mul(logRhoIntegral(nodes, k, s[i], s[i + 1])));
-      return acc;
-    });
-    opts.onStep?.({ i, sigma: s[i], sigmaNext: s[i + 1], x: next, denoised: den, nfe: nfe() });
-    den.dispose();
-    x = advance(x, next, xT);
-  }
-  tf.dispose(eps);
-  return { x: x === xT ? xT.clone() : x, nfe: nfe() };
+  return sampleEpsMultistep(denoiser, xT, opts, {
+    order, toZeroReturnsD: true,
+    orderAt: (i, p) => (lowerFinal ? Math.min(p, N - i) : p),
+    weight: (nodes, j, a, b) => logRhoIntegral(nodes.map(Math.log), j, a, b),
+  });
 }
