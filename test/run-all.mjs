@@ -20,6 +20,9 @@ const walk = (d) => {
 walk(root);
 files.sort();
 const jobs = Number(process.env.DIFFLAB_TEST_JOBS) || Math.max(1, Math.min(4, os.availableParallelism()));
+// The files already keep every core busy: training commands in them use one thread each
+// (data-parallel training is tested where a test asks for it explicitly).
+process.env.DIFFLAB_WORKERS ??= '1';
 
 function runFile(rel) {
   const dir = path.join(root, path.dirname(rel)), name = path.basename(rel);

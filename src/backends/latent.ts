@@ -2,12 +2,12 @@
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
 import { fitDecoderStd, latentBitsPerDim } from '../metrics/bits-per-dim.js';
-import { Vae } from '../models/vae.js';
+import { Vae, type VaeLossConfig } from '../models/vae.js';
 import { readJsonFile } from '../util/fs.js';
 import { latestCheckpoint, loadWeights } from '../train/checkpoint.js';
 import type { TrainConfigT } from '../train/config.js';
 import { diffusionGflop, trainDiffusionStage, trainImagesOf, trainingShape, trainOptions } from '../train/stages.js';
-import { train } from '../train/trainer.js';
+import { train, type TrainTask } from '../train/trainer.js';
 import { DiffusionModel } from './diffusion-model.js';
 import { savedConfig } from './saved-config.js';
 import type { BackendEntry, BitsPerDimOptions, ModelBackend, SavedConfig, StageReport } from './types.js';
@@ -99,18 +99,23 @@ export class LatentBackend implements ModelBackend {
   }
 }
 
-function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; force?: boolean; hash: string }): StageReport {
-  const t0 = performance.now();
-  const [, h, , c] = x.shape;
-  const lossCfg = cfg.vae!.loss;
-  const r = train({
+/** The autoencoder's loss on batches of `x`, its posterior noise drawn from the step's generator. */
+export function vaeTask(vae: Vae, x: tf.Tensor4D, lossCfg: VaeLossConfig): TrainTask {
+  return {
     params: vae.params.vars, datasetSize: x.shape[0],
     loss: (idx, rng) => tf.tidy(() => {
       const xb = tf.gather(x, Array.from(idx)) as tf.Tensor4D;
       const eps = tf.tensor4d(rng.normals(idx.length * vae.latentSize * vae.latentSize * vae.config.latentChannels), [idx.length, vae.latentSize, vae.latentSize, vae.config.latentChannels]);
       return vae.loss(xb, eps, lossCfg).loss;
     }),
-  }, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash, opts.force), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
+  };
+}
+
+function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; force?: boolean; hash: string; workers?: number }): StageReport {
+  const t0 = performance.now();
+  const [, h, , c] = x.shape;
+  const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { kind: 'vae', cfg, size: h, channels: c }, data: x } };
+  const r = train(task, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash, opts.force, opts.workers), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
   r.ema.dispose();
   return { stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
 }
@@ -126,7 +131,7 @@ export const latent: BackendEntry = {
     const vae = buildVae(cfg, h, c);
     try {
       const vaeDir = path.join(opts.out, 'vae');
-      if (opts.stage === 'vae' || opts.stage === 'all') reports.push(trainVae(cfg, vae, x, { out: opts.out, resume: opts.resume, force: opts.force, hash }));
+      if (opts.stage === 'vae' || opts.stage === 'all') reports.push(trainVae(cfg, vae, x, { out: opts.out, resume: opts.resume, force: opts.force, hash, workers: opts.workers }));
       if (opts.stage === 'vae') return reports;
       const base = latestCheckpoint(vaeDir);
       if (!base) throw new Error(`${vaeDir}: no VAE checkpoint; run the vae stage first (--stage vae or all)`);
@@ -138,7 +143,7 @@ export const latent: BackendEntry = {
       means.dispose();
       const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
       try {
-        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, force: opts.force, hash, labels: data.labels, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
+        reports.push(trainDiffusionStage(model, z, cfg, { out: opts.out, resume: opts.resume, force: opts.force, workers: opts.workers, hash, labels: data.labels, saved: { ...cfg, scaleFactor, dataShape: [h, h, c], trainImages: x.shape[0] } }));
       } finally {
         z.dispose();
         model.dispose();

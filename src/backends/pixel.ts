@@ -48,7 +48,7 @@ export const pixel: BackendEntry = {
     const [, h, , c] = data.x.shape;
     const model = new DiffusionModel(cfg.diffusion, { size: h, channels: c }, cfg.seed);
     try {
-      return [trainDiffusionStage(model, data.x, cfg, { out: opts.out, resume: opts.resume, force: opts.force, hash: data.hash, labels: data.labels, saved: { ...cfg, dataShape: [h, h, c], trainImages: data.x.shape[0] } })];
+      return [trainDiffusionStage(model, data.x, cfg, { out: opts.out, resume: opts.resume, force: opts.force, workers: opts.workers, hash: data.hash, labels: data.labels, saved: { ...cfg, dataShape: [h, h, c], trainImages: data.x.shape[0] } })];
     } finally {
       model.dispose();
     }

@@ -112,7 +112,7 @@ export interface BackendEntry {
   /** The training stages a config runs, in order, with their step counts (a run is trained when each reached its count). */
   stages(cfg: TrainConfigT): { stage: 'vae' | 'diffusion'; steps: number }[];
   /** Runs the configured stages in order into `out`; returns what each stage did. */
-  train(cfg: TrainConfigT, data: TrainingData, opts: { out: string; stage: Stage; resume: boolean; force?: boolean }): StageReport[];
+  train(cfg: TrainConfigT, data: TrainingData, opts: { out: string; stage: Stage; resume: boolean; force?: boolean; /** training threads (data-parallel); 1 when absent */ workers?: number }): StageReport[];
   /** Rebuilds the backend from a run directory's diffusion checkpoint `base` (with its sidecar). */
   load(dir: string, base: string, meta: { config: SavedConfig; step: number }, weights: WeightsChoice): LoadedRun;
 }

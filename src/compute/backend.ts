@@ -159,6 +159,15 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
   throw new Error(`no compute backend could be initialised: ${attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
 }
 
+/** The compute backend tfjs is running on now (for threads that must use the same one). */
+export function currentBackend(): ComputeBackend {
+  const name = tf.getBackend();
+  if (current && current.tfjsBackend === name) return current.backend;
+  if (name === 'wasm' || name === 'cpu') return name;
+  if (name === 'tensorflow') return loadedNative === '@tensorflow/tfjs-node-gpu' ? 'tensorflow-gpu' : 'tensorflow';
+  throw new Error(`the active tfjs backend '${name}' is not one difflab runs on`);
+}
+
 /** Backends that load in this process, for benchmarks that compare them. */
 export async function availableBackends(): Promise<ComputeBackend[]> {
   const out: ComputeBackend[] = [];

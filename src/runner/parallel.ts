@@ -26,6 +26,8 @@ export { exitWithParent, PARENT_ENV } from './parent.js';
 
 export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
   jobs: number;
+  /** training threads per model (default: the jobs left per model) */
+  workers?: number;
 }
 
 interface Task { label: string; args: string[] }
@@ -97,9 +99,12 @@ async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof l
   if (stage === 'all' || stage === 'train' || stage === 'features') {
     const models = modelBackends(exp);
     const tasks: Task[] = [];
-    if (stage !== 'features') for (const m of models) tasks.push({ label: `train ${m}`, args: ['run', opts.file, '--stage', 'train', '--model', m, '--resume', ...common] });
     const quality = exp.grid?.metrics.some(isQualityGroup);
-    if (stage !== 'train' && quality && models.length) tasks.push({ label: 'feature network', args: ['run', opts.file, '--stage', 'features', '--resume', ...common] });
+    const featureTask = stage !== 'train' && quality && models.length > 0;
+    // Cores left over when fewer tasks than jobs run side by side go to the models' training threads.
+    const workers = opts.workers ?? Math.max(1, Math.floor(opts.jobs / (models.length + (featureTask ? 1 : 0))));
+    if (stage !== 'features') for (const m of models) tasks.push({ label: `train ${m}`, args: ['run', opts.file, '--stage', 'train', '--model', m, '--resume', '--workers', String(workers), ...common] });
+    if (featureTask) tasks.push({ label: 'feature network', args: ['run', opts.file, '--stage', 'features', '--resume', ...common] });
     log(`[run ${exp.name}] ${tasks.length} task(s) on ${Math.min(opts.jobs, tasks.length)} process(es): ${tasks.map((t) => t.label).join(', ')}`);
     await pool(tasks, opts.jobs, log);
     if (stage !== 'all') return { dir, evaluated: 0, skipped: 0, rows: [] };

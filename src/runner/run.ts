@@ -138,6 +138,8 @@ export interface RunOptions {
   resultsRoot?: string;
   /** compute device, overriding the experiment's `compute` (not part of the config hash) */
   compute?: BackendRequest;
+  /** threads that train each model (data-parallel); default 1 */
+  workers?: number;
   log?: (line: string) => void;
 }
 
@@ -224,7 +226,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         continue;
       }
       log(`[train ${i + 1}/${usedModels.length}] ${name} (${cfg.backend}) → ${cfg.out}`);
-      const reports = runTraining(cfg, 'all', true);
+      const reports = runTraining(cfg, 'all', true, false, opts.workers ?? 1);
       for (const r of reports) log(`[train ${i + 1}/${usedModels.length}] ${name} ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${fmtSeconds(r.seconds)}`);
     }
   }

@@ -31,11 +31,11 @@ export function loadTrainingData(cfg: TrainConfigT): TrainingData {
   return { x: toFloat(ds, Int32Array.from({ length: ds.n }, (_, i) => i)), hash: datasetHash(ds), labels: ds.labels };
 }
 
-/** Runs the configured stages in order (latent: VAE, then diffusion on its frozen latents). */
-export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean, force = false): StageReport[] {
+/** Runs the configured stages in order (latent: VAE, then diffusion on its frozen latents), each on `workers` threads. */
+export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean, force = false, workers = 1): StageReport[] {
   const data = loadTrainingData(cfg);
   try {
-    return backendEntry(cfg.backend).train(cfg, data, { out: runDir(cfg), stage, resume, force });
+    return backendEntry(cfg.backend).train(cfg, data, { out: runDir(cfg), stage, resume, force, workers });
   } finally {
     data.x.dispose();
   }

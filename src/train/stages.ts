@@ -6,25 +6,35 @@ import type { SavedConfig, StageReport } from '../backends/types.js';
 import { tf } from '../compute/backend.js';
 import { loadDataset } from '../data/index.js';
 import type { TrainConfigT } from './config.js';
-import { train, type TrainOptions } from './trainer.js';
+import { train, type TrainOptions, type TrainTask } from './trainer.js';
 
-export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string, force = false): TrainOptions {
+export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string, force = false, workers = 1): TrainOptions {
   return {
-    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, force, config: cfg, dataHash,
+    steps: block.steps, batchSize: block.batchSize, seed: cfg.seed, label, outDir, resume, force, config: cfg, dataHash, workers,
     lr: { base: block.lr, warmupSteps: block.warmupSteps, totalSteps: block.steps, decay: block.decay, minFactor: block.minLrFactor },
     adam: { weightDecay: block.weightDecay }, clipNorm: block.clipNorm, emaDecay: block.emaDecay, emaWarmup: block.emaWarmup, checkpointEvery: block.checkpointEvery,
     posthoc: block.posthocEma && { sigmaRels: block.posthocEma.sigmaRels, every: block.posthocEma.every ?? block.checkpointEvery },
   };
 }
 
-/** Trains `model` on `data` into `<out>/diffusion`; `saved` is stored with every checkpoint. */
-export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; force?: boolean; hash: string; saved: SavedConfig; labels?: Int32Array }): StageReport {
-  const t0 = performance.now();
-  const labels = cfg.diffusion.conditioning ? opts.labels : undefined;
-  const r = train({
+/** The diffusion loss on batches of `data` (with their labels, for a class-conditional model). */
+export function diffusionTask(model: DiffusionModel, data: tf.Tensor4D, labels?: Int32Array): TrainTask {
+  return {
     params: model.unet.params.vars, datasetSize: data.shape[0],
     loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed, labels && Int32Array.from(idx, (i) => labels[i]))),
-  }, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash, opts.force), config: opts.saved });
+  };
+}
+
+/** Trains `model` on `data` into `<out>/diffusion`; `saved` is stored with every checkpoint. */
+export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cfg: TrainConfigT, opts: { out: string; resume: boolean; force?: boolean; hash: string; saved: SavedConfig; labels?: Int32Array; workers?: number }): StageReport {
+  const t0 = performance.now();
+  const labels = cfg.diffusion.conditioning ? opts.labels : undefined;
+  const [, size, , channels] = data.shape;
+  const task: TrainTask = {
+    ...diffusionTask(model, data, labels),
+    replica: { recipe: { kind: 'diffusion', diffusion: cfg.diffusion, size, channels, seed: cfg.seed }, data, labels },
+  };
+  const r = train(task, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash, opts.force, opts.workers), config: opts.saved });
   r.ema.dispose();
   return { stage: 'diffusion', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };
 }

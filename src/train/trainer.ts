@@ -9,8 +9,11 @@ import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps } from './checkpoint.js';
-import { AdamW, clipByGlobalNorm, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
+import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
+import { FlatUpdate, readFlat, sumSquares } from './fused-update.js';
 import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
+import { ReplicaPool, type ReplicaSource } from './data-parallel.js';
+import { currentBackend } from '../compute/backend.js';
 
 export interface TrainTask {
   params: Map<string, tf.Variable>;
@@ -18,6 +21,8 @@ export interface TrainTask {
   datasetSize: number;
   /** The loss of one batch; every random choice must come from `rng` (and `seed` for dropout). */
   loss(indices: Int32Array, rng: Rng, seed: number): tf.Scalar;
+  /** How worker threads build the same task, for data-parallel training; without it the task trains on one thread. */
+  replica?: ReplicaSource;
 }
 
 export interface TrainOptions {
@@ -43,6 +48,12 @@ export interface TrainOptions {
   config: unknown;
   dataHash?: string;
   label?: string;
+  /**
+   * Threads that compute each step's gradient together (data-parallel, see data-parallel.ts); 1 or
+   * absent: this thread alone. A run is deterministic for a given count; different counts draw
+   * different noise for the same step.
+   */
+  workers?: number;
   /** Called after every step (tests use it to watch memory). */
   onStep?: (s: { step: number; loss: number }) => void;
 }
@@ -101,11 +112,13 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
     const base = latestCheckpoint(opts.outDir);
     if (base) {
       const meta = loadCheckpoint(base, state);
-      const st = meta.state as { rng: ReturnType<Rng['getState']>; sampler: { epoch: number; pos: number } };
+      const st = meta.state as { rng: ReturnType<Rng['getState']>; sampler: { epoch: number; pos: number }; workers?: number };
       rng.setState(st.rng);
       sampler.restore(st.sampler);
       step = meta.step;
       log(`resuming from ${base} at step ${step}`);
+      const before = st.workers ?? 1, now = Math.min(opts.workers ?? 1, opts.batchSize);
+      if (before !== now) log(`note: this run trained on ${before} thread(s) and continues on ${now}: each thread count draws its own noise, so the continuation is not the one ${before} thread(s) would have trained (--workers ${before} keeps it)`);
       // Snapshots written after that checkpoint (by a killed run) are written again as training redoes their steps.
       if (powerEma) removeSnapshots(opts.outDir, step);
     } else if (existing.length) {
@@ -126,41 +139,62 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   const vars = [...task.params.values()];
   const bar = progress(opts.label ?? 'train', opts.steps, 10, step);
   const save = () => saveCheckpoint(opts.outDir, state, {
-    step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state() },
+    step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state(), workers: Math.min(opts.workers ?? 1, opts.batchSize) },
   }, opts.force);
   // A finished run resumed again trains no step: its last loss is the logged one.
   let lastLoss = loggedLoss, lastCheckpoint = latestCheckpoint(opts.outDir);
+  const workers = Math.min(opts.workers ?? 1, opts.batchSize);
+  let pool: ReplicaPool | undefined;
   const t0 = performance.now();
   try {
+    if (workers > 1 && step < opts.steps) {
+      if (!task.replica) throw new Error(`--workers ${workers}: this training task cannot run on several threads`);
+      const w0 = performance.now();
+      pool = new ReplicaPool(workers, task.replica, task.params, opts.batchSize, currentBackend());
+      log(`${workers} threads (data-parallel), ready in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
+    }
+    // The optimizer state as flat buffers for the step's update pass; written back to the tfjs
+    // variables whenever a checkpoint or snapshot needs them.
+    const flat = new FlatUpdate(task.params, opt, ema, powerEma, pool?.params);
+    const own = new Float32Array(pool ? 0 : flat.layout.total);
     while (step < opts.steps) {
       const idx = sampler.next();
       const dropSeed = rng.nextU32();
-      const { value, grads } = tf.variableGrads(() => task.loss(idx, rng, dropSeed), vars);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      const gradNorm = opts.clipNorm ? clipByGlobalNorm(grads, opts.clipNorm) : NaN;
-      if (!Number.isFinite(loss) || (opts.clipNorm !== undefined && !Number.isFinite(gradNorm))) {
+      let loss: number, grad: Float32Array;
+      if (pool) {
+        ({ loss, grad } = pool.step(vars, idx, dropSeed, (i, r, s) => tf.variableGrads(() => task.loss(i, r, s), vars)));
+      } else {
+        const { value, grads } = tf.variableGrads(() => task.loss(idx, rng, dropSeed), vars);
+        loss = value.dataSync()[0];
+        value.dispose();
+        grad = readFlat(vars.map((v) => grads[v.name]), flat.layout, own);
         tf.dispose(Object.values(grads));
+      }
+      // Global-norm clipping as torch.nn.utils.clip_grad_norm_ (and clipByGlobalNorm).
+      const gradNorm = opts.clipNorm ? Math.sqrt(sumSquares(grad)) : NaN;
+      if (!Number.isFinite(loss) || (opts.clipNorm !== undefined && !Number.isFinite(gradNorm))) {
         throw new TrainingDivergedError(step + 1, Number.isFinite(loss) ? gradNorm : loss, lastCheckpoint);
       }
       const lr = learningRate(opts.lr, step);
-      opt.apply(task.params, grads, lr);
-      tf.dispose(Object.values(grads));
-      ema.update(task.params, step + 1);
+      flat.apply(grad, opts.clipNorm && gradNorm > opts.clipNorm ? opts.clipNorm / (gradNorm + 1e-6) : 1, lr);
+      flat.pushParams();
       step++;
-      powerEma?.update(task.params, step);
-      if (powerEma && (step % opts.posthoc!.every === 0 || step === opts.steps)) saveSnapshot(opts.outDir, powerEma, step);
+      const snapshot = powerEma && (step % opts.posthoc!.every === 0 || step === opts.steps);
+      const checkpoint = step % opts.checkpointEvery === 0 || step === opts.steps;
+      if (snapshot || checkpoint) flat.syncState();
+      if (snapshot) saveSnapshot(opts.outDir, powerEma!, step);
       lastLoss = loss;
-      appendFileNamed(logFile, JSON.stringify({ step, loss, lr, gradNorm: Number.isFinite(gradNorm) ? gradNorm : null, seconds: (performance.now() - t0) / 1000 }) + '\n');
+      appendFileNamed(logFile, JSON.stringify({ step, loss, lr, gradNorm: Number.isFinite(gradNorm) ? gradNorm : null, seconds: (performance.now() - t0) / 1000, ...(workers > 1 ? { workers } : {}) }) + '\n');
       bar.update(step, { loss, lr });
       opts.onStep?.({ step, loss });
-      if (step % opts.checkpointEvery === 0 || step === opts.steps) lastCheckpoint = save();
+      if (checkpoint) lastCheckpoint = save();
     }
   } catch (e) {
     ema.dispose(); // the caller never receives it
     throw e;
   } finally {
     bar.stop();
+    pool?.close();
     opt.dispose();
     powerEma?.dispose();
   }

@@ -1,4 +1,5 @@
 // `difflab run`, `difflab merge`, `difflab config`: experiments from files, shards, resolved configs.
+import { parseWorkers } from '../../train/data-parallel.js';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { BACKEND_NAMES, type BackendRequest } from '../../compute/backend.js';
 import { loadExperiment } from '../../runner/config.js';
@@ -15,6 +16,7 @@ interface RunArgs {
   stage: 'all' | 'train' | 'features' | 'eval';
   model?: string[];
   jobs: string;
+  workers: string;
   results: string;
   compute?: BackendRequest;
   slurm?: number;
@@ -32,6 +34,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('run-id', { type: 'string', describe: 'results/<experiment>/<run-id> (default: the resolved config\'s hash)' })
     .option('stage', { choices: ['all', 'train', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, prepare the feature network only, evaluate only (models must exist), or all' })
     .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
+    .option('workers', { type: 'string', default: 'auto', describe: 'threads that train one model together (data-parallel); auto = one per core (max 4) when models train one at a time, and the cores left per model when --jobs trains several side by side' })
     .option('jobs', { type: 'string', default: 'auto', describe: 'worker processes (one core each): models and the feature network train side by side, the grid runs in as many shards; auto = one per core (max 4), 1 for experiments without trained models' })
     .option('results', { type: 'string', default: 'results', describe: 'results root directory' })
     .option('compute', { choices: BACKEND_NAMES, describe: "tfjs compute device (default: the experiment's compute, auto)" })
@@ -64,9 +67,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (a.jobs !== 'auto' && jobs > 1) throw new Error(`--jobs ${jobs} cannot be combined with ${a.shard ? '--shard' : '--model'}: those run one slice in this process`);
       jobs = 1;
     }
+    // A worker process of a --jobs run gets its thread count from its parent.
+    const workers = a.workers === 'auto' && process.env.DIFFLAB_WORKER ? 1 : parseWorkers(a.workers);
     const r = jobs > 1
-      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute })
-      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute });
+      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute, workers: a.workers === 'auto' ? undefined : workers })
+      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute, workers });
     console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
   },
 };
