@@ -36,16 +36,25 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'train',
-    'training ms/step, images/s, GFLOP/s, peak RSS and ms per sampling step, pixel UNet and latent UNet + VAE decoder, batch 64',
+    'training ms/step, images/s and GFLOP/s of the trainer loop (pixel UNet; latent UNet + VAE decode), per thread count; --profile: per-kernel time of a step; --against torch: the same step in PyTorch',
     (y) => y
       .option('pixel', { type: 'string', default: 'configs/train/mnist16-pixel.yaml', describe: 'config of the reference pixel model' })
       .option('latent', { type: 'string', default: 'configs/train/mnist16-latent.yaml', describe: 'config of the reference latent model' })
-      .option('batch', { type: 'number', default: 64 })
-      .option('steps', { type: 'number', default: 7, describe: 'timed training steps (after two warm-up steps); the median is reported' })
+      .option('models', { type: 'string', array: true, choices: ['pixel', 'latent'], default: ['pixel', 'latent'] })
+      .option('batch', { type: 'number', default: 32 })
+      .option('steps', { type: 'number', default: 7, describe: 'timed training steps per round (after two warm-up steps); medians are reported' })
+      .option('rounds', { type: 'number', default: 3, describe: 'interleaved rounds (thread counts and PyTorch take turns)' })
+      .option('workers', { type: 'number', array: true, default: [1], describe: 'thread counts to time (data-parallel), e.g. --workers 1 2' })
+      .option('profile', { type: 'boolean', default: false, describe: 'per-kernel time of one step (tfjs profiler) and the update pass' })
+      .option('against', { choices: ['torch'] as const, describe: 'also time the PyTorch twin of the step (bench/torch/train_step.py; needs torch)' })
+      .option('python', { type: 'string', default: '/usr/bin/python3', describe: 'interpreter with torch, for --against torch' })
       .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends (default: every one that loads, except cpu)' })
       .option('out', { type: 'string', default: 'results/bench' }),
     async (a) => {
-      await benchTrain({ pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out });
+      await benchTrain({
+        pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out,
+        workers: a.workers, profile: a.profile, against: a.against, rounds: a.rounds, python: a.python, models: a.models as ('pixel' | 'latent')[],
+      });
     },
   )
   .command(

@@ -1,98 +1,231 @@
-// Training and sampling throughput of the reference pixel UNet and of the latent UNet + VAE decoder.
+// Training throughput of the reference pixel UNet and of the latent UNet (+ VAE decoder), through the
+// trainer's own loop (the loss, its gradient, the fused update, and data-parallel threads when asked),
+// optionally with a per-kernel profile of one step and a PyTorch twin of the same step.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
-import { loadTrainConfig } from '../src/train/config.js';
+import { loadTrainConfig, type TrainConfigT } from '../src/train/config.js';
 import { DiffusionModel } from '../src/backends/diffusion-model.js';
 import { buildVae } from '../src/backends/latent.js';
+import { writeTorchExport } from '../src/interop/torch.js';
+import { diffusionTask } from '../src/train/stages.js';
+import { train, type TrainTask } from '../src/train/trainer.js';
+import { FlatUpdate, readFlat } from '../src/train/fused-update.js';
+import { AdamW, clipByGlobalNorm, Ema } from '../src/train/optim.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { Rng } from '../src/util/rng.js';
-import { AdamW } from '../src/train/optim.js';
 import { median } from '../src/util/timing.js';
 
 export interface TrainBenchRow {
   backend: string;
   model: string;
   batch: number;
+  /** Threads computing each step (data-parallel). */
+  workers: number;
   msPerStep: number;
   imagesPerSec: number;
+  /** images/s relative to one thread in the same run */
+  speedup?: number;
   /** Training GFLOP/s, counting a step as 3× the forward FLOPs (forward + backward). */
   gflops: number;
   peakRssMiB: number;
   /** One denoiser evaluation at this batch (plus the VAE decode, for latent, reported separately). */
-  msPerSampleStep: number;
+  msPerSampleStep?: number;
   msDecode?: number;
+  /** The same step in PyTorch (one thread), when run with --against torch; medians of interleaved rounds. */
+  torchMsPerStep?: number;
+  /** difflab's step time / PyTorch's, both one thread, from the same rounds. */
+  vsTorch?: number;
 }
 
-/**
- * The training step as the trainer takes it: the config's loss through the denoiser (noise levels,
- * preconditioning, weighting), its gradient and an AdamW update.
- */
-function timeSteps(dm: DiffusionModel, batch: number, steps: number): { ms: number; sampleMs: number; peak: number } {
-  const model = dm.unet, c = model.config, r = new Rng(1);
-  const x = tf.tensor4d(r.normals(batch * c.imageSize ** 2 * c.inChannels), [batch, c.imageSize, c.imageSize, c.inChannels]);
-  const t = tf.tensor1d(Array.from({ length: batch }, () => r.int(1000)));
-  const vars = [...model.params.vars.values()];
-  const opt = new AdamW({ lr: 1e-4 });
+export interface ProfileRow { kernel: string; calls: number; ms: number; share: number }
+
+interface Subject {
+  label: string;
+  cfg: TrainConfigT;
+  model: DiffusionModel;
+  data: tf.Tensor4D;
+  size: number;
+  channels: number;
+  decode?: () => number;
+  dispose(): void;
+}
+
+function subject(file: string, kind: 'pixel' | 'latent'): Subject {
+  const cfg = loadTrainConfig(file);
+  const img = cfg.data.resize?.[0] ?? 28;
+  let size = img, channels = 1, decode: (() => number) | undefined, vaeDispose = () => {};
+  if (kind === 'latent') {
+    const vae = buildVae(cfg, img, 1);
+    size = vae.latentSize;
+    channels = vae.config.latentChannels;
+    decode = () => {
+      const z = tf.randomNormal([32, size, size, channels]) as tf.Tensor4D;
+      const ms = median(Array.from({ length: 3 }, () => { const t0 = performance.now(); const y = vae.decode(z); y.dataSync(); y.dispose(); return performance.now() - t0; }));
+      z.dispose();
+      return ms;
+    };
+    vaeDispose = () => vae.dispose();
+  }
+  const model = new DiffusionModel(cfg.diffusion, { size, channels }, cfg.seed);
+  // The step's cost does not depend on the pixel values: 512 random items in [−1, 1].
+  const data = tf.tensor4d(new Rng(1).normals(512 * size * size * channels).map(Math.tanh), [512, size, size, channels]);
+  const label = kind === 'pixel' ? `pixel UNet (${file})` : `latent UNet (${file})`;
+  return { label, cfg, model, data, size, channels, decode, dispose: () => { model.dispose(); data.dispose(); vaeDispose(); } };
+}
+
+/** Median ms per step of the trainer's loop on `workers` threads (after two warm-up steps). */
+function timeTrainer(s: Subject, batch: number, steps: number, workers: number): { ms: number; peak: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-train-'));
+  const task: TrainTask = { ...diffusionTask(s.model, s.data), replica: { recipe: { kind: 'diffusion', diffusion: s.cfg.diffusion, size: s.size, channels: s.channels, seed: s.cfg.seed }, data: s.data } };
+  const stamps: number[] = [];
   let peak = process.memoryUsage().rss;
-  const step = () => {
-    const { value, grads } = tf.variableGrads(() => dm.loss(x, r, 1), vars);
-    value.dataSync();
-    opt.apply(model.params.vars, grads, 1e-4);
-    tf.dispose([value, ...Object.values(grads)]);
-    peak = Math.max(peak, process.memoryUsage().rss);
-  };
-  // Two warm-up steps: operator creation, first allocations, kernel compilation. Then the median
-  // step, since this shared machine's timings vary by ±20% from one step to the next.
-  step();
-  step();
-  const ms = median(Array.from({ length: steps }, () => { const t0 = performance.now(); step(); return performance.now() - t0; }));
-  const sampleMs = median(Array.from({ length: 3 }, () => {
-    const s0 = performance.now();
-    const y = model.forward(x, t);
-    y.dataSync();
-    y.dispose();
-    return performance.now() - s0;
-  }));
-  tf.dispose([x, t]);
-  opt.dispose();
-  return { ms, sampleMs, peak };
+  const total = steps + 2;
+  try {
+    train(task, {
+      steps: total, batchSize: batch, seed: 1, lr: { base: 1e-4, warmupSteps: 0, totalSteps: total, decay: 'constant' }, adam: {},
+      clipNorm: 1, emaDecay: 0.995, checkpointEvery: 1e6, outDir: dir, config: {}, label: 'bench', workers,
+      onStep: () => { stamps.push(performance.now()); peak = Math.max(peak, process.memoryUsage().rss); },
+    }).ema.dispose();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // Step i's time is stamps[i] − stamps[i−1]: the first stamp ends warm-up step 1, so steps 3… are timed.
+  return { ms: median(stamps.slice(2).map((t, i) => t - stamps[i + 1])), peak };
 }
 
-export async function benchTrain(opts: { pixel: string; latent: string; batch: number; steps: number; backends?: ComputeBackend[]; outDir: string }) {
+/** Per-kernel time of one step (forward, backward) from tfjs's profiler, plus the update pass. */
+async function profileStep(s: Subject, batch: number): Promise<{ rows: ProfileRow[]; stepMs: number; kernelMs: number; updateMs: number; tensorTailMs: number }> {
+  const task = diffusionTask(s.model, s.data);
+  const vars = [...task.params.values()];
+  const idx = Int32Array.from({ length: batch }, (_, i) => i);
+  const rng = new Rng(2);
+  const once = () => { const { value, grads } = tf.variableGrads(() => task.loss(idx, rng, 1), vars); value.dataSync(); return { value, grads }; };
+  for (let i = 0; i < 2; i++) { const r = once(); tf.dispose([r.value, ...Object.values(r.grads)]); }
+  const t0 = performance.now();
+  let kept: { value: tf.Scalar; grads: Record<string, tf.Tensor> } | undefined;
+  const info = await tf.profile(() => { kept = once(); return [kept.value, ...Object.values(kept.grads)]; });
+  const stepMs = performance.now() - t0;
+  const by = new Map<string, { calls: number; ms: number }>();
+  for (const k of info.kernels) {
+    const e = by.get(k.name) ?? { calls: 0, ms: 0 };
+    e.calls++;
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    by.set(k.name, e);
+  }
+  const kernelMs = [...by.values()].reduce((a, e) => a + e.ms, 0);
+  // The update pass (clipping + AdamW + EMA) over the flat gradient, and writing the weights back.
+  const opt = new AdamW({ lr: 1e-4 }), ema = new Ema(0.995, task.params);
+  const flat = new FlatUpdate(task.params, opt, ema);
+  const g = readFlat(vars.map((v) => kept!.grads[v.name]), flat.layout, flat.slots[0]);
+  const updateMs = median(Array.from({ length: 7 }, () => { const u0 = performance.now(); flat.apply(g, 1, 0); flat.pushParams(); return performance.now() - u0; }));
+  // The same tail as tfjs ops, tensor by tensor (how the trainer updated before the fused pass).
+  const opt2 = new AdamW({ lr: 1e-4 }), ema2 = new Ema(0.995, task.params);
+  const tensorTailMs = median(Array.from({ length: 7 }, () => {
+    const grads = Object.fromEntries(vars.map((v) => [v.name, kept!.grads[v.name].clone()]));
+    const u0 = performance.now();
+    clipByGlobalNorm(grads, 1);
+    opt2.apply(task.params, grads, 0);
+    ema2.update(task.params);
+    const ms = performance.now() - u0;
+    tf.dispose(Object.values(grads));
+    return ms;
+  }));
+  tf.dispose([kept!.value, ...Object.values(kept!.grads)]);
+  for (const o of [opt, ema, opt2, ema2]) o.dispose();
+  const rows = [...by].map(([kernel, e]) => ({ kernel, calls: e.calls, ms: e.ms, share: e.ms / stepMs })).sort((a, b) => b.ms - a.ms);
+  return { rows, stepMs, kernelMs, updateMs, tensorTailMs };
+}
+
+/** The PyTorch twin's step on the same network (exported weights); undefined with a note when torch is missing. */
+function torchStep(s: Subject, batch: number, steps: number, python: string): { ms: number; raw: unknown; blas: string } | { note: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-torch-'));
+  try {
+    const file = path.join(dir, 'unet.safetensors');
+    writeTorchExport(file, { unet: { config: s.model.unet.config, params: s.model.unet.params.vars }, config: s.cfg, weights: 'model', step: 0 });
+    const script = new URL('./torch/train_step.py', import.meta.url).pathname;
+    // One thread everywhere: torch's intra-op pool, OpenMP and OpenBLAS's own threads.
+    const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+    const r = spawnSync(python, [script, file, '--size', String(s.size), '--batch', String(batch), '--steps', String(steps), '--threads', '1'], { encoding: 'utf8', env });
+    if (r.status !== 0) return { note: `${python} ${path.basename(script)} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}` };
+    const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { msPerStep: number; blas: string };
+    return { ms: out.msPerStep, raw: out, blas: out.blas };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchTrain(opts: {
+  pixel: string; latent: string; batch: number; steps: number; backends?: ComputeBackend[]; outDir: string;
+  workers: number[]; profile: boolean; against?: 'torch'; rounds: number; python: string; models: ('pixel' | 'latent')[];
+}) {
   const rows: TrainBenchRow[] = [];
+  const profiles: { backend: string; model: string; batch: number; stepMs: number; kernelMs: number; updateMs: number; tensorTailMs: number; kernels: ProfileRow[] }[] = [];
+  const notes: string[] = [];
   for (const b of opts.backends ?? (await availableBackends()).filter((x) => x !== 'cpu')) {
     await selectBackend(b);
-    const pcfg = loadTrainConfig(opts.pixel);
-    const pm = new DiffusionModel(pcfg.diffusion, { size: pcfg.data.resize?.[0] ?? 28, channels: 1 }, pcfg.seed);
-    const unet = pm.unet;
-    const p = timeSteps(pm, opts.batch, opts.steps);
-    rows.push({
-      backend: b, model: `pixel UNet (${opts.pixel})`, batch: opts.batch, msPerStep: p.ms, imagesPerSec: (1000 * opts.batch) / p.ms,
-      gflops: (3 * unet.flopsPerImage() * opts.batch) / p.ms / 1e6, peakRssMiB: p.peak / 2 ** 20, msPerSampleStep: p.sampleMs,
-    });
-    unet.dispose();
-    const lcfg = loadTrainConfig(opts.latent);
-    const size = lcfg.data.resize?.[0] ?? 28;
-    const vae = buildVae(lcfg, size, 1);
-    const lm = new DiffusionModel(lcfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, lcfg.seed);
-    const lunet = lm.unet;
-    const l = timeSteps(lm, opts.batch, opts.steps);
-    const z = tf.randomNormal([opts.batch, vae.latentSize, vae.latentSize, vae.config.latentChannels]) as tf.Tensor4D;
-    const d0 = performance.now();
-    for (let i = 0; i < 3; i++) { const y = vae.decode(z); y.dataSync(); y.dispose(); }
-    const msDecode = (performance.now() - d0) / 3;
-    rows.push({
-      backend: b, model: `latent UNet + VAE decoder (${opts.latent})`, batch: opts.batch, msPerStep: l.ms, imagesPerSec: (1000 * opts.batch) / l.ms,
-      gflops: (3 * lunet.flopsPerImage() * opts.batch) / l.ms / 1e6, peakRssMiB: l.peak / 2 ** 20, msPerSampleStep: l.sampleMs, msDecode,
-    });
-    tf.dispose(z);
-    vae.dispose();
-    lunet.dispose();
-    for (const r of rows.slice(-2)) {
-      console.log(`[bench train] ${r.backend} ${r.model}: ${r.msPerStep.toFixed(0)} ms/step, ${r.imagesPerSec.toFixed(1)} img/s, ${r.gflops.toFixed(2)} GFLOP/s (3× forward), peak RSS ${r.peakRssMiB.toFixed(0)} MiB, ${r.msPerSampleStep.toFixed(0)} ms per sampling step${r.msDecode !== undefined ? `, VAE decode ${r.msDecode.toFixed(0)} ms` : ''} (batch ${r.batch})`);
+    for (const kind of opts.models) {
+      const s = subject(kind === 'pixel' ? opts.pixel : opts.latent, kind);
+      try {
+        const flops = s.model.unet.flopsPerImage();
+        // Rounds interleave the thread counts (and PyTorch): this machine's speed drifts between runs.
+        const times = new Map<number, number[]>(opts.workers.map((w) => [w, []]));
+        const torchTimes: number[] = [];
+        let peak = 0;
+        for (let r = 0; r < opts.rounds; r++) {
+          for (const w of opts.workers) {
+            const t = timeTrainer(s, opts.batch, opts.steps, w);
+            times.get(w)!.push(t.ms);
+            peak = Math.max(peak, t.peak);
+          }
+          if (opts.against === 'torch') {
+            const t = torchStep(s, opts.batch, opts.steps, opts.python);
+            if ('note' in t) { notes.push(t.note); break; }
+            torchTimes.push(t.ms);
+            // The attention's matrix products run on torch's BLAS: Debian's reference libblas makes them
+            // several times slower than OpenBLAS (apt-get install libopenblas0-pthread).
+            if (t.blas !== 'openblas' && t.blas !== 'mkl') notes.push(`PyTorch runs on the ${t.blas} BLAS: its matrix products are far slower than with OpenBLAS (apt-get install libopenblas0-pthread), which flatters difflab`);
+          }
+        }
+        const one = times.has(1) ? median(times.get(1)!) : undefined;
+        const sampleMs = median(Array.from({ length: 3 }, () => {
+          const x = s.data.slice(0, Math.min(opts.batch, 512)) as tf.Tensor4D, t = tf.fill([x.shape[0]], 500);
+          const t0 = performance.now(); const y = s.model.unet.forward(x, t as tf.Tensor1D); y.dataSync();
+          tf.dispose([x, t, y]);
+          return performance.now() - t0;
+        }));
+        const msDecode = s.decode?.();
+        for (const w of opts.workers) {
+          const ms = median(times.get(w)!);
+          const row: TrainBenchRow = {
+            backend: b, model: s.label, batch: opts.batch, workers: w, msPerStep: ms, imagesPerSec: (1000 * opts.batch) / ms,
+            speedup: one !== undefined ? one / ms : undefined, gflops: (3 * flops * opts.batch) / ms / 1e6, peakRssMiB: peak / 2 ** 20,
+          };
+          if (w === opts.workers[0]) { row.msPerSampleStep = sampleMs; row.msDecode = msDecode; }
+          if (w === 1 && torchTimes.length) { row.torchMsPerStep = median(torchTimes); row.vsTorch = ms / row.torchMsPerStep; }
+          rows.push(row);
+          console.log(`[bench train] ${b} ${s.label}, batch ${opts.batch}, ${w} thread(s): ${ms.toFixed(0)} ms/step, ${row.imagesPerSec.toFixed(1)} img/s` +
+            `${row.speedup !== undefined && w !== 1 ? ` (${row.speedup.toFixed(2)}× one thread)` : ''}, ${row.gflops.toFixed(2)} GFLOP/s (3× forward)` +
+            `${row.torchMsPerStep !== undefined ? `; PyTorch (1 thread) ${row.torchMsPerStep.toFixed(0)} ms/step → difflab/PyTorch ${row.vsTorch!.toFixed(2)}×` : ''}` +
+            `${row.msPerSampleStep !== undefined ? `; sampling step ${row.msPerSampleStep.toFixed(0)} ms` : ''}${row.msDecode !== undefined ? `, VAE decode (32) ${row.msDecode.toFixed(0)} ms` : ''}` +
+            ` [medians of ${opts.rounds} round(s) × ${opts.steps} steps]`);
+        }
+        if (opts.profile) {
+          const p = await profileStep(s, opts.batch);
+          profiles.push({ backend: b, model: s.label, batch: opts.batch, stepMs: p.stepMs, kernelMs: p.kernelMs, updateMs: p.updateMs, tensorTailMs: p.tensorTailMs, kernels: p.rows });
+          console.log(`[bench train --profile] ${b} ${s.label}, batch ${opts.batch}: loss + gradient ${p.stepMs.toFixed(0)} ms under the profiler, ${p.kernelMs.toFixed(0)} ms in kernels, ${(p.stepMs - p.kernelMs).toFixed(0)} ms outside them (JS, tape, allocation); update pass (clip + AdamW + EMA) + weight write-back ${p.updateMs.toFixed(1)} ms, against ${p.tensorTailMs.toFixed(1)} ms for the same tail as tfjs ops tensor by tensor`);
+          console.log(`  ${'kernel'.padEnd(28)} ${'calls'.padStart(6)} ${'ms'.padStart(8)} ${'share'.padStart(6)}`);
+          for (const r of p.rows.slice(0, 20)) console.log(`  ${r.kernel.padEnd(28)} ${String(r.calls).padStart(6)} ${r.ms.toFixed(1).padStart(8)} ${(100 * r.share).toFixed(1).padStart(5)}%`);
+        }
+      } finally {
+        s.dispose();
+      }
     }
   }
+  for (const n of new Set(notes)) console.log(`note: --against torch: ${n}`);
   const file = path.join(opts.outDir, `train-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileAtomic(file, JSON.stringify({ rows }, null, 2) + '\n');
+  writeFileAtomic(file, JSON.stringify({ rows, profiles, notes: [...new Set(notes)] }, null, 2) + '\n');
   console.log(`wrote ${file}`);
 }

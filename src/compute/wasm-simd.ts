@@ -31,11 +31,12 @@ export function madd(fma: boolean, a: string, b: string, c: string): string {
   return fma ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add ${c} (f32x4.mul ${a} ${b}))`;
 }
 
-function assemble(wabt: WabtModule, wat: string, relaxed: boolean): Uint8Array {
-  const mod = wabt.parseWat('difflab-kernel.wat', wat, { simd: true, relaxed_simd: relaxed });
+function assemble(wabt: WabtModule, wat: string, relaxed: boolean, threads = false): Uint8Array {
+  const mod = wabt.parseWat('difflab-kernel.wat', wat, { simd: true, relaxed_simd: relaxed, threads });
   try {
     mod.resolveNames();
-    mod.validate();
+    // wabt.js's validator rejects shared memories whatever the features; V8 validates the binary anyway.
+    if (!threads) mod.validate();
     return mod.toBinary({}).buffer;
   } finally {
     mod.destroy();
@@ -99,6 +100,16 @@ export async function assembleKernel(wat: string, fma: boolean): Promise<Uint8Ar
   const wabt = (wabtModule ??= await initWabt());
   if (fma && !relaxedSimdWorks(wabt)) throw new Error('relaxed SIMD is not available in this V8');
   return assemble(wabt, wat, fma);
+}
+
+/**
+ * Instantiates kernel text on a memory of its own (e.g. a shared one, for buffers other threads read),
+ * without relaxed SIMD; undefined until the assembler has been loaded by initSimdRuntime (that is, on
+ * backends other than wasm), so callers keep a JavaScript path.
+ */
+export function instantiateOwn(wat: string, memory: WebAssembly.Memory): WebAssembly.Exports | undefined {
+  if (!wabtModule) return undefined;
+  return new WebAssembly.Instance(compileOptimised(assemble(wabtModule, wat, false, true)), { env: { memory } }).exports;
 }
 
 /** The runtime, once initialised by the wasm backend's setup. */

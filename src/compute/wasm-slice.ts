@@ -2,7 +2,7 @@
 //
 // The shipped kernel has loops for ranks 2–4 and an element-by-element generic path above that:
 // a rank-5 slice of 100k values (multi-head attention's q/k/v split) took 84–150 ms here.
-import { slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 export function makeSliceWasm(shipped: KernelFunc) {
@@ -39,5 +39,33 @@ const swap = wasmKernelSwap('Slice', (shipped) => {
   return makeSliceWasm(shipped) as unknown as KernelFunc;
 });
 
-export const installWasmSlice = (): void => swap.install();
-export const uninstallWasmSlice = (): void => swap.uninstall();
+/**
+ * SplitV (tf.split, and the gradient of concat) as slices through the kernel above. The shipped SplitV
+ * calls the shipped slice function directly, so every piece of a channel split (the UNet's skip
+ * concatenations) went through its element-by-element path.
+ */
+function makeSplitVWasm(shipped: KernelFunc) {
+  // Strings never reach this slice: they go to the shipped SplitV.
+  const slice = makeSliceWasm(shipped);
+  return function splitVWasm(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }): TensorInfo[] {
+    const { inputs: { x }, backend, attrs } = args;
+    if (x.dtype === 'string') return shipped(args as never) as TensorInfo[];
+    const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const sizes = backend_util.prepareSplitSize(x as never, attrs.numOrSizeSplits as number[] | number, axis);
+    const begin = new Array(x.shape.length).fill(0), size = x.shape.slice();
+    return sizes.map((s) => {
+      size[axis] = s;
+      const out = slice({ inputs: { x }, backend, attrs: { begin: begin.slice(), size: size.slice() } });
+      begin[axis] += s;
+      return out;
+    });
+  };
+}
+
+const splitSwap = wasmKernelSwap('SplitV', (shipped) => {
+  if (!shipped) throw new Error('tfjs-backend-wasm registers no SplitV to replace');
+  return makeSplitVWasm(shipped) as unknown as KernelFunc;
+});
+
+export const installWasmSlice = (): void => { swap.install(); splitSwap.install(); };
+export const uninstallWasmSlice = (): void => { swap.uninstall(); splitSwap.uninstall(); };

@@ -15,7 +15,7 @@ import { tf } from '../compute/backend.js';
 import type { ComputeBackend } from '../compute/backend.js';
 import type { DiffusionConfigT, TrainConfigT } from './config.js';
 import type { Rng } from '../util/rng.js';
-import { flatLayout, readFlat, type FlatLayout } from './fused-update.js';
+import { readFlat, type ArenaView, type FlatLayout, type FlatUpdate } from './fused-update.js';
 import { Rng as RngCtor } from '../util/rng.js';
 
 /** How a worker thread builds the same training task as the main thread (see replica-worker.ts). */
@@ -73,8 +73,8 @@ const ERROR_BYTES = 2048;
 export interface SharedState {
   ctrl: SharedArrayBuffer;
   indices: SharedArrayBuffer;
-  params: SharedArrayBuffer;
-  grads: SharedArrayBuffer;
+  /** Parameters and gradient slots (the update's memory, see fused-update.ts). */
+  arena: ArenaView;
   losses: SharedArrayBuffer;
   errors: SharedArrayBuffer;
 }
@@ -125,35 +125,30 @@ export class ReplicaPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   private readonly indices: Int32Array;
-  /** The parameters every replica loads at the start of a step: the optimizer updates them in place. */
-  readonly params: Float32Array;
-  private readonly grads: Float32Array;
-  private readonly avg: Float32Array;
   private readonly losses: Float64Array;
   private readonly errors: Uint8Array;
   private readonly layout: FlatLayout;
   private seq = 0;
   private closed = false;
 
-  /** `n`: threads in all (this one included); `maxBatch`: the largest batch a step will get. */
-  constructor(readonly n: number, source: ReplicaSource, params: Map<string, tf.Variable>, maxBatch: number, backend: ComputeBackend) {
+  /**
+   * `n`: threads in all (this one included); `flat`: the update's memory, with a gradient slot per
+   * thread, whose parameters the replicas load at the start of every step; `maxBatch`: the largest
+   * batch a step will get.
+   */
+  constructor(readonly n: number, source: ReplicaSource, private readonly flat: FlatUpdate, maxBatch: number, backend: ComputeBackend) {
     if (n < 2) throw new Error('ReplicaPool: needs at least 2 threads');
-    this.layout = flatLayout(params);
-    const P = this.layout.total;
+    if (flat.slots.length < n) throw new Error(`ReplicaPool: the update has ${flat.slots.length} gradient slot(s), ${n} needed`);
+    this.layout = flat.layout;
     const shared: SharedState = {
       ctrl: new SharedArrayBuffer(4 * (HEADER + 3 * n)),
       indices: new SharedArrayBuffer(4 * maxBatch),
-      params: new SharedArrayBuffer(4 * P),
-      grads: new SharedArrayBuffer(4 * P * n),
+      arena: flat.arena,
       losses: new SharedArrayBuffer(8 * n),
       errors: new SharedArrayBuffer(ERROR_BYTES * n),
     };
     this.ctrl = new Int32Array(shared.ctrl);
     this.indices = new Int32Array(shared.indices);
-    this.params = new Float32Array(shared.params);
-    this.grads = new Float32Array(shared.grads);
-    this.avg = new Float32Array(P);
-    readFlat(params.values(), this.layout, this.params);
     this.losses = new Float64Array(shared.losses);
     this.errors = new Uint8Array(shared.errors);
     const dataBuf = new SharedArrayBuffer(4 * source.data.size);
@@ -183,13 +178,12 @@ export class ReplicaPool {
   }
 
   /**
-   * One step: the loss and the gradient of the whole batch, averaged over the slices (flat, in
-   * parameter order), at the parameters in `this.params`. `own` computes slice 0 on this thread, with
+   * One step: the loss and the gradient of the whole batch, averaged over the slices into gradient
+   * slot 0 (flat, in parameter order), at the parameters in the update's memory. `own` computes slice 0 on this thread, with
    * the slice's random streams.
    */
   step(vars: tf.Variable[], idx: Int32Array, seed: number,
     own: (idx: Int32Array, rng: Rng, seed: number) => { value: tf.Scalar; grads: Record<string, tf.Tensor> }): { loss: number; grad: Float32Array } {
-    const { total: P } = this.layout;
     const b = idx.length;
     if (b < this.n) throw new Error(`data-parallel training: a batch of ${b} cannot be cut into ${this.n} slices; use --workers ≤ ${b}`);
     if (b > this.indices.length) throw new Error(`data-parallel training: batch ${b} exceeds the pool's ${this.indices.length}`);
@@ -206,25 +200,17 @@ export class ReplicaPool {
     this.losses[0] = value.dataSync()[0];
     value.dispose();
     vars.forEach((p, i) => {
-      const g = grads[p.name];
-      if (!g) throw new Error(`data-parallel training: no gradient for parameter ${this.layout.names[i]}`);
-      this.grads.set(g.dataSync() as Float32Array, this.layout.offsets[i]);
+      if (!grads[p.name]) throw new Error(`data-parallel training: no gradient for parameter ${this.layout.names[i]}`);
     });
+    readFlat(vars.map((p) => grads[p.name]), this.layout, this.flat.slots[0]);
     tf.dispose(Object.values(grads));
     for (let k = 1; k < this.n; k++) {
       waitFor(this.ctrl, slot(k, 0), () => Atomics.load(this.ctrl, slot(k, 0)) === seq, () => this.failure(k), `replica thread ${k}`, 600_000);
     }
     // Average in slice order, weighted by slice size: the mean over the whole batch.
-    const avg = this.avg;
-    let loss = 0;
-    for (let k = 0; k < this.n; k++) {
-      const w = sliceOf(b, this.n, k).length / b;
-      const g = this.grads.subarray(k * P, (k + 1) * P);
-      if (k === 0) for (let j = 0; j < P; j++) avg[j] = w * g[j];
-      else for (let j = 0; j < P; j++) avg[j] += w * g[j];
-      loss += w * this.losses[k];
-    }
-    return { loss, grad: avg };
+    const weights = Array.from({ length: this.n }, (_, k) => sliceOf(b, this.n, k).length / b);
+    const loss = weights.reduce((s, w, k) => s + w * this.losses[k], 0);
+    return { loss, grad: this.flat.average(weights) };
   }
 
   close(): void {

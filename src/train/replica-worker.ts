@@ -41,7 +41,8 @@ async function main(): Promise<void> {
     throw new Error('the replica\'s parameters differ from the main thread\'s (names or shapes)');
   }
   const vars = params.map(([, p]) => p);
-  const weights = new Float32Array(init.shared.params), grads = new Float32Array(init.shared.grads, 4 * P * init.k, P);
+  const { arena } = init.shared;
+  const weights = new Float32Array(arena.buffer, arena.params, P), grads = new Float32Array(arena.buffer, arena.slots + 4 * arena.stride * init.k, P);
   const losses = new Float64Array(init.shared.losses), indices = new Int32Array(init.shared.indices);
   Atomics.store(ctrl, slot(init.k, 1), 1);
   Atomics.notify(ctrl, slot(init.k, 1));

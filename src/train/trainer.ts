@@ -10,7 +10,7 @@ import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps } from './checkpoint.js';
 import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
-import { FlatUpdate, readFlat, sumSquares } from './fused-update.js';
+import { FlatUpdate, readFlat } from './fused-update.js';
 import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
 import { ReplicaPool, type ReplicaSource } from './data-parallel.js';
 import { currentBackend } from '../compute/backend.js';
@@ -147,16 +147,15 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   let pool: ReplicaPool | undefined;
   const t0 = performance.now();
   try {
+    if (workers > 1 && !task.replica) throw new Error(`--workers ${workers}: this training task cannot run on several threads`);
+    // The optimizer state as flat buffers for the step's update pass (one gradient slot per thread);
+    // written back to the tfjs variables whenever a checkpoint or snapshot needs them.
+    const flat = new FlatUpdate(task.params, opt, ema, powerEma, { slots: workers });
     if (workers > 1 && step < opts.steps) {
-      if (!task.replica) throw new Error(`--workers ${workers}: this training task cannot run on several threads`);
       const w0 = performance.now();
-      pool = new ReplicaPool(workers, task.replica, task.params, opts.batchSize, currentBackend());
+      pool = new ReplicaPool(workers, task.replica!, flat, opts.batchSize, currentBackend());
       log(`${workers} threads (data-parallel), ready in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     }
-    // The optimizer state as flat buffers for the step's update pass; written back to the tfjs
-    // variables whenever a checkpoint or snapshot needs them.
-    const flat = new FlatUpdate(task.params, opt, ema, powerEma, pool?.params);
-    const own = new Float32Array(pool ? 0 : flat.layout.total);
     while (step < opts.steps) {
       const idx = sampler.next();
       const dropSeed = rng.nextU32();
@@ -167,11 +166,11 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
         const { value, grads } = tf.variableGrads(() => task.loss(idx, rng, dropSeed), vars);
         loss = value.dataSync()[0];
         value.dispose();
-        grad = readFlat(vars.map((v) => grads[v.name]), flat.layout, own);
+        grad = readFlat(vars.map((v) => grads[v.name]), flat.layout, flat.slots[0]);
         tf.dispose(Object.values(grads));
       }
       // Global-norm clipping as torch.nn.utils.clip_grad_norm_ (and clipByGlobalNorm).
-      const gradNorm = opts.clipNorm ? Math.sqrt(sumSquares(grad)) : NaN;
+      const gradNorm = opts.clipNorm ? Math.sqrt(flat.sumSquares(grad)) : NaN;
       if (!Number.isFinite(loss) || (opts.clipNorm !== undefined && !Number.isFinite(gradNorm))) {
         throw new TrainingDivergedError(step + 1, Number.isFinite(loss) ? gradNorm : loss, lastCheckpoint);
       }

@@ -1,4 +1,4 @@
-// The wasm Slice kernel at every rank against the cpu backend, and its gradient (through concat/split).
+// The wasm Slice and SplitV kernels at every rank against the cpu backend, and the gradient of concat (a split).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tf } from '../../src/compute/backend.js';
@@ -32,5 +32,15 @@ test('concat gradient (split via slices) on wasm equals cpu', async () => {
   const w = await onBackend('wasm', f), c = await onBackend('cpu', f);
   w.forEach((g, i) => assert.equal(Array.from(g), Array.from(c[i])));
 });
+
+for (const [shape, sizes, axis] of [[[2, 4, 4, 12], [5, 7], 3], [[3, 8, 5], 4, 1], [[6, 5], [1, 2, 3], 0], [[2, 3, 4, 9], [2, -1, 3], -1]] as [number[], number[] | number, number][]) {
+  test(`split ${shape.join('×')} into ${sizes} along ${axis}: wasm = cpu exactly`, async () => {
+    const v = new Rng(shape.length + 20).normals(shape.reduce((a, b) => a * b));
+    const f = () => tf.split(tf.tensor(v, shape), sizes, axis);
+    const w = await onBackend('wasm', f), c = await onBackend('cpu', f);
+    assert.is(w.length, c.length);
+    w.forEach((p, i) => assert.equal(Array.from(p), Array.from(c[i])));
+  });
+}
 
 test.run();

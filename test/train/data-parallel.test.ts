@@ -36,6 +36,13 @@ function setup(unetSeed = 1) {
   return { task, model, dispose: () => { model.dispose(); data.dispose(); } };
 }
 
+/** The update memory a pool of n threads works in (parameters and gradient slots). */
+function flatFor(params: Map<string, tf.Variable>, n: number) {
+  const opt = new AdamW({ lr: 1e-3 }), ema = new Ema(0.9, params);
+  const flat = new FlatUpdate(params, opt, ema, undefined, { slots: n });
+  return { flat, dispose: () => { opt.dispose(); ema.dispose(); } };
+}
+
 /** The gradient of slice k on this thread, flat in parameter order. */
 function sliceGrad(task: TrainTask, idx: Int32Array, seed: number, n: number, k: number): { loss: number; g: Float32Array } {
   const vars = [...task.params.values()];
@@ -65,24 +72,28 @@ test('a replica thread computes its slice exactly as this thread does; the pool 
   const { task, dispose } = setup();
   const vars = [...task.params.values()];
   for (const n of [2, 3]) {
-    const pool = new ReplicaPool(n, task.replica!, task.params, 16, 'wasm');
+    const f = flatFor(task.params, n);
+    assert.ok(f.flat.simd, 'the wasm backend runs the update as SIMD passes');
+    const pool = new ReplicaPool(n, task.replica!, f.flat, 16, 'wasm');
     try {
       for (const [idx, seed] of [[Int32Array.from([3, 1, 4, 15, 9, 2, 6, 5, 23, 5, 8, 9, 7]), 77], [Int32Array.from([0, 2, 4, 6, 8, 10]), 4000000000]] as const) {
         const got = pool.step(vars, idx, seed, (i, r, s) => tf.variableGrads(() => task.loss(i, r, s), vars));
         const parts = Array.from({ length: n }, (_, k) => sliceGrad(task, idx, seed, n, k));
-        const want = new Float32Array(got.grad.length);
+        const want = new Float32Array(parts[0].g.length);
         let loss = 0;
         parts.forEach((p, k) => {
-          const w = sliceOf(idx.length, n, k).length / idx.length;
-          for (let j = 0; j < want.length; j++) want[j] += w * p.g[j];
-          loss += w * p.loss;
+          const w = Math.fround(sliceOf(idx.length, n, k).length / idx.length);
+          // float32: each product rounded, then the sum, in slice order
+          for (let j = 0; j < want.length; j++) want[j] = k === 0 ? Math.fround(w * p.g[j]) : want[j] + Math.fround(w * p.g[j]);
+          loss += sliceOf(idx.length, n, k).length / idx.length * p.loss;
         });
         // Same kernels, same inputs, same summation order: equal to the bit.
-        assert.equal(Array.from(got.grad), Array.from(want), `N = ${n}: gradient`);
+        assert.equal(Array.from(got.grad.subarray(0, want.length)), Array.from(want), `N = ${n}: gradient`);
         assert.is(got.loss, loss);
       }
     } finally {
       pool.close();
+      f.dispose();
     }
   }
   dispose();
@@ -94,14 +105,16 @@ test('the VAE stage runs data-parallel too: its replica gradient equals this thr
   const vae = buildVae(cfg, 16, 1);
   const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { kind: 'vae', cfg, size: 16, channels: 1 }, data: x } };
   const vars = [...task.params.values()];
-  const pool = new ReplicaPool(2, task.replica!, task.params, 8, 'wasm');
+  const f = flatFor(task.params, 2);
+  const pool = new ReplicaPool(2, task.replica!, f.flat, 8, 'wasm');
   try {
     const idx = Int32Array.from([5, 0, 11, 3, 7, 2]);
     const got = pool.step(vars, idx, 12345, (i, r, s) => tf.variableGrads(() => task.loss(i, r, s), vars));
     const a = sliceGrad(task, idx, 12345, 2, 0), b = sliceGrad(task, idx, 12345, 2, 1);
-    assert.equal(Array.from(got.grad), Array.from(a.g, (v, j) => Math.fround(Math.fround(0.5 * v) + 0.5 * b.g[j])));
+    assert.equal(Array.from(got.grad.subarray(0, a.g.length)), Array.from(a.g, (v, j) => Math.fround(Math.fround(0.5 * v) + 0.5 * b.g[j])));
   } finally {
     pool.close();
+    f.dispose();
     vae.dispose();
     x.dispose();
   }
@@ -110,8 +123,10 @@ test('the VAE stage runs data-parallel too: its replica gradient equals this thr
 test('a replica that cannot build the same model fails the step with its reason, not a hang', () => {
   const { task, dispose } = setup();
   const other = { ...CFG, model: { ...CFG.model, channels: 16 } };
-  assert.throws(() => new ReplicaPool(2, { ...task.replica!, recipe: { kind: 'diffusion', diffusion: other, size: 8, channels: 1, seed: 5 } }, task.params, 8, 'wasm'),
+  const f = flatFor(task.params, 2);
+  assert.throws(() => new ReplicaPool(2, { ...task.replica!, recipe: { kind: 'diffusion', diffusion: other, size: 8, channels: 1, seed: 5 } }, f.flat, 8, 'wasm'),
     /replica thread 1 failed: .*parameters differ from the main thread's/);
+  f.dispose();
   dispose();
 });
 
@@ -161,42 +176,53 @@ test('two threads and one thread train alike: same effective batch, loss curves 
   assert.ok(Math.abs(s1.m - s2.m) < 4 * Math.hypot(s1.se, s2.se), `tail means ${s1.m} ± ${s1.se} vs ${s2.m} ± ${s2.se}`);
 });
 
-test('the fused update pass equals clipping + AdamW + EMA + power EMA done tensor by tensor', () => {
-  const r = new Rng(4);
-  const mk = () => new Map<string, tf.Variable>([['a', tf.variable(tf.tensor2d(r.normals(12), [3, 4]))], ['b', tf.variable(tf.tensor1d(r.normals(5)))]]);
-  const p1 = mk();
-  const p2 = new Map([...p1].map(([n, v]) => [n, tf.variable(v.clone())]));
-  const cfg = { lr: 1e-2, weightDecay: 0.05 };
-  const o1 = new AdamW(cfg), o2 = new AdamW(cfg);
-  const e1 = new Ema(0.95, p1, true), e2 = new Ema(0.95, p2, true);
-  const w1 = new PowerEma([0.05, 0.15], p1), w2 = new PowerEma([0.05, 0.15], p2);
-  const flat = new FlatUpdate(p2, o2, e2, w2);
-  for (let t = 1; t <= 12; t++) {
-    const g = r.normals(17).map((v) => v * (t % 3 === 0 ? 5 : 0.1)); // some steps clip, some do not
-    const grads: Record<string, tf.Tensor> = { [p1.get('a')!.name]: tf.tensor2d(g.slice(0, 12), [3, 4]), [p1.get('b')!.name]: tf.tensor1d(g.slice(12)) };
-    const norm = clipByGlobalNorm(grads, 1);
-    o1.apply(p1, grads, 0.01 * t);
-    e1.update(p1, t);
-    w1.update(p1, t);
-    tf.dispose(Object.values(grads));
-    flat.apply(Float32Array.from(g), norm > 1 ? 1 / (norm + 1e-6) : 1, 0.01 * t);
-    flat.pushParams();
-  }
-  flat.syncState();
-  const close = (x: tf.Tensor, y: tf.Tensor, what: string) => {
-    const a = x.dataSync(), b = y.dataSync();
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 2e-6 * (1 + Math.abs(a[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  };
-  for (const n of ['a', 'b']) {
-    close(p1.get(n)!, p2.get(n)!, `param ${n}`);
-    close(o1.m.get(n)!, o2.m.get(n)!, `m ${n}`);
-    close(o1.v.get(n)!, o2.v.get(n)!, `v ${n}`);
-    close(e1.shadow.get(n)!, e2.shadow.get(n)!, `EMA ${n}`);
-    w1.shadows.forEach((s, k) => close(s.get(n)!, w2.shadows[k].get(n)!, `power EMA ${k} ${n}`));
-  }
-  assert.is(o2.step, 12);
-  for (const o of [o1, o2, e1, e2, w1, w2]) o.dispose();
-  for (const v of [...p1.values(), ...p2.values()]) v.dispose();
-});
+for (const simd of [true, false]) {
+  test(`the fused update (${simd ? 'WebAssembly SIMD' : 'JavaScript loops'}) equals averaging + clipping + AdamW + EMA + power EMA done tensor by tensor`, () => {
+    const r = new Rng(4);
+    // 17 parameters: not a multiple of 4, so the padded tail is exercised.
+    const mk = () => new Map<string, tf.Variable>([['a', tf.variable(tf.tensor2d(r.normals(12), [3, 4]))], ['b', tf.variable(tf.tensor1d(r.normals(5)))]]);
+    const p1 = mk();
+    const p2 = new Map([...p1].map(([n, v]) => [n, tf.variable(v.clone())]));
+    const cfg = { lr: 1e-2, weightDecay: 0.05 };
+    const o1 = new AdamW(cfg), o2 = new AdamW(cfg);
+    const e1 = new Ema(0.95, p1, true), e2 = new Ema(0.95, p2, true);
+    const w1 = new PowerEma([0.05, 0.15], p1), w2 = new PowerEma([0.05, 0.15], p2);
+    const flat = new FlatUpdate(p2, o2, e2, w2, { slots: 3, simd });
+    assert.is(flat.simd, simd);
+    for (let t = 1; t <= 12; t++) {
+      // Three threads' gradients, averaged with weights 3/8, 3/8, 2/8.
+      const parts = [0, 1, 2].map(() => r.normals(17).map((v) => v * (t % 3 === 0 ? 5 : 0.1))); // some steps clip, some do not
+      const w = [3 / 8, 3 / 8, 2 / 8];
+      const g = Array.from({ length: 17 }, (_, j) => parts.reduce((s, p, k) => s + w[k] * p[j], 0));
+      const grads: Record<string, tf.Tensor> = { [p1.get('a')!.name]: tf.tensor2d(g.slice(0, 12), [3, 4]), [p1.get('b')!.name]: tf.tensor1d(g.slice(12)) };
+      const norm = clipByGlobalNorm(grads, 1);
+      o1.apply(p1, grads, 0.01 * t);
+      e1.update(p1, t);
+      w1.update(p1, t);
+      tf.dispose(Object.values(grads));
+      parts.forEach((p, k) => flat.slots[k].set(p));
+      const avg = flat.average(w);
+      const fnorm = Math.sqrt(flat.sumSquares(avg));
+      assert.ok(Math.abs(fnorm - norm) < 1e-5 * norm, `norm ${fnorm} vs ${norm}`);
+      flat.apply(avg, fnorm > 1 ? 1 / (fnorm + 1e-6) : 1, 0.01 * t);
+      flat.pushParams();
+    }
+    flat.syncState();
+    const close = (x: tf.Tensor, y: tf.Tensor, what: string) => {
+      const a = x.dataSync(), b = y.dataSync();
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 3e-6 * (1 + Math.abs(a[i])), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+    };
+    for (const n of ['a', 'b']) {
+      close(p1.get(n)!, p2.get(n)!, `param ${n}`);
+      close(o1.m.get(n)!, o2.m.get(n)!, `m ${n}`);
+      close(o1.v.get(n)!, o2.v.get(n)!, `v ${n}`);
+      close(e1.shadow.get(n)!, e2.shadow.get(n)!, `EMA ${n}`);
+      w1.shadows.forEach((s, k) => close(s.get(n)!, w2.shadows[k].get(n)!, `power EMA ${k} ${n}`));
+    }
+    assert.is(o2.step, 12);
+    for (const o of [o1, o2, e1, e2, w1, w2]) o.dispose();
+    for (const v of [...p1.values(), ...p2.values()]) v.dispose();
+  });
+}
 
 test.run();
