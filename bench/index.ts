@@ -11,7 +11,7 @@ await yargs(hideBin(process.argv))
   .scriptName('npm run bench --')
   .command(
     'kernels',
-    'conv2d forward / input-gradient / filter-gradient ms and GFLOP/s at small-UNet shapes, and max-pool gradient at LeNet shapes, per backend',
+    'conv2d forward / input-gradient / filter-gradient ms and GFLOP/s at small-UNet shapes (wasm: with and without Winograd), and max-pool gradient at LeNet shapes, per backend',
     (y) => y
       .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends to time (default: every one that loads)' })
       .option('reps', { type: 'number', default: 5, describe: 'timed repetitions per kernel (median is reported)' })

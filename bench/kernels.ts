@@ -3,6 +3,7 @@ import path from 'node:path';
 import { availableBackends, selectBackend, tf, type ComputeBackend } from '../src/compute/backend.js';
 import { installWasmKernels, uninstallWasmKernels } from '../src/compute/wasm-kernels.js';
 import { useSimdConv } from '../src/compute/wasm-simd-conv.js';
+import { setWinograd } from '../src/compute/wasm-winograd.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { timeInterleaved } from '../src/util/timing.js';
 
@@ -17,8 +18,14 @@ export interface ConvShape {
   stride: number;
 }
 
-/** The convolutions of a DDPM-style UNet on 28×28 inputs (levels 28 and 14), batch 64. */
+/**
+ * The convolutions of a DDPM-style UNet on 28×28 inputs (levels 28 and 14), batch 64, and of the
+ * mnist16 UNets (16×16 pixels, 4×4 latents), batch 32: the shapes the Winograd rule was measured on.
+ */
 export const UNET_SHAPES: ConvShape[] = [
+  { name: '16x16 32->32', batch: 32, h: 16, w: 16, cin: 32, cout: 32, k: 3, stride: 1 },
+  { name: '8x8 64->64', batch: 32, h: 8, w: 8, cin: 64, cout: 64, k: 3, stride: 1 },
+  { name: '4x4 64->64', batch: 32, h: 4, w: 4, cin: 64, cout: 64, k: 3, stride: 1 },
   { name: '28x28 32->32', batch: 64, h: 28, w: 28, cin: 32, cout: 32, k: 3, stride: 1 },
   { name: '28x28 32->64', batch: 64, h: 28, w: 28, cin: 32, cout: 64, k: 3, stride: 1 },
   { name: '28x28 64->64 s2', batch: 64, h: 28, w: 28, cin: 64, cout: 64, k: 3, stride: 2 },
@@ -121,13 +128,17 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
     await selectBackend(b);
     // On wasm: difflab's kernels; the same with every conv routed through XNNPACK (the gradient
     // kernels as they were before the SIMD conv kernels); and tfjs-backend-wasm as shipped.
-    const variants: { label: string; shipped: boolean; simd?: boolean }[] = b === 'wasm'
-      ? [{ label: 'wasm', shipped: false, simd: true }, { label: 'wasm (XNNPACK convs)', shipped: false, simd: false },
+    // Also Winograd F(2×2, 3×3) alone and the direct SIMD kernels, where the rule takes F(4×4, 3×3).
+    const variants: { label: string; shipped: boolean; simd?: boolean; winograd?: (2 | 4)[] }[] = b === 'wasm'
+      ? [{ label: 'wasm', shipped: false, simd: true, winograd: [2, 4] }, { label: 'wasm (Winograd F(2x2) only)', shipped: false, simd: true, winograd: [2] },
+        { label: 'wasm (direct, no Winograd)', shipped: false, simd: true, winograd: [] },
+        { label: 'wasm (XNNPACK convs)', shipped: false, simd: false },
         ...(opts.shipped !== false ? [{ label: 'wasm (as shipped)', shipped: true }] : [])]
       : [{ label: b, shipped: false }];
     for (const v of variants) {
       if (b === 'wasm') (v.shipped ? uninstallWasmKernels : installWasmKernels)();
       if (v.simd !== undefined) useSimdConv(v.simd);
+      if (v.winograd !== undefined) setWinograd(v.winograd);
       // The pure-JS backend is ~50x slower (its filter gradient took 120 s per call at batch 64 here):
       // batch 8 and one timed run per op keep it to minutes; GFLOP/s stay comparable.
       const reps = b === 'cpu' ? 1 : (opts.reps ?? 5);
@@ -146,6 +157,7 @@ export async function benchKernels(opts: KernelBenchOptions = {}): Promise<Kerne
     if (b === 'wasm') {
       installWasmKernels();
       useSimdConv(true);
+      setWinograd([2, 4]);
     }
   }
   printTable(rows);

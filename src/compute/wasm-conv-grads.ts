@@ -10,7 +10,7 @@
 import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdRuntime } from './wasm-simd.js';
 import { convKernel, convSpec, simdConvSupports } from './wasm-simd-conv.js';
-import { filterTransform, winogradApplies, winogradConv, winogradScratch } from './wasm-winograd.js';
+import { filterTransform, winogradConv, winogradScratch, winogradTile } from './wasm-winograd.js';
 import { freeAll as free, heapAddress as address, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 function reshape(backend: WasmBackendLike, x: TensorInfo, shape: number[]): TensorInfo {
@@ -82,14 +82,15 @@ function simdConv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, s
   const [kh, kw, , cout] = filter.shape;
   if (!rt || !simdConvSupports(cout)) return undefined;
   const spec = convSpec(cin, cout, kh, kw, sh, sw, oh, ow);
-  if (n > 0 && winogradApplies(spec)) {
+  const tile = n > 0 ? winogradTile(spec) : 0;
+  if (tile) {
     const xp = placed(backend, x, top, left, spec.hp, spec.wp);
-    const size = winogradScratch(spec, n);
+    const size = winogradScratch(spec, tile, n);
     const v = backend.makeOutput([size.v], 'float32'), u = backend.makeOutput([size.u], 'float32'), m = backend.makeOutput([size.m], 'float32');
     const out = backend.makeOutput([n, oh, ow, cout], 'float32');
     // Views and addresses after the last allocation (it may have moved the heap).
-    filterTransform(backend.typedArrayFromHeap(filter), cin, cout, backend.typedArrayFromHeap(u));
-    winogradConv(rt, spec, n, address(backend, xp.t), address(backend, u), address(backend, v), address(backend, m), address(backend, out));
+    filterTransform(tile, backend.typedArrayFromHeap(filter), cin, cout, backend.typedArrayFromHeap(u));
+    winogradConv(rt, spec, tile, n, address(backend, xp.t), address(backend, u), address(backend, v), address(backend, m), address(backend, out));
     free(backend, v, u, m);
     if (xp.owned) free(backend, xp.t);
     return out;

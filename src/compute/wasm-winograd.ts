@@ -1,173 +1,201 @@
-// Winograd convolution F(2×2, 3×3) (Lavin & Gray 2016) for 3×3 stride-1 convolutions on the wasm
-// backend: each 2×2 block of outputs takes 16 products per channel pair instead of 36.
+// Winograd convolution F(m×m, 3×3), m = 2 or 4 (Lavin & Gray 2016), for 3×3 stride-1 convolutions on
+// the wasm backend: each m×m block of outputs takes (m + 2)² products per channel pair instead of 9m².
 //
-//   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,   d: a 4×4 input patch, g: the 3×3 filter
+//   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,   d: an (m+2)×(m+2) input patch, g: the 3×3 filter
 //
 // The input transform (V = Bᵀ d B, for every tile and 4 channels at a time) and the output transform
-// run as generated WebAssembly SIMD; the 16 products V_ξ·U_ξ are [tiles × Cin]·[Cin × Cout] matrix
-// products through difflab's SIMD conv kernel as 1×1 convolutions; the filter transform (small) runs
-// in JavaScript. The input gradient of a stride-1 conv is itself a stride-1 conv (flipped filter),
-// so it takes this path too. Inputs arrive zero-padded, as for the direct kernels.
+// run as WebAssembly SIMD generated from the matrices; the (m+2)² products V_ξ·U_ξ are
+// [tiles × Cin]·[Cin × Cout] matrix products through difflab's SIMD conv kernel as 1×1 convolutions;
+// the filter transform (small) runs in JavaScript. The input gradient of a stride-1 conv is itself a
+// stride-1 conv (flipped filter), so it takes this path too. Inputs arrive zero-padded, as for the
+// direct kernels. Products per output: F(4×4) 2.25, F(2×2) 4, direct 9; float32 error against a
+// float64 direct conv (random data, 32–128 channels): F(4×4) ~5e-6 relative, F(2×2) ~4e-7.
 import type { SimdRuntime } from './wasm-simd.js';
 import { convKernel, convSpec, type ConvSpec } from './wasm-simd-conv.js';
 
-// DIFFLAB_WASM_WINOGRAD=0 turns the path off (benchmarks compare both in one process with useWinograd).
-let enabled = process.env.DIFFLAB_WASM_WINOGRAD !== '0';
+type Tile = 2 | 4;
+
+const MATRICES: Record<Tile, { BT: number[][]; G: number[][]; AT: number[][] }> = {
+  2: {
+    BT: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+    AT: [[1, 1, 1, 0], [0, 1, -1, -1]],
+  },
+  // Interpolation points 0, ±1, ±2, ∞.
+  4: {
+    BT: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+    G: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+    AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+  },
+};
+
+// DIFFLAB_WASM_WINOGRAD=0 turns the path off; =2 allows F(2×2, 3×3) only (benchmarks use setWinograd).
+let allowed: Tile[] = process.env.DIFFLAB_WASM_WINOGRAD === '0' ? [] : process.env.DIFFLAB_WASM_WINOGRAD === '2' ? [2] : [2, 4];
+
+/** Which tile sizes the rule may pick (benchmarks compare them in one process). */
+export function setWinograd(tiles: Tile[]): void {
+  allowed = tiles;
+}
 
 export function useWinograd(on: boolean): void {
-  enabled = on;
+  allowed = on ? [2, 4] : [];
 }
+
+export const MIN_CIN = 32;
+export const MIN_SIDE = 8;
+/** Output sides from which F(4×4) beats F(2×2). */
+export const MIN_SIDE_F4 = 16;
 
 /**
- * Whether a conv of this shape takes the Winograd path: 3×3, stride 1, even output sides of at least
- * 8, channels in whole vectors, at least 16 input channels. Measured here (batch 32, 3×3 'same',
- * medians of 5; `npm run bench -- kernels`): 16×16 and 8×8 outputs with 32–128 channels run 1.2–1.55×
- * faster than the direct kernel; at 4×4 outputs (4 tiles an image) Winograd took 1.9× as long.
+ * The tile size a conv of this shape takes, 0 for the direct kernel: 3×3, stride 1, channels in
+ * whole vectors, at least 32 input channels, output sides of at least 8; F(4×4) where the sides are
+ * multiples of 4 and at least 16, else F(2×2) where they are even. Measured here (medians of 7,
+ * direct / F(2×2) / F(4×4), ms; `npm run bench -- kernels` times the model shapes):
+ *   batch 32, 16×16, 16→16: 1.31 / 1.75 / 1.77   (too few channels: the transforms dominate)
+ *   batch 32, 16×16, 32→32: 3.68 / 3.58 / 3.16;  64→32: 7.61 / 6.60 / 5.92;  96→32: 11.8 / 10.9 / 10.0
+ *   batch 32, 8×8, 64→64: 3.88 / 3.10 / 3.59;  128→64: 7.14 / 6.72 / 7.72
+ *   batch 32, 4×4, 64→64: F(2×2) took 1.9× the direct kernel's time (4 tiles an image)
+ *   batch 64, 28×28, 32→64: 50.6 / 34.9 / 27.3;  14×14, 128→128: 102.6 / 57.0 (F(2×2))
  */
-export function winogradApplies(s: ConvSpec): boolean {
-  return enabled && s.kh === 3 && s.kw === 3 && s.sh === 1 && s.sw === 1 && s.oh % 2 === 0 && s.ow % 2 === 0 &&
-    s.oh >= MIN_SIDE && s.ow >= MIN_SIDE && s.cin % 4 === 0 && s.cout % 4 === 0 && s.cin >= MIN_CIN;
+export function winogradTile(s: ConvSpec): 0 | Tile {
+  if (!allowed.length || s.kh !== 3 || s.kw !== 3 || s.sh !== 1 || s.sw !== 1) return 0;
+  if (s.cin % 4 !== 0 || s.cout % 4 !== 0 || s.cin < MIN_CIN || s.oh < MIN_SIDE || s.ow < MIN_SIDE) return 0;
+  if (allowed.includes(4) && s.oh % 4 === 0 && s.ow % 4 === 0 && s.oh >= MIN_SIDE_F4 && s.ow >= MIN_SIDE_F4) return 4;
+  if (allowed.includes(2) && s.oh % 2 === 0 && s.ow % 2 === 0) return 2;
+  return 0;
 }
 
-export const MIN_CIN = 16;
-export const MIN_SIDE = 8;
+export function winogradApplies(s: ConvSpec): boolean {
+  return winogradTile(s) !== 0;
+}
 
-/** Convolutions that took the Winograd path in this process (tests check that a shape reaches it). */
-export let winogradCalls = 0;
+/** Convolutions that took the Winograd path in this process, per tile size (tests check that a shape reaches it). */
+export const winogradCalls = { 2: 0, 4: 0, get total() { return this[2] + this[4]; } };
 
 const get = (n: string) => `(local.get $${n})`;
 const set = (n: string, v: string) => `(local.set $${n} ${v})`;
 const i32 = (v: number) => `(i32.const ${v})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const inc = (n: string, v: number | string) => set(n, add(get(n), typeof v === 'number' ? i32(v) : v));
-const fadd = (a: string, b: string) => `(f32x4.add ${a} ${b})`;
-const fsub = (a: string, b: string) => `(f32x4.sub ${a} ${b})`;
 const repeat = (label: string, n: string, count: number | string, body: string[]) => [
   set(n, typeof count === 'number' ? i32(count) : count),
   `(loop $${label}`, ...body, `(br_if $${label} (local.tee $${n} (i32.sub ${get(n)} ${i32(1)}))))`,
 ];
 const locals = (names: string[], type: 'i32' | 'v128') => names.map((n) => `(local $${n} ${type})`).join(' ');
 
+/** Σ_k c_k·term_k as a SIMD expression: ±1 as add/sub/neg, other coefficients as a multiply by a splat. */
+function lin(coeffs: number[], terms: string[]): string {
+  let acc: string | undefined;
+  coeffs.forEach((c, k) => {
+    if (c === 0) return;
+    const t = terms[k];
+    if (acc === undefined) acc = c === 1 ? t : c === -1 ? `(f32x4.neg ${t})` : `(f32x4.mul ${t} (f32x4.splat (f32.const ${c})))`;
+    else if (c === 1) acc = `(f32x4.add ${acc} ${t})`;
+    else if (c === -1) acc = `(f32x4.sub ${acc} ${t})`;
+    else acc = `(f32x4.add ${acc} (f32x4.mul ${t} (f32x4.splat (f32.const ${c}))))`;
+  });
+  return acc ?? '(v128.const i32x4 0 0 0 0)';
+}
+
+/** The loops over images, tile rows, tile columns and channel vectors around a per-vector body. */
+function overTiles(s: ConvSpec, m: number, pix: number, rowBytes: number, imgBytes: number, base: string, body: string[]): string[] {
+  return [
+    set('img', get(base)),
+    ...repeat('lb', 'b', get('n'), [
+      set('row', get('img')),
+      ...repeat('li', 'i', s.oh / m, [
+        set('tile', get('row')),
+        ...repeat('lj', 'j', s.ow / m, [set('p', get('tile')), ...repeat('lk', 'k', pix / 16, body), inc('tile', m * pix)]),
+        inc('row', m * rowBytes),
+      ]),
+      inc('img', imgBytes),
+    ]),
+  ];
+}
+
 /**
- * run(xp, v, n, vs): for every tile (image, tile row, tile column) and 4 channels, V_ξ = (Bᵀ d B)_ξ,
- * stored at v + ξ·vs + tile·Cin·4 (vs: bytes between the 16 matrices).
- * Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+ * run(xp, v, n, vs): for every tile and 4 channels, V_ξ = (Bᵀ d B)_ξ, stored at v + ξ·vs + tile·Cin·4
+ * (vs: bytes between the a² matrices, a = m + 2).
  */
-function inputModule(s: ConvSpec): string {
-  const pix = 4 * s.cin, rowIn = s.wp * pix, th = s.oh / 2, tw = s.ow / 2;
-  const d = (r: number, c: number) => `d${r}${c}`;
+function inputModule(s: ConvSpec, m: Tile): string {
+  const { BT } = MATRICES[m], a = m + 2;
+  const pix = 4 * s.cin, rowIn = s.wp * pix;
+  const d = (r: number, c: number) => `d${r}_${c}`, t = (r: number, c: number) => `t${r}_${c}`;
   const body: string[] = [];
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) body.push(set(d(r, c), `(v128.load offset=${r * rowIn + c * pix} ${get('p')})`));
-  // Along rows: t_r = (Bᵀ d)_r, in place of d's rows.
-  for (let c = 0; c < 4; c++) {
-    body.push(
-      set(`t0`, fsub(get(d(0, c)), get(d(2, c)))),
-      set(`t1`, fadd(get(d(1, c)), get(d(2, c)))),
-      set(`t2`, fsub(get(d(2, c)), get(d(1, c)))),
-      set(`t3`, fsub(get(d(1, c)), get(d(3, c)))),
-      set(d(0, c), get('t0')), set(d(1, c), get('t1')), set(d(2, c), get('t2')), set(d(3, c), get('t3')),
-    );
-  }
-  // Along columns, stored in ξ = 4r + c order.
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(d(r, c), `(v128.load offset=${r * rowIn + c * pix} ${get('p')})`));
+  // Along rows: t = Bᵀ d.
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(t(r, c), lin(BT[r], Array.from({ length: a }, (_, k) => get(d(k, c))))));
+  // Along columns: V = t B, stored in ξ = a·r + c order.
   body.push(set('q', get('vp')));
-  for (let r = 0; r < 4; r++) {
-    const outs = [fsub(get(d(r, 0)), get(d(r, 2))), fadd(get(d(r, 1)), get(d(r, 2))), fsub(get(d(r, 2)), get(d(r, 1))), fsub(get(d(r, 1)), get(d(r, 3)))];
-    for (const o of outs) body.push(`(v128.store ${get('q')} ${o})`, inc('q', get('vs')));
+  for (let r = 0; r < a; r++) {
+    for (let c = 0; c < a; c++) body.push(`(v128.store ${get('q')} ${lin(BT[c], Array.from({ length: a }, (_, k) => get(t(r, k))))})`, inc('q', get('vs')));
   }
   body.push(inc('p', 16), inc('vp', 16));
-  const names: string[] = [];
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) names.push(d(r, c));
+  const vec: string[] = [];
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(d(r, c), t(r, c));
   return [
     '(module (import "env" "memory" (memory 1))',
     '(func (export "run") (param $x i32) (param $v i32) (param $n i32) (param $vs i32)',
     locals(['img', 'row', 'tile', 'p', 'vp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
-    locals([...names, 't0', 't1', 't2', 't3'], 'v128'),
-    set('img', get('x')), set('vp', get('v')),
-    ...repeat('lb', 'b', get('n'), [
-      set('row', get('img')),
-      ...repeat('li', 'i', th, [
-        set('tile', get('row')),
-        ...repeat('lj', 'j', tw, [set('p', get('tile')), ...repeat('lk', 'k', s.cin / 4, body), inc('tile', 2 * pix)]),
-        inc('row', 2 * rowIn),
-      ]),
-      inc('img', s.hp * rowIn),
-    ]),
+    locals(vec, 'v128'),
+    set('vp', get('v')),
+    ...overTiles(s, m, pix, rowIn, s.hp * rowIn, 'x', body),
     '))',
   ].join('\n');
 }
 
-/**
- * run(m, out, n, ms): Y = Aᵀ M A for every tile and 4 output channels, M_ξ at m + ξ·ms + tile·Cout·4,
- * written to out[n, oh, ow, cout]. Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
- */
-function outputModule(s: ConvSpec): string {
-  const pix = 4 * s.cout, rowOut = s.ow * pix, th = s.oh / 2, tw = s.ow / 2;
-  const m = (r: number, c: number) => `m${r}${c}`;
+/** run(mm, out, n, ms): Y = Aᵀ M A for every tile and 4 output channels, M_ξ at mm + ξ·ms + tile·Cout·4, into out[n, oh, ow, cout]. */
+function outputModule(s: ConvSpec, m: Tile): string {
+  const { AT } = MATRICES[m], a = m + 2;
+  const pix = 4 * s.cout, rowOut = s.ow * pix;
+  const mv = (r: number, c: number) => `m${r}_${c}`, u = (i: number, c: number) => `u${i}_${c}`;
   const body: string[] = [set('q', get('mp'))];
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) body.push(set(m(r, c), `(v128.load ${get('q')})`), inc('q', get('ms')));
-  // Along rows: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 (per column).
-  for (let c = 0; c < 4; c++) {
-    body.push(
-      set(`u${c}`, fadd(fadd(get(m(0, c)), get(m(1, c))), get(m(2, c)))),
-      set(`w${c}`, fsub(fsub(get(m(1, c)), get(m(2, c))), get(m(3, c)))),
-    );
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(mv(r, c), `(v128.load ${get('q')})`), inc('q', get('ms')));
+  // Along rows: u = Aᵀ M (m × a).
+  for (let i = 0; i < m; i++) for (let c = 0; c < a; c++) body.push(set(u(i, c), lin(AT[i], Array.from({ length: a }, (_, k) => get(mv(k, c))))));
+  // Along columns: y = u A (m × m), written to the tile's m×m outputs.
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < m; j++) body.push(`(v128.store offset=${i * rowOut + j * pix} ${get('p')} ${lin(AT[j], Array.from({ length: a }, (_, k) => get(u(i, k))))})`);
   }
-  const y = (a: string) => [fadd(fadd(get(`${a}0`), get(`${a}1`)), get(`${a}2`)), fsub(fsub(get(`${a}1`), get(`${a}2`)), get(`${a}3`))];
-  const [y00, y01] = y('u'), [y10, y11] = y('w');
-  body.push(
-    `(v128.store ${get('p')} ${y00})`, `(v128.store offset=${pix} ${get('p')} ${y01})`,
-    `(v128.store offset=${rowOut} ${get('p')} ${y10})`, `(v128.store offset=${rowOut + pix} ${get('p')} ${y11})`,
-    inc('p', 16), inc('mp', 16),
-  );
-  const names: string[] = [];
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) names.push(m(r, c));
+  body.push(inc('p', 16), inc('mp', 16));
+  const vec: string[] = [];
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(mv(r, c));
+  for (let i = 0; i < m; i++) for (let c = 0; c < a; c++) vec.push(u(i, c));
   return [
     '(module (import "env" "memory" (memory 1))',
-    '(func (export "run") (param $m i32) (param $o i32) (param $n i32) (param $ms i32)',
+    '(func (export "run") (param $mm i32) (param $o i32) (param $n i32) (param $ms i32)',
     locals(['img', 'row', 'tile', 'p', 'mp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
-    locals([...names, 'u0', 'u1', 'u2', 'u3', 'w0', 'w1', 'w2', 'w3'], 'v128'),
-    set('img', get('o')), set('mp', get('m')),
-    ...repeat('lb', 'b', get('n'), [
-      set('row', get('img')),
-      ...repeat('li', 'i', th, [
-        set('tile', get('row')),
-        ...repeat('lj', 'j', tw, [set('p', get('tile')), ...repeat('lk', 'k', s.cout / 4, body), inc('tile', 2 * pix)]),
-        inc('row', 2 * rowOut),
-      ]),
-      inc('img', s.oh * rowOut),
-    ]),
+    locals(vec, 'v128'),
+    set('mp', get('mm')),
+    ...overTiles(s, m, pix, rowOut, s.oh * rowOut, 'o', body),
     '))',
   ].join('\n');
 }
 
-/**
- * U_ξ = (G g Gᵀ)_ξ for every channel pair, as [16, cin, cout], from g as [3, 3, cin, cout] (HWIO).
- * G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
- */
-export function filterTransform(g: Float32Array, cin: number, cout: number, out: Float32Array): void {
-  const n = cin * cout;
-  const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
-  const tmp = new Float32Array(12 * n); // (G g) as [4, 3, n]
-  for (let a = 0; a < 4; a++) {
+/** U_ξ = (G g Gᵀ)_ξ for every channel pair, as [a², cin, cout], from g as [3, 3, cin, cout] (HWIO). */
+export function filterTransform(m: Tile, g: Float32Array, cin: number, cout: number, out: Float32Array): void {
+  const { G } = MATRICES[m], a = m + 2, n = cin * cout;
+  const tmp = new Float32Array(3 * a * n); // (G g) as [a, 3, n]
+  for (let i = 0; i < a; i++) {
     for (let c = 0; c < 3; c++) {
-      const dst = tmp.subarray((a * 3 + c) * n, (a * 3 + c + 1) * n);
+      const dst = tmp.subarray((i * 3 + c) * n, (i * 3 + c + 1) * n);
       for (let r = 0; r < 3; r++) {
-        const w = G[a][r];
+        const w = G[i][r];
         if (w === 0) continue;
         const src = g.subarray((r * 3 + c) * n, (r * 3 + c + 1) * n);
-        for (let i = 0; i < n; i++) dst[i] += w * src[i];
+        for (let e = 0; e < n; e++) dst[e] += w * src[e];
       }
     }
   }
-  out.fill(0, 0, 16 * n);
-  for (let a = 0; a < 4; a++) {
-    for (let b = 0; b < 4; b++) {
-      const dst = out.subarray((a * 4 + b) * n, (a * 4 + b + 1) * n);
+  out.fill(0, 0, a * a * n);
+  for (let i = 0; i < a; i++) {
+    for (let j = 0; j < a; j++) {
+      const dst = out.subarray((i * a + j) * n, (i * a + j + 1) * n);
       for (let c = 0; c < 3; c++) {
-        const w = G[b][c];
+        const w = G[j][c];
         if (w === 0) continue;
-        const src = tmp.subarray((a * 3 + c) * n, (a * 3 + c + 1) * n);
-        for (let i = 0; i < n; i++) dst[i] += w * src[i];
+        const src = tmp.subarray((i * 3 + c) * n, (i * 3 + c + 1) * n);
+        for (let e = 0; e < n; e++) dst[e] += w * src[e];
       }
     }
   }
@@ -176,34 +204,34 @@ export function filterTransform(g: Float32Array, cin: number, cout: number, out:
 type Transform = (a: number, b: number, n: number, stride: number) => void;
 const cache = new Map<string, Transform>();
 
-function transform(rt: SimdRuntime, kind: 'input' | 'output', s: ConvSpec): Transform {
-  const key = `${kind}:${s.cin},${s.cout},${s.hp},${s.wp},${s.oh},${s.ow}`;
+function transform(rt: SimdRuntime, kind: 'input' | 'output', s: ConvSpec, m: Tile): Transform {
+  const key = `${kind}:${m}:${s.cin},${s.cout},${s.hp},${s.wp},${s.oh},${s.ow}`;
   let f = cache.get(key);
   if (!f) {
-    f = rt.instantiate(kind === 'input' ? inputModule(s) : outputModule(s)).run as Transform;
+    f = rt.instantiate(kind === 'input' ? inputModule(s, m) : outputModule(s, m)).run as Transform;
     cache.set(key, f);
   }
   return f;
 }
 
 /** Scratch the caller allocates in the wasm heap: the transformed input, filter and products (floats). */
-export function winogradScratch(s: ConvSpec, n: number): { v: number; u: number; m: number } {
-  const tiles = n * (s.oh / 2) * (s.ow / 2);
-  return { v: 16 * tiles * s.cin, u: 16 * s.cin * s.cout, m: 16 * tiles * s.cout };
+export function winogradScratch(s: ConvSpec, m: Tile, n: number): { v: number; u: number; m: number } {
+  const a2 = (m + 2) ** 2, tiles = n * (s.oh / m) * (s.ow / m);
+  return { v: a2 * tiles * s.cin, u: a2 * s.cin * s.cout, m: a2 * tiles * s.cout };
 }
 
 /**
- * out[n, oh, ow, cout] = conv(xp, w) by F(2×2, 3×3). Addresses are byte offsets into the wasm heap:
- * xp the padded input, u the transformed filter (filterTransform, already written), v and m scratch
+ * out[n, oh, ow, cout] = conv(xp, w) by F(m×m, 3×3). Addresses are byte offsets into the wasm heap:
+ * xp the padded input, u the transformed filter (filterTransform, already written), v and mm scratch
  * of winogradScratch's sizes.
  */
-export function winogradConv(rt: SimdRuntime, s: ConvSpec, n: number, xp: number, u: number, v: number, m: number, out: number): void {
-  winogradCalls++;
-  const tiles = n * (s.oh / 2) * (s.ow / 2);
+export function winogradConv(rt: SimdRuntime, s: ConvSpec, m: Tile, n: number, xp: number, u: number, v: number, mm: number, out: number): void {
+  winogradCalls[m]++;
+  const a2 = (m + 2) ** 2, tiles = n * (s.oh / m) * (s.ow / m);
   const vs = 4 * tiles * s.cin, ms = 4 * tiles * s.cout, us = 4 * s.cin * s.cout;
-  transform(rt, 'input', s)(xp, v, n, vs);
-  // The 16 products as 1×1 convolutions of a 1 × tiles "image".
+  transform(rt, 'input', s, m)(xp, v, n, vs);
+  // The a² products as 1×1 convolutions of a 1 × tiles "image".
   const gemm = convKernel(rt, 'forward', convSpec(s.cin, s.cout, 1, 1, 1, 1, 1, tiles));
-  for (let xi = 0; xi < 16; xi++) gemm(v + xi * vs, u + xi * us, m + xi * ms, 1);
-  transform(rt, 'output', s)(m, out, n, ms);
+  for (let xi = 0; xi < a2; xi++) gemm(v + xi * vs, u + xi * us, mm + xi * ms, 1);
+  transform(rt, 'output', s, m)(mm, out, n, ms);
 }
