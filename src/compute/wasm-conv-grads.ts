@@ -10,7 +10,7 @@
 import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdRuntime } from './wasm-simd.js';
 import { convKernel, convSpec, simdConvSupports } from './wasm-simd-conv.js';
-import { filterTransform, winogradConv, winogradScratch, winogradTile } from './wasm-winograd.js';
+import { filterGradTransform, filterTransform, winogradConv, winogradFilterGrad, winogradFilterGradTile, winogradScratch, winogradTile } from './wasm-winograd.js';
 import { freeAll as free, heapAddress as address, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 function reshape(backend: WasmBackendLike, x: TensorInfo, shape: number[]): TensorInfo {
@@ -143,13 +143,26 @@ export function conv2DBackpropFilterWasm(args: { inputs: { x: TensorInfo; dy: Te
   const { top, left } = info.padInfo;
   const rt = simdRuntime();
   if (rt && simdConvSupports(co)) {
-    // Direct SIMD kernel: dW[tap] = Σ x_pad[tap-shifted pixels]ᵀ · dy, no transposes.
     const spec = convSpec(ci, co, kh, kw, sh, sw, oh, ow);
+    const n = x.shape[0];
+    const tile = n > 0 ? winogradFilterGradTile(spec) : 0;
+    if (tile) {
+      const xp = placed(backend, x, top, left, spec.hp, spec.wp);
+      const size = winogradScratch(spec, tile, n);
+      const v = backend.makeOutput([size.v], 'float32'), z = backend.makeOutput([size.m], 'float32'), dU = backend.makeOutput([size.u], 'float32');
+      const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+      backend.typedArrayFromHeap(dU).fill(0);
+      winogradFilterGrad(rt, spec, tile, n, address(backend, xp.t), address(backend, dy), address(backend, v), address(backend, z), address(backend, dU));
+      filterGradTransform(tile, backend.typedArrayFromHeap(dU), ci, co, backend.typedArrayFromHeap(out));
+      free(backend, v, z, dU);
+      if (xp.owned) free(backend, xp.t);
+      return out;
+    }
+    // Direct SIMD kernel: dW[tap] = Σ x_pad[tap-shifted pixels]ᵀ · dy, no transposes.
     const kernel = convKernel(rt, 'filter', spec);
     const xp = placed(backend, x, top, left, spec.hp, spec.wp);
     const out = backend.makeOutput([kh, kw, ci, co], 'float32');
     backend.typedArrayFromHeap(out).fill(0);
-    const n = x.shape[0];
     if (n > 0 && oh > 0 && ow > 0) kernel(address(backend, xp.t), address(backend, dy), address(backend, out), n);
     if (xp.owned) free(backend, xp.t);
     return out;

@@ -172,6 +172,67 @@ function outputModule(s: ConvSpec, m: Tile): string {
   ].join('\n');
 }
 
+/**
+ * run(dy, z, n, zs): for the filter gradient, Z_ξ = (A dY Aᵀ)_ξ of every m×m block of dy and 4
+ * channels, stored at z + ξ·zs + tile·Cout·4 (the adjoint of the output transform).
+ */
+function dyModule(s: ConvSpec, m: Tile): string {
+  const { AT } = MATRICES[m], a = m + 2;
+  const pix = 4 * s.cout, rowOut = s.ow * pix;
+  const y = (i: number, j: number) => `y${i}_${j}`, r = (k: number, j: number) => `r${k}_${j}`;
+  const body: string[] = [];
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) body.push(set(y(i, j), `(v128.load offset=${i * rowOut + j * pix} ${get('p')})`));
+  // Along rows: R = A·y (a × m), A[k][i] = AT[i][k].
+  for (let k = 0; k < a; k++) for (let j = 0; j < m; j++) body.push(set(r(k, j), lin(AT.map((row) => row[k]), Array.from({ length: m }, (_, i) => get(y(i, j))))));
+  // Along columns: Z = R·Aᵀ (a × a), stored in ξ = a·k + l order.
+  body.push(set('q', get('zp')));
+  for (let k = 0; k < a; k++) {
+    for (let l = 0; l < a; l++) body.push(`(v128.store ${get('q')} ${lin(AT.map((row) => row[l]), Array.from({ length: m }, (_, j) => get(r(k, j))))})`, inc('q', get('zs')));
+  }
+  body.push(inc('p', 16), inc('zp', 16));
+  const vec: string[] = [];
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) vec.push(y(i, j));
+  for (let k = 0; k < a; k++) for (let j = 0; j < m; j++) vec.push(r(k, j));
+  return [
+    '(module (import "env" "memory" (memory 1))',
+    '(func (export "run") (param $dy i32) (param $z i32) (param $n i32) (param $zs i32)',
+    locals(['img', 'row', 'tile', 'p', 'zp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
+    locals(vec, 'v128'),
+    set('zp', get('z')),
+    ...overTiles(s, m, pix, rowOut, s.oh * rowOut, 'dy', body),
+    '))',
+  ].join('\n');
+}
+
+/** dg = Gᵀ dU G for every channel pair: dU as [a², cin, cout] → dg as [3, 3, cin, cout] (HWIO). */
+export function filterGradTransform(m: Tile, dU: Float32Array, cin: number, cout: number, out: Float32Array): void {
+  const { G } = MATRICES[m], a = m + 2, n = cin * cout;
+  const tmp = new Float32Array(3 * a * n); // (Gᵀ dU) as [3, a, n]
+  for (let r = 0; r < 3; r++) {
+    for (let j = 0; j < a; j++) {
+      const dst = tmp.subarray((r * a + j) * n, (r * a + j + 1) * n);
+      for (let i = 0; i < a; i++) {
+        const w = G[i][r];
+        if (w === 0) continue;
+        const src = dU.subarray((i * a + j) * n, (i * a + j + 1) * n);
+        for (let e = 0; e < n; e++) dst[e] += w * src[e];
+      }
+    }
+  }
+  out.fill(0, 0, 9 * n);
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) {
+      const dst = out.subarray((r * 3 + c) * n, (r * 3 + c + 1) * n);
+      for (let j = 0; j < a; j++) {
+        const w = G[j][c];
+        if (w === 0) continue;
+        const src = tmp.subarray((r * a + j) * n, (r * a + j + 1) * n);
+        for (let e = 0; e < n; e++) dst[e] += w * src[e];
+      }
+    }
+  }
+}
+
 /** U_ξ = (G g Gᵀ)_ξ for every channel pair, as [a², cin, cout], from g as [3, 3, cin, cout] (HWIO). */
 export function filterTransform(m: Tile, g: Float32Array, cin: number, cout: number, out: Float32Array): void {
   const { G } = MATRICES[m], a = m + 2, n = cin * cout;
@@ -204,14 +265,52 @@ export function filterTransform(m: Tile, g: Float32Array, cin: number, cout: num
 type Transform = (a: number, b: number, n: number, stride: number) => void;
 const cache = new Map<string, Transform>();
 
-function transform(rt: SimdRuntime, kind: 'input' | 'output', s: ConvSpec, m: Tile): Transform {
+function transform(rt: SimdRuntime, kind: 'input' | 'output' | 'dy', s: ConvSpec, m: Tile): Transform {
   const key = `${kind}:${m}:${s.cin},${s.cout},${s.hp},${s.wp},${s.oh},${s.ow}`;
   let f = cache.get(key);
   if (!f) {
-    f = rt.instantiate(kind === 'input' ? inputModule(s, m) : outputModule(s, m)).run as Transform;
+    f = rt.instantiate(kind === 'input' ? inputModule(s, m) : kind === 'output' ? outputModule(s, m) : dyModule(s, m)).run as Transform;
     cache.set(key, f);
   }
   return f;
+}
+
+/**
+ * The tile size the filter gradient of a conv of this shape takes, 0 for the direct kernel:
+ * F(2×2, 3×3) from 128 input channels, under the forward rule's other conditions. Its products
+ * (Vᵀ·Z, summed over the tiles) go through the filter-gradient kernel, and the two transforms write
+ * (a²/m²)× the input and dy. Measured (medians of 5, batch 32, direct / F(2×2) ms): below 128
+ * input channels it lost or tied — 16×16 32→32 4.11 / 4.74, 64→32 7.54 / 7.65, 96→32 11.1 / 11.2,
+ * 32→64 6.98 / 6.62; 8×8 64→64 3.69 / 4.33 — and from 128 it won: 8×8 128→64 6.85 / 6.32,
+ * 128→128 15.5 / 14.1, 256→128 25.9 / 24.9; 16×16 128→64 31.6 / 23.0, 128→128 55.2 / 44.2;
+ * batch 64, 14×14 128→128 95.2 / 77.4.
+ */
+export function winogradFilterGradTile(s: ConvSpec): 0 | 2 {
+  return winogradTile(s) !== 0 && allowed.includes(2) && s.cin >= MIN_CIN_FILTER ? 2 : 0;
+}
+
+export const MIN_CIN_FILTER = 128;
+
+/**
+ * dU[a², cin, cout] += Σ over tiles of V_ξᵀ·Z_ξ; filterGradTransform then gives dW. xp: the padded
+ * input; dy: [n, oh, ow, cout]; v and z: scratch of winogradScratch's v and m sizes; dU (zeroed by
+ * the caller) of its u size.
+ */
+export function winogradFilterGrad(rt: SimdRuntime, s: ConvSpec, m: Tile, n: number, xp: number, dy: number, v: number, z: number, dU: number): void {
+  winogradCalls[m]++;
+  const a2 = (m + 2) ** 2, tiles = n * (s.oh / m) * (s.ow / m);
+  const vs = 4 * tiles * s.cin, zs = 4 * tiles * s.cout, us = 4 * s.cin * s.cout;
+  transform(rt, 'input', s, m)(xp, v, n, vs);
+  transform(rt, 'dy', s, m)(dy, z, n, zs);
+  // Vᵀ·Z through the filter-gradient kernel with the tiles as its pixels, in chunks of at most 128
+  // rows (each an "image" it accumulates), as wasm-matmul.ts does for Aᵀ·B.
+  const chunk = Math.min(tiles, 128), full = Math.floor(tiles / chunk), rest = tiles - full * chunk;
+  const spec = (rows: number) => convSpec(s.cin, s.cout, 1, 1, 1, 1, 1, rows);
+  const main = convKernel(rt, 'filter', spec(chunk)), tail = rest > 0 ? convKernel(rt, 'filter', spec(rest)) : undefined;
+  for (let xi = 0; xi < a2; xi++) {
+    main(v + xi * vs, z + xi * zs, dU + xi * us, full);
+    tail?.(v + xi * vs + 4 * full * chunk * s.cin, z + xi * zs + 4 * full * chunk * s.cout, dU + xi * us, 1);
+  }
 }
 
 /** Scratch the caller allocates in the wasm heap: the transformed input, filter and products (floats). */

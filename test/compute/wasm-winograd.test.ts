@@ -1,6 +1,6 @@
 // Winograd F(2×2, 3×3) and F(4×4, 3×3) on the wasm backend against the cpu backend's direct
-// convolution: the forward conv and the input gradient (a stride-1 conv itself), on shapes that take
-// each path, and the rule that sends the others to the direct kernel.
+// convolution: the forward conv and the input gradient (a stride-1 conv itself), the filter gradient
+// (F(2×2)), on shapes that take each path, and the rules that send the others to the direct kernel.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tf } from '../../src/compute/backend.js';
@@ -61,6 +61,26 @@ for (const tiles of [[2], [4]] as (2 | 4)[][]) {
   }
 }
 
+for (const c of [{ x: [2, 8, 8, 128], cout: 32 }, { x: [1, 16, 12, 128], cout: 16 }] as { x: [number, number, number, number]; cout: number }[]) {
+  test(`F(2×2, 3×3) filter gradient = cpu (rel. error ≤ 1e-4): x=${c.x.join('×')} → ${c.cout}`, async () => {
+    const r = new Rng(c.cout);
+    const xv = r.normals(c.x.reduce((a, b) => a * b)), dyv = r.normals(c.x[0] * c.x[1] * c.x[2] * c.cout);
+    let calls = 0;
+    const f = () => {
+      const x = tf.tensor4d(xv, c.x), dy = tf.tensor4d(dyv, [c.x[0], c.x[1], c.x[2], c.cout]);
+      const before = winograd.winogradCalls[2];
+      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1], filterShape: [3, 3, c.x[3], c.cout] }) as tf.Tensor;
+      calls = winograd.winogradCalls[2] - before;
+      return [dw];
+    };
+    const w = await onBackend('wasm', f);
+    assert.is(calls, 1, 'the filter gradient takes the Winograd path');
+    const cpu = await onBackend('cpu', f);
+    const e = relErr(w[0], cpu[0]);
+    assert.ok(e < 1e-4, `filter gradient: relative error ${e}`);
+  });
+}
+
 test('the rule: 3×3 stride 1, ≥ 32 input channels in whole vectors, output sides ≥ 8; F(4×4) on multiples of 4 from 16, F(2×2) on even sides', () => {
   const tile = (cin: number, cout: number, k: number, s: number, oh: number, ow: number) => winograd.winogradTile(convSpec(cin, cout, k, k, s, s, oh, ow));
   assert.is(tile(32, 64, 3, 1, 16, 16), 4);
@@ -74,6 +94,10 @@ test('the rule: 3×3 stride 1, ≥ 32 input channels in whole vectors, output si
   assert.is(tile(64, 64, 3, 1, 7, 8), 0, 'odd output side');
   assert.is(tile(64, 64, 5, 1, 8, 8), 0, '5×5');
   assert.is(tile(34, 64, 3, 1, 8, 8), 0, 'input channels not a multiple of 4');
+  const filterTile = (cin: number, cout: number, oh: number, ow: number) => winograd.winogradFilterGradTile(convSpec(cin, cout, 3, 3, 1, 1, oh, ow));
+  assert.is(filterTile(128, 64, 8, 8), 2);
+  assert.is(filterTile(64, 64, 16, 16), 0, 'filter gradient: direct below 128 input channels');
+  assert.is(filterTile(128, 64, 4, 4), 0, 'filter gradient: the forward rule\'s conditions hold too');
 });
 
 test.run();
