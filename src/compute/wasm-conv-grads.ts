@@ -9,7 +9,7 @@
 // shipped Conv2DBackpropInput; there is no shipped filter gradient to fall back to, so NCHW throws.
 import { backend_util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdRuntime } from './wasm-simd.js';
-import { convKernel, convSpec, simdConvSupports } from './wasm-simd-conv.js';
+import { convKernel, convSpec, simdConvSupports, type ConvSpec } from './wasm-simd-conv.js';
 import { filterGradTransform, filterTransform, winogradConv, winogradFilterGrad, winogradFilterGradTile, winogradScratch, winogradTile } from './wasm-winograd.js';
 import { freeAll as free, heapAddress as address, runWasmKernel as run, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
@@ -72,6 +72,18 @@ function placed(backend: WasmBackendLike, x: TensorInfo, top: number, left: numb
 }
 
 /**
+ * The tensors of one Winograd call: x padded as the kernels read it, the transform scratch (v, u, m;
+ * see winogradScratch) and the output; `free` releases all but the output.
+ */
+function winogradBuffers(backend: WasmBackendLike, x: TensorInfo, top: number, left: number, spec: ConvSpec, tile: 2 | 4, outShape: number[]) {
+  const xp = placed(backend, x, top, left, spec.hp, spec.wp);
+  const size = winogradScratch(spec, tile, x.shape[0]);
+  const v = backend.makeOutput([size.v], 'float32'), u = backend.makeOutput([size.u], 'float32'), m = backend.makeOutput([size.m], 'float32');
+  const out = backend.makeOutput(outShape, 'float32');
+  return { xp: xp.t, v, u, m, out, free: () => { free(backend, v, u, m); if (xp.owned) free(backend, xp.t); } };
+}
+
+/**
  * Convolution through difflab's SIMD kernel (wasm-simd-conv.ts), undefined where it does not apply
  * (runtime not initialised, output channels not a multiple of 4): the caller falls back to XNNPACK.
  * The input is read from row −top, column −left; out-of-range rows and columns are zeros.
@@ -84,16 +96,12 @@ function simdConv(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, s
   const spec = convSpec(cin, cout, kh, kw, sh, sw, oh, ow);
   const tile = n > 0 ? winogradTile(spec) : 0;
   if (tile) {
-    const xp = placed(backend, x, top, left, spec.hp, spec.wp);
-    const size = winogradScratch(spec, tile, n);
-    const v = backend.makeOutput([size.v], 'float32'), u = backend.makeOutput([size.u], 'float32'), m = backend.makeOutput([size.m], 'float32');
-    const out = backend.makeOutput([n, oh, ow, cout], 'float32');
+    const w = winogradBuffers(backend, x, top, left, spec, tile, [n, oh, ow, cout]);
     // Views and addresses after the last allocation (it may have moved the heap).
-    filterTransform(tile, backend.typedArrayFromHeap(filter), cin, cout, backend.typedArrayFromHeap(u));
-    winogradConv(rt, spec, tile, n, address(backend, xp.t), address(backend, u), address(backend, v), address(backend, m), address(backend, out));
-    free(backend, v, u, m);
-    if (xp.owned) free(backend, xp.t);
-    return out;
+    filterTransform(tile, backend.typedArrayFromHeap(filter), cin, cout, backend.typedArrayFromHeap(w.u));
+    winogradConv(rt, spec, tile, n, address(backend, w.xp), address(backend, w.u), address(backend, w.v), address(backend, w.m), address(backend, w.out));
+    w.free();
+    return w.out;
   }
   const kernel = convKernel(rt, 'forward', spec);
   const xp = placed(backend, x, top, left, spec.hp, spec.wp);
@@ -147,16 +155,13 @@ export function conv2DBackpropFilterWasm(args: { inputs: { x: TensorInfo; dy: Te
     const n = x.shape[0];
     const tile = n > 0 ? winogradFilterGradTile(spec) : 0;
     if (tile) {
-      const xp = placed(backend, x, top, left, spec.hp, spec.wp);
-      const size = winogradScratch(spec, tile, n);
-      const v = backend.makeOutput([size.v], 'float32'), z = backend.makeOutput([size.m], 'float32'), dU = backend.makeOutput([size.u], 'float32');
-      const out = backend.makeOutput([kh, kw, ci, co], 'float32');
-      backend.typedArrayFromHeap(dU).fill(0);
-      winogradFilterGrad(rt, spec, tile, n, address(backend, xp.t), address(backend, dy), address(backend, v), address(backend, z), address(backend, dU));
-      filterGradTransform(tile, backend.typedArrayFromHeap(dU), ci, co, backend.typedArrayFromHeap(out));
-      free(backend, v, z, dU);
-      if (xp.owned) free(backend, xp.t);
-      return out;
+      // Scratch m holds Z (the transformed dy), u the filter gradient's a² products.
+      const w = winogradBuffers(backend, x, top, left, spec, tile, [kh, kw, ci, co]);
+      backend.typedArrayFromHeap(w.u).fill(0);
+      winogradFilterGrad(rt, spec, tile, n, address(backend, w.xp), address(backend, dy), address(backend, w.v), address(backend, w.m), address(backend, w.u));
+      filterGradTransform(tile, backend.typedArrayFromHeap(w.u), ci, co, backend.typedArrayFromHeap(w.out));
+      w.free();
+      return w.out;
     }
     // Direct SIMD kernel: dW[tap] = Σ x_pad[tap-shifted pixels]ᵀ · dy, no transposes.
     const kernel = convKernel(rt, 'filter', spec);

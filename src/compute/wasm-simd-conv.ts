@@ -50,17 +50,18 @@ function consts(s: ConvSpec) {
   return { nv, nr: 4 * nv, pix, outPix, rs: s.sw * pix, rowIn: s.wp * pix, imgIn: s.hp * s.wp * pix, rowOut: s.ow * outPix };
 }
 
-const get = (n: string) => `(local.get $${n})`;
-const set = (n: string, v: string) => `(local.set $${n} ${v})`;
-const i32 = (v: number) => `(i32.const ${v})`;
-const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
-const inc = (n: string, v: number | string) => set(n, add(get(n), typeof v === 'number' ? i32(v) : v));
+// WebAssembly text helpers, shared with the Winograd transforms (wasm-winograd.ts).
+export const get = (n: string) => `(local.get $${n})`;
+export const set = (n: string, v: string) => `(local.set $${n} ${v})`;
+export const i32 = (v: number) => `(i32.const ${v})`;
+export const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+export const inc = (n: string, v: number | string) => set(n, add(get(n), typeof v === 'number' ? i32(v) : v));
 /** A do-while loop over `count` ≥ 1 iterations, counting down in local `n`. */
-const repeat = (label: string, n: string, count: number | string, body: string[]) => [
+export const repeat = (label: string, n: string, count: number | string, body: string[]) => [
   set(n, typeof count === 'number' ? i32(count) : count),
   `(loop $${label}`, ...body, `(br_if $${label} (local.tee $${n} (i32.sub ${get(n)} ${i32(1)}))))`,
 ];
-const locals = (names: string[], type: 'i32' | 'v128') => names.map((n) => `(local $${n} ${type})`).join(' ');
+export const locals = (names: string[], type: 'i32' | 'v128') => names.map((n) => `(local $${n} ${type})`).join(' ');
 
 function accNames(mr: number, nv: number): string[] {
   const out: string[] = [];

@@ -11,7 +11,7 @@
 // direct kernels. Products per output: F(4×4) 2.25, F(2×2) 4, direct 9; float32 error against a
 // float64 direct conv (random data, 32–128 channels): F(4×4) ~5e-6 relative, F(2×2) ~4e-7.
 import type { SimdRuntime } from './wasm-simd.js';
-import { convKernel, convSpec, type ConvSpec } from './wasm-simd-conv.js';
+import { convKernel, convSpec, get, inc, locals, repeat, set, type ConvSpec } from './wasm-simd-conv.js';
 
 type Tile = 2 | 4;
 
@@ -72,16 +72,6 @@ export function winogradApplies(s: ConvSpec): boolean {
 /** Convolutions that took the Winograd path in this process, per tile size (tests check that a shape reaches it). */
 export const winogradCalls = { 2: 0, 4: 0, get total() { return this[2] + this[4]; } };
 
-const get = (n: string) => `(local.get $${n})`;
-const set = (n: string, v: string) => `(local.set $${n} ${v})`;
-const i32 = (v: number) => `(i32.const ${v})`;
-const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
-const inc = (n: string, v: number | string) => set(n, add(get(n), typeof v === 'number' ? i32(v) : v));
-const repeat = (label: string, n: string, count: number | string, body: string[]) => [
-  set(n, typeof count === 'number' ? i32(count) : count),
-  `(loop $${label}`, ...body, `(br_if $${label} (local.tee $${n} (i32.sub ${get(n)} ${i32(1)}))))`,
-];
-const locals = (names: string[], type: 'i32' | 'v128') => names.map((n) => `(local $${n} ${type})`).join(' ');
 
 /** Σ_k c_k·term_k as a SIMD expression: ±1 as add/sub/neg, other coefficients as a multiply by a splat. */
 function lin(coeffs: number[], terms: string[]): string {
@@ -97,10 +87,20 @@ function lin(coeffs: number[], terms: string[]): string {
   return acc ?? '(v128.const i32x4 0 0 0 0)';
 }
 
-/** The loops over images, tile rows, tile columns and channel vectors around a per-vector body. */
-function overTiles(s: ConvSpec, m: number, pix: number, rowBytes: number, imgBytes: number, base: string, body: string[]): string[] {
+/**
+ * A transform module: run(src, dst, n, stride) loops over images, tile rows, tile columns and channel
+ * vectors (local $p walks the m×m- or (m+2)×(m+2)-pixel window of the tiled tensor, whose pixels
+ * are `pix` bytes, rows `rowBytes`, images `imgBytes`; `cursor` walks the other side) around `body`.
+ */
+function tileModule(s: ConvSpec, m: number, params: [string, string, string], tiled: string, cursor: string, vec: string[], pix: number, rowBytes: number, imgBytes: number, body: string[]): string {
+  const [src, dst, stride] = params;
   return [
-    set('img', get(base)),
+    '(module (import "env" "memory" (memory 1))',
+    `(func (export "run") (param $${src} i32) (param $${dst} i32) (param $n i32) (param $${stride} i32)`,
+    locals(['img', 'row', 'tile', 'p', cursor, 'q', 'b', 'i', 'j', 'k'], 'i32'),
+    locals(vec, 'v128'),
+    set(cursor, get(tiled === src ? dst : src)),
+    set('img', get(tiled)),
     ...repeat('lb', 'b', get('n'), [
       set('row', get('img')),
       ...repeat('li', 'i', s.oh / m, [
@@ -110,7 +110,8 @@ function overTiles(s: ConvSpec, m: number, pix: number, rowBytes: number, imgByt
       ]),
       inc('img', imgBytes),
     ]),
-  ];
+    '))',
+  ].join('\n');
 }
 
 /**
@@ -133,15 +134,7 @@ function inputModule(s: ConvSpec, m: Tile): string {
   body.push(inc('p', 16), inc('vp', 16));
   const vec: string[] = [];
   for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(d(r, c), t(r, c));
-  return [
-    '(module (import "env" "memory" (memory 1))',
-    '(func (export "run") (param $x i32) (param $v i32) (param $n i32) (param $vs i32)',
-    locals(['img', 'row', 'tile', 'p', 'vp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
-    locals(vec, 'v128'),
-    set('vp', get('v')),
-    ...overTiles(s, m, pix, rowIn, s.hp * rowIn, 'x', body),
-    '))',
-  ].join('\n');
+  return tileModule(s, m, ['x', 'v', 'vs'], 'x', 'vp', vec, pix, rowIn, s.hp * rowIn, body);
 }
 
 /** run(mm, out, n, ms): Y = Aᵀ M A for every tile and 4 output channels, M_ξ at mm + ξ·ms + tile·Cout·4, into out[n, oh, ow, cout]. */
@@ -161,15 +154,7 @@ function outputModule(s: ConvSpec, m: Tile): string {
   const vec: string[] = [];
   for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(mv(r, c));
   for (let i = 0; i < m; i++) for (let c = 0; c < a; c++) vec.push(u(i, c));
-  return [
-    '(module (import "env" "memory" (memory 1))',
-    '(func (export "run") (param $mm i32) (param $o i32) (param $n i32) (param $ms i32)',
-    locals(['img', 'row', 'tile', 'p', 'mp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
-    locals(vec, 'v128'),
-    set('mp', get('mm')),
-    ...overTiles(s, m, pix, rowOut, s.oh * rowOut, 'o', body),
-    '))',
-  ].join('\n');
+  return tileModule(s, m, ['mm', 'o', 'ms'], 'o', 'mp', vec, pix, rowOut, s.oh * rowOut, body);
 }
 
 /**
@@ -193,15 +178,7 @@ function dyModule(s: ConvSpec, m: Tile): string {
   const vec: string[] = [];
   for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) vec.push(y(i, j));
   for (let k = 0; k < a; k++) for (let j = 0; j < m; j++) vec.push(r(k, j));
-  return [
-    '(module (import "env" "memory" (memory 1))',
-    '(func (export "run") (param $dy i32) (param $z i32) (param $n i32) (param $zs i32)',
-    locals(['img', 'row', 'tile', 'p', 'zp', 'q', 'b', 'i', 'j', 'k'], 'i32'),
-    locals(vec, 'v128'),
-    set('zp', get('z')),
-    ...overTiles(s, m, pix, rowOut, s.oh * rowOut, 'dy', body),
-    '))',
-  ].join('\n');
+  return tileModule(s, m, ['dy', 'z', 'zs'], 'dy', 'zp', vec, pix, rowOut, s.oh * rowOut, body);
 }
 
 /** dg = Gᵀ dU G for every channel pair: dU as [a², cin, cout] → dg as [3, 3, cin, cout] (HWIO). */
