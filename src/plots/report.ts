@@ -58,6 +58,8 @@ export interface Claim {
 export interface ReportInput {
   title: string;
   description?: string;
+  /** the published figure the experiment reproduces (its `paper` block) */
+  paper?: { cite: string; figure: string; finding: string; here?: string; agreement: string; why?: string };
   runInfo: Record<string, string>;
   charts: Chart[];
   rows: ResultRow[];
@@ -69,6 +71,15 @@ export interface ReportInput {
   warnings?: string[];
   /** each metric's real-data floor, printed under the results table */
   floors?: Record<string, { value: number; low?: number; high?: number; n: number }>;
+}
+
+/** What the paper found, next to what a recorded run here found (written after that run). */
+function paperSection(p: NonNullable<ReportInput['paper']>): string {
+  return `<h2>Reproduces</h2><dl class="paper"><dt>paper</dt><dd>${esc(p.cite)}</dd><dt>figure</dt><dd>${esc(p.figure)}</dd>` +
+    `<dt>the paper found</dt><dd>${esc(p.finding)}</dd>` +
+    `<dt>recorded here</dt><dd>${p.here ? esc(p.here) : 'no recorded run yet'} <span class="verdict ${p.agreement.replace(/ /g, '-')}">(${esc(p.agreement)})</span>` +
+    ` — from the run documented in experiments/README.md; this report's own numbers are below.</dd>` +
+    `${p.why ? `<dt>likely reason</dt><dd>${esc(p.why)}</dd>` : ''}</dl>`;
 }
 
 export function renderReport(r: ReportInput): string {
@@ -85,7 +96,7 @@ body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:12
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
 figure{display:inline-block;margin:0.5em;vertical-align:top}figure.chartfig{display:block;margin:1em 0}.chart{width:100%}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
-.verdict.supported{color:#1a7f37}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
+.verdict.supported,.verdict.agrees{color:#1a7f37}.verdict.disagrees{color:#b42318}.verdict.partly-agrees{color:#9a6700}.verdict.not-yet-run{color:#6e7781}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
 .warning{border:2px solid #b42318;background:#fff5f5;padding:0.5em 1em;margin:1em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
 </style>
@@ -95,6 +106,7 @@ ${inlineScript('vega-embed', 'build/vega-embed.min.js')}
 </head><body>
 <h1>${esc(r.title)}</h1>
 ${r.description ? `<p>${esc(r.description)}</p>` : ''}
+${r.paper ? paperSection(r.paper) : ''}
 ${r.warnings?.length ? `<div class="warning"><strong>Read this first.</strong><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
 <dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 ${r.notes?.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}

@@ -68,6 +68,19 @@ export function heading(text: string, subtitle: string): { text: string; subtitl
   return { text, subtitle: lines };
 }
 
+/**
+ * The chart with a line naming the published figure it reproduces under its title (wrapped like
+ * heading's subtitles), so that an exported PNG or SVG carries its source.
+ */
+export function withSource(c: Chart, source: string): Chart {
+  const spec = c.spec as { title?: string | { text: string | string[]; subtitle?: string | string[] } };
+  const t = spec.title;
+  const title = typeof t === 'object' && t !== null ? t : { text: t ?? c.title };
+  const before = title.subtitle === undefined ? [] : Array.isArray(title.subtitle) ? title.subtitle : [title.subtitle];
+  const lines = heading('', `reproduces ${source}`).subtitle;
+  return { ...c, spec: { ...c.spec, title: { ...title, subtitle: [...before, ...lines] } } as TopLevelSpec };
+}
+
 const domainOf = (values: readonly object[], field: string) => [...new Set(values.map((v) => String((v as Record<string, unknown>)[field])))].sort();
 
 /** Colour scale of a backend (model name) field. */

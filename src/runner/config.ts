@@ -8,7 +8,7 @@ import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
 import { MAX_SIGMA_REL } from '../train/posthoc-ema.js';
 import { TrainConfig } from '../train/config.js';
-import { ConfigError, formatIssues, isObject, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
+import { ConfigError, deepMerge, formatIssues, isObject, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export { ConfigError };
 
@@ -76,6 +76,28 @@ export const Experiment = z.strictObject({
   charts: z.array(z.enum(CHART_NAMES)).optional(),
   /** add the claims table to the report */
   claims: z.boolean().default(false),
+  /**
+   * the published figure this experiment reproduces: stated in the report and every chart's subtitle,
+   * next to what a recorded run here found
+   */
+  paper: z.strictObject({
+    /** authors, year and title */
+    cite: z.string().min(1),
+    /** the figure or table mirrored, with its axes */
+    figure: z.string().min(1),
+    /** what the paper found (with its numbers where it prints them) */
+    finding: z.string().min(1),
+    /** what a recorded run here measured; written after running, see experiments/README.md */
+    here: z.string().optional(),
+    agreement: z.enum(['agrees', 'partly agrees', 'disagrees', 'not yet run']).default('not yet run'),
+    /** the likely reason where the small-scale result differs */
+    why: z.string().optional(),
+  }).optional(),
+  /**
+   * overrides for a short run of the same experiment (`difflab run EXP --quick`): merged into the
+   * file as $ref overrides are; the run is named <name>-quick
+   */
+  quick: z.record(z.string(), z.unknown()).optional(),
 }).superRefine((e, ctx) => {
   for (const k of Object.keys(e.models)) if (!SAFE_NAME.test(k)) ctx.addIssue({ code: 'custom', path: ['models', k], message: SAFE_NAME_MESSAGE });
   for (const [i, b] of (e.grid?.backends ?? []).entries()) {
@@ -113,9 +135,14 @@ export interface ResolvedExperiment extends Omit<ExperimentT, 'models'> {
   file: string;
 }
 
-/** Reads, composes and validates an experiment file. */
-export function loadExperiment(file: string): ResolvedExperiment {
-  const raw = resolveRefs(readStructured(file, file), file);
+/** Reads, composes and validates an experiment file; `quick`: with its quick block merged in. */
+export function loadExperiment(file: string, o: { quick?: boolean } = {}): ResolvedExperiment {
+  let raw = resolveRefs(readStructured(file, file), file);
+  if (o.quick) {
+    if (!isObject(raw) || !isObject(raw.quick)) throw new ConfigError(`${file}: quick: --quick needs a quick block (overrides for a short run); this experiment has none`);
+    const { quick, ...full } = raw;
+    raw = { ...(deepMerge(full, quick) as Record<string, unknown>), name: `${String(full.name)}-quick` };
+  }
   const r = Experiment.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(r.error.issues, file, [], Experiment as unknown as z.ZodType));
   const models: Record<string, ResolvedModel> = {};

@@ -28,6 +28,8 @@ export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
   jobs: number;
   /** training threads per model (default: the jobs left per model) */
   workers?: number;
+  /** the experiment's quick preset */
+  quick?: boolean;
 }
 
 interface Task { label: string; args: string[] }
@@ -74,7 +76,7 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
 export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (!Number.isInteger(opts.jobs) || opts.jobs < 1) throw new Error(`--jobs: expected a positive integer, got ${opts.jobs}`);
-  const exp = loadExperiment(opts.file);
+  const exp = loadExperiment(opts.file, { quick: opts.quick });
   const root = opts.resultsRoot ?? 'results';
   const { runId, dir } = runLocation(exp, root, opts.runId);
   // The joined results file is this run's; its workers (shards, training tasks) work under it.
@@ -93,7 +95,7 @@ async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof l
   if (opts.force) for (const f of existing) fs.rmSync(f);
   const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => [...completePoints(readRows(f))]));
   // Workers run in their own process only: --jobs 1 (and DIFFLAB_WORKER) keeps them from spawning more.
-  const common = ['--results', root, '--run-id', runId, '--jobs', '1', ...(opts.compute ? ['--compute', opts.compute] : [])];
+  const common = ['--results', root, '--run-id', runId, '--jobs', '1', ...(opts.compute ? ['--compute', opts.compute] : []), ...(opts.quick ? ['--quick'] : [])];
   const stage = opts.stage ?? 'all';
   const t0 = performance.now();
   if (stage === 'all' || stage === 'train' || stage === 'features') {

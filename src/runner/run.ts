@@ -20,7 +20,7 @@ import { matrix, type Matrix } from '../metrics/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
-  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsEma, qualityVsGuidance, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint,
+  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsEma, qualityVsGuidance, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint, withSource,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
@@ -140,6 +140,8 @@ export interface RunOptions {
   compute?: BackendRequest;
   /** threads that train each model (data-parallel); default 1 */
   workers?: number;
+  /** the experiment's quick preset (its `quick` block merged in) */
+  quick?: boolean;
   log?: (line: string) => void;
 }
 
@@ -182,7 +184,7 @@ export const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard 
 
 export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const exp = loadExperiment(opts.file);
+  const exp = loadExperiment(opts.file, { quick: opts.quick });
   const root = opts.resultsRoot ?? 'results';
   const { hash, runId, dir } = runLocation(exp, root, opts.runId);
   const out = metricsFile(dir, opts.shard);
@@ -444,6 +446,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   if (want.has('schedules') && exp.schedules) charts.push(...schedulePlots(exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T }))));
   if (want.has('sampler-error')) charts.push(...samplerError(rows));
   if (want.has('samples')) charts.push(...sampleGrids(grids));
+  if (exp.paper) charts.splice(0, charts.length, ...charts.map((c) => withSource(c, `${exp.paper!.cite}, ${exp.paper!.figure}`)));
   await writeCharts(path.join(dir, 'charts'), charts);
   const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
   // The under-training guard for every trained model the grid scored with FID.
@@ -460,6 +463,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   const html = renderReport({
     title: `difflab · ${exp.name}`,
     description: exp.description,
+    paper: exp.paper,
     runInfo: {
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': rows[0]?.git_commit ?? gitCommit(),
       'grid points': String(new Set(rows.map((r) => r.point)).size), 'written': new Date().toISOString(),

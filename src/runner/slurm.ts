@@ -18,6 +18,8 @@ export interface SlurmOptions {
   resultsRoot: string;
   runId?: string;
   compute?: BackendRequest;
+  /** the experiment's quick preset */
+  quick?: boolean;
   /** extra sbatch options for every job, e.g. ['--partition=cpu', '--time=02:00:00'] */
   sbatchArgs?: string[];
 }
@@ -33,11 +35,11 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** The job scripts of an experiment (nothing is written or submitted). */
 export function slurmPlan(o: SlurmOptions): SlurmPlan {
   if (!Number.isInteger(o.tasks) || o.tasks < 1) throw new Error(`--slurm: expected a positive number of array tasks, got ${o.tasks}`);
-  const exp = loadExperiment(o.file);
+  const exp = loadExperiment(o.file, { quick: o.quick });
   const root = path.resolve(o.resultsRoot);
   const { dir } = runLocation(exp, root, o.runId);
   const file = path.resolve(o.file);
-  const common = [`--results ${q(root)}`, o.runId ? `--run-id ${q(o.runId)}` : '', o.compute ? `--compute ${o.compute}` : ''].filter(Boolean).join(' ');
+  const common = [`--results ${q(root)}`, o.runId ? `--run-id ${q(o.runId)}` : '', o.compute ? `--compute ${o.compute}` : '', o.quick ? '--quick' : ''].filter(Boolean).join(' ');
   const run = (args: string) => `${q(process.execPath)} ${q(BIN)} run ${q(file)} ${args} ${common}`.trim();
   const logs = path.join(dir, 'slurm');
   const header = (name: string, extra: string[] = []) => [

@@ -17,6 +17,7 @@ interface RunArgs {
   model?: string[];
   jobs: string;
   workers: string;
+  quick: boolean;
   results: string;
   compute?: BackendRequest;
   slurm?: number;
@@ -34,6 +35,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('run-id', { type: 'string', describe: 'results/<experiment>/<run-id> (default: the resolved config\'s hash)' })
     .option('stage', { choices: ['all', 'train', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, prepare the feature network only, evaluate only (models must exist), or all' })
     .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
+    .option('quick', { type: 'boolean', default: false, describe: "the experiment's quick preset: its `quick` block merged in (a short run that keeps the charts' shape), run as <name>-quick" })
     .option('workers', { type: 'string', default: 'auto', describe: 'threads that train one model together (data-parallel); auto = one per core (max 4) when models train one at a time, and the cores left per model when --jobs trains several side by side' })
     .option('jobs', { type: 'string', default: 'auto', describe: 'worker processes (one core each): models and the feature network train side by side, the grid runs in as many shards; auto = one per core (max 4), 1 for experiments without trained models' })
     .option('results', { type: 'string', default: 'results', describe: 'results root directory' })
@@ -44,7 +46,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
     if (a.slurm !== undefined) {
       if (a.shard || a.force || a.stage !== 'all' || a.model) throw new Error('--slurm runs the whole experiment as jobs: it takes no --shard, --force, --stage or --model');
-      const plan = slurmPlan({ file: a.experiment, tasks: a.slurm, resultsRoot: a.results, runId: a.runId, compute: a.compute, sbatchArgs: a.sbatchArgs?.split(/\s+/).filter(Boolean) });
+      const plan = slurmPlan({ file: a.experiment, tasks: a.slurm, resultsRoot: a.results, runId: a.runId, compute: a.compute, quick: a.quick, sbatchArgs: a.sbatchArgs?.split(/\s+/).filter(Boolean) });
       if (a.printOnly) {
         const fake: Record<string, string> = {};
         for (const s of plan.scripts) {
@@ -59,7 +61,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       return;
     }
     if (a.printOnly || a.sbatchArgs) throw new Error('--print-only and --sbatch-args go with --slurm N');
-    const exp = loadExperiment(a.experiment);
+    const exp = loadExperiment(a.experiment, { quick: a.quick });
     let jobs = a.jobs === 'auto' ? defaultJobs(modelBackends(exp).length > 0) : Number(a.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected a positive integer or auto, got '${a.jobs}'`);
     if (process.env.DIFFLAB_WORKER) jobs = 1; // a worker of a --jobs run never starts workers itself
@@ -70,8 +72,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // A worker process of a --jobs run gets its thread count from its parent.
     const workers = a.workers === 'auto' && process.env.DIFFLAB_WORKER ? 1 : parseWorkers(a.workers);
     const r = jobs > 1
-      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute, workers: a.workers === 'auto' ? undefined : workers })
-      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute, workers });
+      ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute, workers: a.workers === 'auto' ? undefined : workers, quick: a.quick })
+      : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute, workers, quick: a.quick });
     console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
   },
 };
@@ -85,13 +87,14 @@ export const mergeCommand: CommandModule<object, { dir: string }> = {
   },
 };
 
-export const configCommand: CommandModule<object, { file: string; print: boolean }> = {
+export const configCommand: CommandModule<object, { file: string; print: boolean; quick: boolean }> = {
   command: 'config <file>',
   builder: (y: Argv) => y
     .positional('file', { type: 'string', demandOption: true })
-    .option('print', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' }) as unknown as Argv<{ file: string; print: boolean }>,
-  handler: (a: ArgumentsCamelCase<{ file: string; print: boolean }>) => {
-    const exp = loadExperiment(a.file);
+    .option('print', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' })
+    .option('quick', { type: 'boolean', default: false, describe: 'with the quick preset merged in' }) as unknown as Argv<{ file: string; print: boolean; quick: boolean }>,
+  handler: (a: ArgumentsCamelCase<{ file: string; print: boolean; quick: boolean }>) => {
+    const exp = loadExperiment(a.file, { quick: a.quick });
     const { file: _f, ...resolved } = exp;
     if (a.print) console.log(JSON.stringify(resolved, null, 2));
     else console.log(`${a.file}: valid (${Object.keys(exp.models).length} model(s), ${exp.grid?.backends.length ?? 0} backend(s) in the grid)`);
