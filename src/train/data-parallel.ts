@@ -11,12 +11,10 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { tf } from '../compute/backend.js';
-import type { ComputeBackend } from '../compute/backend.js';
+import { tf, type ComputeBackend } from '../compute/backend.js';
+import { Rng } from '../util/rng.js';
 import type { DiffusionConfigT, TrainConfigT } from './config.js';
-import type { Rng } from '../util/rng.js';
 import { readFlat, type ArenaView, type FlatLayout, type FlatUpdate } from './fused-update.js';
-import { Rng as RngCtor } from '../util/rng.js';
 
 /** How a worker thread builds the same training task as the main thread (see replica-worker.ts). */
 export type ReplicaRecipe =
@@ -60,7 +58,7 @@ export function sliceOf(b: number, n: number, k: number): { start: number; lengt
  * seed. They depend only on (seed, k), so each slice's noise is the same whichever thread computes it.
  */
 export function sliceRandom(seed: number, k: number): { rng: Rng; seed: number } {
-  return { rng: new RngCtor(seed, k), seed: (seed ^ Math.imul(k + 1, 0x9e3779b9)) >>> 0 };
+  return { rng: new Rng(seed, k), seed: (seed ^ Math.imul(k + 1, 0x9e3779b9)) >>> 0 };
 }
 
 // Control words (Int32Array over a SharedArrayBuffer).

@@ -108,6 +108,13 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   const sampler = new BatchSampler(task.datasetSize, opts.batchSize, opts.seed + 1);
   let step = 0;
   const state = { params: task.params, ema, optimizer: opt, powerEma };
+  let workers = Math.min(opts.workers ?? 1, opts.batchSize);
+  // libtensorflow (tfjs-node) already computes on every core, and its addon is not loaded per thread.
+  if (workers > 1 && !['wasm', 'cpu'].includes(currentBackend())) {
+    log(`note: the ${currentBackend()} backend computes on all cores itself; training on one thread instead of ${workers}`);
+    workers = 1;
+  }
+
   if (opts.resume) {
     const base = latestCheckpoint(opts.outDir);
     if (base) {
@@ -117,8 +124,8 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       sampler.restore(st.sampler);
       step = meta.step;
       log(`resuming from ${base} at step ${step}`);
-      const before = st.workers ?? 1, now = Math.min(opts.workers ?? 1, opts.batchSize);
-      if (before !== now) log(`note: this run trained on ${before} thread(s) and continues on ${now}: each thread count draws its own noise, so the continuation is not the one ${before} thread(s) would have trained (--workers ${before} keeps it)`);
+      const before = st.workers ?? 1, now = workers;
+      if (before !== now && step < opts.steps) log(`note: this run trained on ${before} thread(s) and continues on ${now}: each thread count draws its own noise, so the continuation is not the one ${before} thread(s) would have trained (--workers ${before} keeps it)`);
       // Snapshots written after that checkpoint (by a killed run) are written again as training redoes their steps.
       if (powerEma) removeSnapshots(opts.outDir, step);
     } else if (existing.length) {
@@ -139,11 +146,10 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   const vars = [...task.params.values()];
   const bar = progress(opts.label ?? 'train', opts.steps, 10, step);
   const save = () => saveCheckpoint(opts.outDir, state, {
-    step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state(), workers: Math.min(opts.workers ?? 1, opts.batchSize) },
+    step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state(), workers },
   }, opts.force);
   // A finished run resumed again trains no step: its last loss is the logged one.
   let lastLoss = loggedLoss, lastCheckpoint = latestCheckpoint(opts.outDir);
-  const workers = Math.min(opts.workers ?? 1, opts.batchSize);
   let pool: ReplicaPool | undefined;
   const t0 = performance.now();
   try {
