@@ -37,10 +37,6 @@ export function setWinograd(tiles: Tile[]): void {
   allowed = tiles;
 }
 
-export function useWinograd(on: boolean): void {
-  allowed = on ? [2, 4] : [];
-}
-
 export const MIN_CIN = 32;
 export const MIN_SIDE = 8;
 /** Output sides from which F(4×4) beats F(2×2). */
@@ -63,10 +59,6 @@ export function winogradTile(s: ConvSpec): 0 | Tile {
   if (allowed.includes(4) && s.oh % 4 === 0 && s.ow % 4 === 0 && s.oh >= MIN_SIDE_F4 && s.ow >= MIN_SIDE_F4) return 4;
   if (allowed.includes(2) && s.oh % 2 === 0 && s.ow % 2 === 0) return 2;
   return 0;
-}
-
-export function winogradApplies(s: ConvSpec): boolean {
-  return winogradTile(s) !== 0;
 }
 
 /** Convolutions that took the Winograd path in this process, per tile size (tests check that a shape reaches it). */
