@@ -107,46 +107,57 @@ function tileModule(s: ConvSpec, m: number, params: [string, string, string], ti
 }
 
 /**
+ * Y = M·X·Mᵀ on SIMD locals, every transform here being of that form (M is j×k, X is k×k): `rows`
+ * are the statements of the pass along rows, t = M·X into locals `${prefix}i_c`, and `out(i, j)` the
+ * expression of Y[i][j] for the pass along columns. `x(r, c)` names X's element.
+ */
+function separable(M: number[][], x: (r: number, c: number) => string, prefix: string): { rows: string[]; locals: string[]; out: (i: number, j: number) => string } {
+  const j = M.length, k = M[0].length;
+  const t = (i: number, c: number) => `${prefix}${i}_${c}`;
+  const rows: string[] = [], names: string[] = [];
+  for (let i = 0; i < j; i++) {
+    for (let c = 0; c < k; c++) {
+      rows.push(set(t(i, c), lin(M[i], Array.from({ length: k }, (_, r) => get(x(r, c))))));
+      names.push(t(i, c));
+    }
+  }
+  return { rows, locals: names, out: (i, jj) => lin(M[jj], Array.from({ length: k }, (_, c) => get(t(i, c)))) };
+}
+
+/** The k×k locals `${prefix}r_c` that hold X, in row order. */
+const grid = (k: number, prefix: string) => Array.from({ length: k * k }, (_, e) => `${prefix}${Math.floor(e / k)}_${e % k}`);
+
+/**
  * run(xp, v, n, vs): for every tile and 4 channels, V_ξ = (Bᵀ d B)_ξ, stored at v + ξ·vs + tile·Cin·4
  * (vs: bytes between the a² matrices, a = m + 2).
  */
 function inputModule(s: ConvSpec, m: Tile): string {
   const { BT } = MATRICES[m], a = m + 2;
   const pix = 4 * s.cin, rowIn = s.wp * pix;
-  const d = (r: number, c: number) => `d${r}_${c}`, t = (r: number, c: number) => `t${r}_${c}`;
+  const d = (r: number, c: number) => `d${r}_${c}`;
   const body: string[] = [];
   for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(d(r, c), `(v128.load offset=${r * rowIn + c * pix} ${get('p')})`));
-  // Along rows: t = Bᵀ d.
-  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(t(r, c), lin(BT[r], Array.from({ length: a }, (_, k) => get(d(k, c))))));
-  // Along columns: V = t B, stored in ξ = a·r + c order.
-  body.push(set('q', get('vp')));
-  for (let r = 0; r < a; r++) {
-    for (let c = 0; c < a; c++) body.push(`(v128.store ${get('q')} ${lin(BT[c], Array.from({ length: a }, (_, k) => get(t(r, k))))})`, inc('q', get('vs')));
-  }
+  const V = separable(BT, d, 't');
+  // Stored in ξ = a·r + c order.
+  body.push(...V.rows, set('q', get('vp')));
+  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(`(v128.store ${get('q')} ${V.out(r, c)})`, inc('q', get('vs')));
   body.push(inc('p', 16), inc('vp', 16));
-  const vec: string[] = [];
-  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(d(r, c), t(r, c));
-  return tileModule(s, m, ['x', 'v', 'vs'], 'x', 'vp', vec, pix, rowIn, s.hp * rowIn, body);
+  return tileModule(s, m, ['x', 'v', 'vs'], 'x', 'vp', [...grid(a, 'd'), ...V.locals], pix, rowIn, s.hp * rowIn, body);
 }
 
 /** run(mm, out, n, ms): Y = Aᵀ M A for every tile and 4 output channels, M_ξ at mm + ξ·ms + tile·Cout·4, into out[n, oh, ow, cout]. */
 function outputModule(s: ConvSpec, m: Tile): string {
   const { AT } = MATRICES[m], a = m + 2;
   const pix = 4 * s.cout, rowOut = s.ow * pix;
-  const mv = (r: number, c: number) => `m${r}_${c}`, u = (i: number, c: number) => `u${i}_${c}`;
+  const mv = (r: number, c: number) => `m${r}_${c}`;
   const body: string[] = [set('q', get('mp'))];
   for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) body.push(set(mv(r, c), `(v128.load ${get('q')})`), inc('q', get('ms')));
-  // Along rows: u = Aᵀ M (m × a).
-  for (let i = 0; i < m; i++) for (let c = 0; c < a; c++) body.push(set(u(i, c), lin(AT[i], Array.from({ length: a }, (_, k) => get(mv(k, c))))));
-  // Along columns: y = u A (m × m), written to the tile's m×m outputs.
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < m; j++) body.push(`(v128.store offset=${i * rowOut + j * pix} ${get('p')} ${lin(AT[j], Array.from({ length: a }, (_, k) => get(u(i, k))))})`);
-  }
+  // Written to the tile's m×m outputs.
+  const Y = separable(AT, mv, 'u');
+  body.push(...Y.rows);
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) body.push(`(v128.store offset=${i * rowOut + j * pix} ${get('p')} ${Y.out(i, j)})`);
   body.push(inc('p', 16), inc('mp', 16));
-  const vec: string[] = [];
-  for (let r = 0; r < a; r++) for (let c = 0; c < a; c++) vec.push(mv(r, c));
-  for (let i = 0; i < m; i++) for (let c = 0; c < a; c++) vec.push(u(i, c));
-  return tileModule(s, m, ['mm', 'o', 'ms'], 'o', 'mp', vec, pix, rowOut, s.oh * rowOut, body);
+  return tileModule(s, m, ['mm', 'o', 'ms'], 'o', 'mp', [...grid(a, 'm'), ...Y.locals], pix, rowOut, s.oh * rowOut, body);
 }
 
 /**
@@ -156,79 +167,59 @@ function outputModule(s: ConvSpec, m: Tile): string {
 function dyModule(s: ConvSpec, m: Tile): string {
   const { AT } = MATRICES[m], a = m + 2;
   const pix = 4 * s.cout, rowOut = s.ow * pix;
-  const y = (i: number, j: number) => `y${i}_${j}`, r = (k: number, j: number) => `r${k}_${j}`;
+  const y = (i: number, j: number) => `y${i}_${j}`;
   const body: string[] = [];
   for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) body.push(set(y(i, j), `(v128.load offset=${i * rowOut + j * pix} ${get('p')})`));
-  // Along rows: R = A·y (a × m), A[k][i] = AT[i][k].
-  for (let k = 0; k < a; k++) for (let j = 0; j < m; j++) body.push(set(r(k, j), lin(AT.map((row) => row[k]), Array.from({ length: m }, (_, i) => get(y(i, j))))));
-  // Along columns: Z = R·Aᵀ (a × a), stored in ξ = a·k + l order.
-  body.push(set('q', get('zp')));
-  for (let k = 0; k < a; k++) {
-    for (let l = 0; l < a; l++) body.push(`(v128.store ${get('q')} ${lin(AT.map((row) => row[l]), Array.from({ length: m }, (_, j) => get(r(k, j))))})`, inc('q', get('zs')));
-  }
+  // A = Aᵀᵀ (a × m); stored in ξ = a·k + l order.
+  const Z = separable(transpose(AT), y, 'r');
+  body.push(...Z.rows, set('q', get('zp')));
+  for (let k = 0; k < a; k++) for (let l = 0; l < a; l++) body.push(`(v128.store ${get('q')} ${Z.out(k, l)})`, inc('q', get('zs')));
   body.push(inc('p', 16), inc('zp', 16));
-  const vec: string[] = [];
-  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) vec.push(y(i, j));
-  for (let k = 0; k < a; k++) for (let j = 0; j < m; j++) vec.push(r(k, j));
-  return tileModule(s, m, ['dy', 'z', 'zs'], 'dy', 'zp', vec, pix, rowOut, s.oh * rowOut, body);
+  return tileModule(s, m, ['dy', 'z', 'zs'], 'dy', 'zp', [...grid(m, 'y'), ...Z.locals], pix, rowOut, s.oh * rowOut, body);
+}
+
+const transpose = (M: number[][]) => M[0].map((_, c) => M.map((row) => row[c]));
+
+/**
+ * out = M·X·Mᵀ for every channel pair, in float32: X as [k·k, n] (row-major taps), out as [j·j, n],
+ * M j×k. The filter transform is U = G g Gᵀ (M = G), its adjoint dg = Gᵀ dU G (M = Gᵀ).
+ */
+function separableTransform(M: number[][], src: Float32Array, n: number, out: Float32Array): void {
+  const j = M.length, k = M[0].length;
+  const tmp = new Float32Array(j * k * n); // M·X as [j, k, n]
+  for (let i = 0; i < j; i++) {
+    for (let c = 0; c < k; c++) {
+      const dst = tmp.subarray((i * k + c) * n, (i * k + c + 1) * n);
+      for (let r = 0; r < k; r++) {
+        const w = M[i][r];
+        if (w === 0) continue;
+        const x = src.subarray((r * k + c) * n, (r * k + c + 1) * n);
+        for (let e = 0; e < n; e++) dst[e] += w * x[e];
+      }
+    }
+  }
+  out.fill(0, 0, j * j * n);
+  for (let i = 0; i < j; i++) {
+    for (let jj = 0; jj < j; jj++) {
+      const dst = out.subarray((i * j + jj) * n, (i * j + jj + 1) * n);
+      for (let c = 0; c < k; c++) {
+        const w = M[jj][c];
+        if (w === 0) continue;
+        const t = tmp.subarray((i * k + c) * n, (i * k + c + 1) * n);
+        for (let e = 0; e < n; e++) dst[e] += w * t[e];
+      }
+    }
+  }
 }
 
 /** dg = Gᵀ dU G for every channel pair: dU as [a², cin, cout] → dg as [3, 3, cin, cout] (HWIO). */
 export function filterGradTransform(m: Tile, dU: Float32Array, cin: number, cout: number, out: Float32Array): void {
-  const { G } = MATRICES[m], a = m + 2, n = cin * cout;
-  const tmp = new Float32Array(3 * a * n); // (Gᵀ dU) as [3, a, n]
-  for (let r = 0; r < 3; r++) {
-    for (let j = 0; j < a; j++) {
-      const dst = tmp.subarray((r * a + j) * n, (r * a + j + 1) * n);
-      for (let i = 0; i < a; i++) {
-        const w = G[i][r];
-        if (w === 0) continue;
-        const src = dU.subarray((i * a + j) * n, (i * a + j + 1) * n);
-        for (let e = 0; e < n; e++) dst[e] += w * src[e];
-      }
-    }
-  }
-  out.fill(0, 0, 9 * n);
-  for (let r = 0; r < 3; r++) {
-    for (let c = 0; c < 3; c++) {
-      const dst = out.subarray((r * 3 + c) * n, (r * 3 + c + 1) * n);
-      for (let j = 0; j < a; j++) {
-        const w = G[j][c];
-        if (w === 0) continue;
-        const src = tmp.subarray((r * a + j) * n, (r * a + j + 1) * n);
-        for (let e = 0; e < n; e++) dst[e] += w * src[e];
-      }
-    }
-  }
+  separableTransform(transpose(MATRICES[m].G), dU, cin * cout, out);
 }
 
 /** U_ξ = (G g Gᵀ)_ξ for every channel pair, as [a², cin, cout], from g as [3, 3, cin, cout] (HWIO). */
 export function filterTransform(m: Tile, g: Float32Array, cin: number, cout: number, out: Float32Array): void {
-  const { G } = MATRICES[m], a = m + 2, n = cin * cout;
-  const tmp = new Float32Array(3 * a * n); // (G g) as [a, 3, n]
-  for (let i = 0; i < a; i++) {
-    for (let c = 0; c < 3; c++) {
-      const dst = tmp.subarray((i * 3 + c) * n, (i * 3 + c + 1) * n);
-      for (let r = 0; r < 3; r++) {
-        const w = G[i][r];
-        if (w === 0) continue;
-        const src = g.subarray((r * 3 + c) * n, (r * 3 + c + 1) * n);
-        for (let e = 0; e < n; e++) dst[e] += w * src[e];
-      }
-    }
-  }
-  out.fill(0, 0, a * a * n);
-  for (let i = 0; i < a; i++) {
-    for (let j = 0; j < a; j++) {
-      const dst = out.subarray((i * a + j) * n, (i * a + j + 1) * n);
-      for (let c = 0; c < 3; c++) {
-        const w = G[j][c];
-        if (w === 0) continue;
-        const src = tmp.subarray((i * 3 + c) * n, (i * 3 + c + 1) * n);
-        for (let e = 0; e < n; e++) dst[e] += w * src[e];
-      }
-    }
-  }
+  separableTransform(MATRICES[m].G, g, cin * cout, out);
 }
 
 type Transform = (a: number, b: number, n: number, stride: number) => void;
