@@ -33,6 +33,19 @@ export function flatLayout(params: Map<string, tf.Variable>): FlatLayout {
   return l;
 }
 
+/** Assigns each variable of `vars` (in layout order; undefined: skipped) its part of `src`. */
+export function writeFlat(vars: Iterable<tf.Variable | undefined>, l: FlatLayout, src: Float32Array): void {
+  let i = 0;
+  for (const v of vars) {
+    if (v) {
+      const t = tf.tensor(src.subarray(l.offsets[i], l.offsets[i] + l.sizes[i]), l.shapes[i]);
+      v.assign(t);
+      t.dispose();
+    }
+    i++;
+  }
+}
+
 /** Copies the values of `vars` (in layout order) into `out`. */
 export function readFlat(vars: Iterable<tf.Tensor>, l: FlatLayout, out: Float32Array): Float32Array {
   let i = 0;
@@ -283,28 +296,15 @@ export class FlatUpdate {
 
   /** Writes the parameters into the model's variables. */
   pushParams(): void {
-    const l = this.layout;
-    let i = 0;
-    for (const v of this.params.values()) {
-      const t = tf.tensor(this.p.subarray(l.offsets[i], l.offsets[i] + l.sizes[i]), l.shapes[i]);
-      v.assign(t);
-      t.dispose();
-      i++;
-    }
+    writeFlat(this.params.values(), this.layout, this.p);
   }
 
   /** Writes the moments and averages into the tfjs variables a checkpoint or snapshot reads. */
   syncState(): void {
     const l = this.layout;
-    const put = (store: Map<string, tf.Variable>, src: Float32Array, i: number) => {
-      const t = tf.tensor(src.subarray(l.offsets[i], l.offsets[i] + l.sizes[i]), l.shapes[i]);
-      store.get(l.names[i])!.assign(t);
-      t.dispose();
-    };
-    const averages = [this.ema.shadow, ...(this.powerEma?.shadows ?? [])];
-    for (let i = 0; i < l.names.length; i++) {
-      if (l.trainable[i]) { put(this.opt.m, this.m, i); put(this.opt.v, this.v, i); }
-      averages.forEach((store, k) => put(store, this.shadows[k], i));
-    }
+    const moments = (store: Map<string, tf.Variable>) => l.names.map((n, i) => (l.trainable[i] ? store.get(n) : undefined));
+    writeFlat(moments(this.opt.m), l, this.m);
+    writeFlat(moments(this.opt.v), l, this.v);
+    [this.ema.shadow, ...(this.powerEma?.shadows ?? [])].forEach((store, k) => writeFlat(l.names.map((n) => store.get(n)!), l, this.shadows[k]));
   }
 }

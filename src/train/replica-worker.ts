@@ -4,6 +4,7 @@
 import { workerData } from 'node:worker_threads';
 import { selectBackend, tf } from '../compute/backend.js';
 import { CONTROL, sliceOf, sliceRandom, type WorkerInit } from './data-parallel.js';
+import { readFlat, writeFlat } from './fused-update.js';
 import type { TrainTask } from './trainer.js';
 
 const init = workerData as WorkerInit;
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   await selectBackend(init.backend);
   const data = tf.tensor4d(new Float32Array(init.data.buffer), init.data.shape as [number, number, number, number]);
   const task = await buildTask(data);
-  const { names, shapes, offsets, total: P } = init.layout;
+  const { names, shapes, total: P } = init.layout;
   const params = [...task.params.entries()];
   if (params.length !== names.length || params.some(([n, p], i) => n !== names[i] || p.shape.join() !== shapes[i].join())) {
     throw new Error('the replica\'s parameters differ from the main thread\'s (names or shapes)');
@@ -51,15 +52,13 @@ async function main(): Promise<void> {
     while (Atomics.load(ctrl, SEQ) === last) Atomics.wait(ctrl, SEQ, last);
     last = Atomics.load(ctrl, SEQ);
     if (Atomics.load(ctrl, CMD) === CMD_EXIT) break;
-    for (let i = 0; i < vars.length; i++) {
-      tf.tidy(() => vars[i].assign(tf.tensor(weights.subarray(offsets[i], offsets[i] + vars[i].size), shapes[i])));
-    }
+    writeFlat(vars, init.layout, weights);
     const b = Atomics.load(ctrl, BATCH), seed = Atomics.load(ctrl, STEP_SEED) >>> 0;
     const s = sliceOf(b, init.workers, init.k), r = sliceRandom(seed, init.k);
     const idx = Int32Array.from(indices.subarray(s.start, s.start + s.length));
     const { value, grads: g } = tf.variableGrads(() => task.loss(idx, r.rng, r.seed), vars);
     losses[init.k] = value.dataSync()[0];
-    for (let i = 0; i < vars.length; i++) grads.set(g[vars[i].name].dataSync() as Float32Array, offsets[i]);
+    readFlat(vars.map((v) => g[v.name]), init.layout, grads);
     tf.dispose([value, ...Object.values(g)]);
     Atomics.store(ctrl, slot(init.k, 0), last);
     Atomics.notify(ctrl, slot(init.k, 0));
