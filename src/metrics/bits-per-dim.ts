@@ -21,6 +21,8 @@ export interface BpdResult {
   bitsPerDim: number;
   /** standard error of the mean over images */
   stderr: number;
+  /** each image's own bound, in bits/dim (their mean is bitsPerDim) */
+  perImage: Float64Array;
   n: number;
   /** data dimensions per image */
   dims: number;
@@ -115,7 +117,7 @@ export function pixelBitsPerDim(D: Denoiser, schedule: DiscreteSchedule, x: tf.T
     notes.push(EIGHT_BIT_SYMMETRIC.note);
   }
   const parts: Record<string, number> = opts.method === 'vlb' ? vlbParts : { ode: bpd - DEQUANT_BITS, dequantization: DEQUANT_BITS };
-  return { method: opts.method, bitsPerDim: bpd, stderr: stderr / (dims * LN2), n: x.shape[0], dims, parts, notes, nfe, seconds: (performance.now() - t0) / 1000 };
+  return { method: opts.method, bitsPerDim: bpd, stderr: stderr / (dims * LN2), perImage: perImage.map((v) => v / (dims * LN2)), n: x.shape[0], dims, parts, notes, nfe, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**
@@ -204,7 +206,7 @@ export function latentBitsPerDim(b: LatentModelParts, x: tf.Tensor4D, opts: Late
   const toBpd = (v: number) => v / (dims * LN2);
   const terms = opts.terms ?? 'all';
   return {
-    method: 'latent-vlb', bitsPerDim: toBpd(mean), stderr: toBpd(stderr), n, dims,
+    method: 'latent-vlb', bitsPerDim: toBpd(mean), stderr: toBpd(stderr), perImage: perImage.map(toBpd), n, dims,
     parts: { decoder: toBpd(acc.decoder), negEntropy: toBpd(acc.negEntropy), latentPrior: toBpd(acc.prior), scaleJacobian: toBpd(acc.scaleJacobian) },
     notes: [
       `decoder: discretized Gaussian over the 256 levels, σ = ${opts.decoderStd.toFixed(4)} (${opts.decoderStdSource})`,

@@ -86,7 +86,15 @@ const domainOf = (values: readonly object[], field: string) => [...new Set(value
 /** Colour scale of a backend (model name) field. */
 export function backendColors(values: readonly object[], field = 'backend') {
   const domain = domainOf(values, field);
-  return { domain, range: domain.map((d) => PALETTE[backendIndex(d) % PALETTE.length]) };
+  // Each name keeps its own colour unless another name of the same chart has it: then the next free one.
+  const taken = new Set<number>();
+  const range = domain.map((d) => {
+    let i = backendIndex(d) % PALETTE.length;
+    for (let k = 0; k < PALETTE.length && taken.has(i); k++) i = (i + 1) % PALETTE.length;
+    taken.add(i);
+    return PALETTE[i];
+  });
+  return { domain, range };
 }
 
 /** Colour, shape and dash scales of a sampler (label) field. */
@@ -293,31 +301,43 @@ export function finalCheckpointRows(rows: ResultRow[]): ResultRow[] {
  * checkpoints of some backend (grid.checkpoints).
  */
 export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityVsTraining(rows, floors, 'gflop');
+}
+
+/** Quality against the diffusion stage's training steps (each point a checkpoint), one line per model. */
+export function qualityVsTrainingSteps(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityVsTraining(rows, floors, 'step');
+}
+
+function qualityVsTraining(rows: ResultRow[], floors: Floors | undefined, axis: 'gflop' | 'step'): Chart[] {
   const out: Chart[] = [];
+  const x = axis === 'gflop'
+    ? { field: 'gflop', type: 'quantitative' as const, scale: { type: 'log' as const, nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' }
+    : { field: 'step', type: 'quantitative' as const, scale: { nice: false, padding: 12 }, title: 'diffusion training steps' };
   for (const metric of qualityMetrics(rows)) {
     const sel = rows.filter((r) => r.metric === metric && r.train_gflop != null && r.train_step != null);
     const multi = [...new Set(sel.map((r) => r.backend))].some((b) => new Set(sel.filter((r) => r.backend === b).map((r) => r.train_step)).size > 1);
     if (!multi) continue;
     out.push({
-      name: `quality-vs-training-compute-${family(metric)}`,
-      title: `${label(metric)} vs training compute`,
+      name: `quality-vs-training-${axis === 'gflop' ? 'compute' : 'steps'}-${family(metric)}`,
+      title: `${label(metric)} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs training compute`, `each point is a checkpoint (EMA weights); compare backends at equal training GFLOP; lower is better; ${CI_NOTE}`),
+        title: heading(`${family(metric).toUpperCase()} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`, `each point is a checkpoint (EMA weights); ${axis === 'gflop' ? 'compare backends at equal training GFLOP' : 'the latent models\' autoencoder stage is not counted'}; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
         layer: [...linesWithPoints({
           data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
           transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
           mark: { type: 'line', point: true },
           encoding: {
-            x: { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' },
+            x,
             y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
             color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(sel) },
             strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
             tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
           },
-        }), ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, gflop: r.train_gflop, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
-          { field: 'gflop', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 } }, floors, ['backend', 'setting', 'gflop'])],
+        }), ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, [axis]: axis === 'gflop' ? r.train_gflop : r.train_step, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
+          { field: axis, type: 'quantitative', scale: x.scale }, floors, ['backend', 'setting', axis])],
       } as TopLevelSpec,
     });
   }
@@ -345,6 +365,301 @@ export function bitsPerDim(rows: ResultRow[]): Chart[] {
       ],
     } as TopLevelSpec,
   }];
+}
+
+/**
+ * bits/dim against the diffusion stage's training steps (each point a checkpoint), ± one standard
+ * error; drawn when a model has bits/dim at more than one checkpoint. The data's entropy, the
+ * metric's floor, is unknown; 0 bits/dim is the only bound drawn.
+ */
+export function bitsPerDimVsTrainingSteps(rows: ResultRow[]): Chart[] {
+  const sel = rows.filter((r) => (r.metric === 'bits_per_dim' || r.metric === 'bits_per_dim_ode') && r.train_step != null);
+  const multi = [...new Set(sel.map((r) => r.backend))].some((b) => new Set(sel.filter((r) => r.backend === b).map((r) => r.train_step)).size > 1);
+  if (!multi) return [];
+  const values = sel.map((r) => ({
+    backend: r.backend, method: r.metric === 'bits_per_dim' ? 'variational bound' : 'probability-flow ODE', step: r.train_step, value: r.value,
+    lo: r.value - (r.std ?? 0), hi: r.value + (r.std ?? 0), n: r.n,
+  }));
+  const x = { field: 'step', type: 'quantitative', scale: { nice: false, padding: 12 }, title: 'diffusion training steps' };
+  return [{
+    name: 'bits-per-dim-vs-training-steps',
+    title: 'bits/dim vs training steps',
+    spec: {
+      $schema: SCHEMA,
+      title: heading('Negative log-likelihood vs training steps (bits/dim)', 'upper bounds on −log₂ P(x)/D of 8-bit test pixels, each point a checkpoint (EMA weights); lower is better; bars ± 1 s.e.; floor: the data\'s entropy, unknown (≥ 0)'),
+      width: WIDTH, height: HEIGHT,
+      data: { values },
+      layer: [
+        { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', title: 'bits/dim', scale: { zero: false } }, color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) }, strokeDash: { field: 'method', type: 'nominal', title: 'estimate' }, tooltip: [{ field: 'backend' }, { field: 'method' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'value', type: 'quantitative', format: '.4f' }, { field: 'n' }] } },
+        { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'bits/dim' }, y2: { field: 'hi' }, color: { field: 'backend', type: 'nominal', scale: backendColors(values) } } },
+      ],
+    } as TopLevelSpec,
+  }];
+}
+
+/**
+ * bits/dim against FID, one point per trained model (its final checkpoint; the first sampler setting
+ * scored), coloured by backend kind: bits/dim ± 1 s.e. across, FID's 95% interval up, the FID floor
+ * dashed. The subtitle names, per kind, the model with the best FID and the one with the best bits/dim.
+ */
+export function likelihoodVsQuality(rows: ResultRow[], kindOf: (backend: string) => string, floors?: Floors): Chart[] {
+  const out: Chart[] = [];
+  const nll = rows.filter((r) => r.metric === 'bits_per_dim');
+  for (const metric of qualityMetrics(rows).filter((m) => family(m) === 'fid')) {
+    const fids = rows.filter((r) => r.metric === metric);
+    const setting = fids.length ? `${fids[0].sampler} ${fids[0].steps}` : '';
+    const values = nll.flatMap((b) => {
+      const f = fids.find((r) => r.backend === b.backend && `${r.sampler} ${r.steps}` === setting);
+      if (!f) return [];
+      return [{ model: b.backend, kind: kindOf(b.backend), bpd: b.value, bpd_lo: b.value - (b.std ?? 0), bpd_hi: b.value + (b.std ?? 0), fid: f.value, fid_lo: f.ci_low ?? f.value, fid_hi: f.ci_high ?? f.value }];
+    });
+    if (values.length < 2) continue;
+    const best = [...new Set(values.map((v) => v.kind))].sort().map((k) => {
+      const of = values.filter((v) => v.kind === k);
+      const bf = of.reduce((a, v) => (v.fid < a.fid ? v : a)), bn = of.reduce((a, v) => (v.bpd < a.bpd ? v : a));
+      return `${k}: best FID ${bf.model} (${bf.fid.toPrecision(3)}), best bits/dim ${bn.model} (${bn.bpd.toFixed(3)})${bf.model === bn.model ? ', the same model' : ''}`;
+    });
+    const f = floors?.[metric];
+    const x = { field: 'bpd', type: 'quantitative', title: 'bits/dim (variational bound, test images; log scale)', scale: { type: 'log', nice: false, padding: 16 } };
+    const y = { field: 'fid', type: 'quantitative', title: label(metric), scale: { zero: false } };
+    out.push({
+      name: `likelihood-vs-quality-${family(metric)}`,
+      title: `bits/dim vs ${label(metric)}`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`Likelihood vs sample quality (${family(metric).toUpperCase()}, ${setting} steps)`, [`one point per trained model (final checkpoint); lower-left is better on both; bars: ± 1 s.e. (bits/dim), 95% bootstrap interval (FID); dashed: real-data floor`, ...best].join('; ')),
+        width: WIDTH, height: HEIGHT,
+        data: { values },
+        layer: [
+          { mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color: { field: 'kind', type: 'nominal', title: 'backend', scale: backendColors(values, 'kind') }, tooltip: [{ field: 'model' }, { field: 'kind' }, { field: 'bpd', type: 'quantitative', format: '.4f', title: 'bits/dim' }, { field: 'fid', type: 'quantitative', format: '.4g', title: 'FID' }] } },
+          { mark: { type: 'errorbar', ticks: true }, encoding: { x: { field: 'bpd_lo', type: 'quantitative', title: x.title }, x2: { field: 'bpd_hi' }, y, color: { field: 'kind', type: 'nominal', scale: backendColors(values, 'kind') } } },
+          { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'fid_lo', type: 'quantitative', title: y.title }, y2: { field: 'fid_hi' }, color: { field: 'kind', type: 'nominal', scale: backendColors(values, 'kind') } } },
+          { mark: { type: 'text', align: 'left', dx: 6, dy: -6, fontSize: 9, color: '#444' }, encoding: { x, y, text: { field: 'model' } } },
+          ...(f ? [
+            { data: { values: [{ floor: f.value }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative', title: y.title } } },
+            { data: { values: [{ floor: f.value, text: `real-data floor ${f.value.toPrecision(3)} (n = ${f.n})` }] }, mark: { type: 'text', align: 'right', dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: WIDTH }, y: { field: 'floor', type: 'quantitative', title: y.title }, text: { field: 'text' } } },
+          ] : []),
+        ],
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
+/**
+ * The embedded toy (src/backends/embedded-toy.ts): sample quality against the ambient dimension D (log
+ * axis), one line per objective; SW₂ with its 95% bootstrap interval and the floor (two fresh data
+ * sets of the same size), and the samples' distance from the data plane beside it.
+ */
+export function qualityVsDimension(rows: ResultRow[]): Chart[] {
+  const sel = rows.filter((r) => r.metric === 'sw2' && r.dim != null);
+  if (!sel.length) return [];
+  const values = sel.map((r) => ({ objective: r.objective, setting: `${r.sampler} ${r.steps} steps`, dim: r.dim, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+  const floorRows = rows.filter((r) => r.metric === 'sw2-floor');
+  const floor = floorRows.length ? floorRows.reduce((a, r) => a + r.value, 0) / floorRows.length : undefined;
+  const n = sel[0].n;
+  const x = { field: 'dim', type: 'quantitative', title: 'ambient dimension D (log scale)', scale: { type: 'log', base: 2, nice: false, padding: 12 }, axis: { values: [...new Set(values.map((v) => v.dim))] } };
+  const color = { field: 'objective', type: 'nominal', title: 'objective', scale: backendColors(values, 'objective') };
+  const off = rows.filter((r) => r.metric === 'off-plane-rms' && r.dim != null).map((r) => ({ objective: r.objective, dim: r.dim, value: r.value }));
+  return [{
+    name: 'quality-vs-dimension-sw2',
+    title: 'sample quality vs ambient dimension',
+    spec: {
+      $schema: SCHEMA,
+      title: heading('Sample quality vs ambient dimension (SW₂ in the data plane)', `a 2-D toy set embedded in D dimensions by a fixed random orthonormal map, one MLP denoiser per D and objective; samples mapped back to the plane; lower is better; bars: 95% bootstrap interval; dashed: floor (two fresh data sets, n = ${n})`),
+      width: WIDTH, height: HEIGHT,
+      layer: [
+        { data: { values }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', title: 'sliced W₂ to fresh data (log scale)', scale: { type: 'log', nice: false } }, color, tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'setting' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+        { data: { values }, mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: 'sliced W₂ to fresh data (log scale)', scale: { type: 'log', nice: false } }, y2: { field: 'ci_high' }, color } },
+        ...(floor !== undefined ? [
+          { data: { values: [{ floor }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
+          { data: { values: [{ floor, text: `floor ${floor.toPrecision(3)} (n = ${n})` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative' }, text: { field: 'text' } } },
+        ] : []),
+      ],
+    } as TopLevelSpec,
+  }, ...(off.length ? [{
+    name: 'quality-vs-dimension-off-plane',
+    title: 'distance from the data plane vs ambient dimension',
+    spec: {
+      $schema: SCHEMA,
+      title: heading('Distance of the samples from the data plane', 'RMS over samples of ‖x − PPᵀx‖ (the data lie exactly on the plane: floor 0); lower is better'),
+      width: WIDTH, height: HEIGHT,
+      data: { values: off },
+      mark: { type: 'line', point: true },
+      encoding: { x, y: { field: 'value', type: 'quantitative', title: 'RMS distance from the plane' }, color, tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] },
+    } as TopLevelSpec,
+  }] : [])];
+}
+
+export interface ToySamples { objective: string; dim: number; setting: string; points: number[] }
+
+/**
+ * Generated toy samples mapped back to the data plane, one panel per objective (rows) and ambient
+ * dimension (columns): the paper's figure of samples as D grows. Points outside ±3 (unit-variance
+ * coordinates; the data reach about ±2) are drawn on the border.
+ */
+export function toySampleScatter(sets: ToySamples[]): Chart[] {
+  if (!sets.length) return [];
+  const lim = 3, clamp = (v: number) => Math.max(-lim, Math.min(lim, v));
+  const values = sets.flatMap((s) => Array.from({ length: s.points.length / 2 }, (_, i) => ({ objective: s.objective, D: s.dim, u: clamp(s.points[2 * i]), v: clamp(s.points[2 * i + 1]) })));
+  const dims = [...new Set(sets.map((s) => s.dim))].sort((a, b) => a - b);
+  return [{
+    name: 'toy-samples',
+    title: 'generated toy samples per ambient dimension',
+    spec: {
+      $schema: SCHEMA,
+      title: heading('Generated samples in the data plane, per objective and ambient dimension D', `the first 500 samples of each model (${sets[0].setting}), mapped back by Pᵀ; axes clipped to ±3 (the data span about ±2)`),
+      data: { values },
+      facet: { row: { field: 'objective', type: 'nominal', title: 'objective' }, column: { field: 'D', type: 'ordinal', title: 'ambient dimension D', sort: dims } },
+      spec: {
+        width: 110, height: 110,
+        mark: { type: 'circle', size: 4, opacity: 0.5 },
+        encoding: {
+          x: { field: 'u', type: 'quantitative', scale: { domain: [-lim, lim] }, axis: null },
+          y: { field: 'v', type: 'quantitative', scale: { domain: [-lim, lim] }, axis: null },
+          color: { field: 'objective', type: 'nominal', legend: null, scale: backendColors(values, 'objective') },
+        },
+      },
+    } as TopLevelSpec,
+  }];
+}
+
+/**
+ * The latent models' autoencoders on held-out test images: rFID (95% interval; floor: the same images
+ * unreconstructed, as a tick per model) and PSNR, one column per model. A pixel model reconstructs
+ * exactly (rFID at its floor, PSNR ∞) and has no column.
+ */
+export function autoencoderQuality(rows: ResultRow[]): Chart[] {
+  const rf = rows.filter((r) => /^rfid@/.test(r.metric));
+  if (!rf.length) return [];
+  const floorOf = (b: string) => rows.find((r) => r.backend === b && /^rfid-floor@/.test(r.metric));
+  const psnr = rows.filter((r) => r.metric === 'psnr').map((r) => ({ backend: r.backend, value: r.value }));
+  const values = rf.map((r) => ({ backend: r.backend, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value, floor: floorOf(r.backend)?.value ?? null }));
+  const x = { field: 'backend', type: 'nominal', title: 'model', sort: values.map((v) => v.backend) };
+  const color = { field: 'backend', type: 'nominal', legend: null, scale: backendColors(values) };
+  return [{
+    name: 'autoencoders',
+    title: 'autoencoder reconstruction quality',
+    spec: {
+      $schema: SCHEMA,
+      title: heading(`Autoencoder reconstructions of held-out test images (${label(rf[0].metric.slice(1)).replace(/^FID/, 'rFID')})`, `left: rFID, 95% bootstrap interval, dashed tick: floor (the same ${rf[0].n} images unreconstructed); right: PSNR (dB, higher is better); a pixel model (f = 1) reconstructs exactly`),
+      hconcat: [
+        {
+          width: 260, height: HEIGHT, data: { values },
+          layer: [
+            { mark: { type: 'point', filled: true, size: 70 }, encoding: { x, y: { field: 'value', type: 'quantitative', title: 'rFID (lower is better)' }, color, tooltip: [{ field: 'backend' }, { field: 'value', type: 'quantitative', format: '.4g' }, { field: 'floor', type: 'quantitative', format: '.3g' }] } },
+            { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: 'rFID (lower is better)' }, y2: { field: 'ci_high' }, color } },
+            { mark: { type: 'tick', strokeDash: [4, 3], color: '#333', thickness: 1.5 }, encoding: { x, y: { field: 'floor', type: 'quantitative' } } },
+          ],
+        },
+        {
+          width: 260, height: HEIGHT, data: { values: psnr },
+          mark: 'bar',
+          encoding: { x, y: { field: 'value', type: 'quantitative', title: 'PSNR (dB)' }, color, tooltip: [{ field: 'backend' }, { field: 'value', type: 'quantitative', format: '.2f' }] },
+        },
+      ],
+    } as TopLevelSpec,
+  }];
+}
+
+/**
+ * Quality against the sampling grid's shift α (SD3: every σ multiplied by α; log axis), one panel
+ * per backend kind, one line per image resolution, each with its own real-data floor (dashed, in the
+ * line's colour) and 95% intervals. `info` gives a model's kind, resolution and floors.
+ */
+export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { kind: string; resolution: number | null; floors?: Floors } | undefined): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows).filter((m) => family(m) === 'fid')) {
+    const sel = rows.filter((r) => r.metric === metric && r.shift != null && info(r.backend));
+    if (!sel.length) continue;
+    const res = (b: string) => { const i = info(b)!; return i.resolution === null ? b : `${i.resolution}×${i.resolution}`; };
+    const values = sel.map((r) => ({ kind: info(r.backend)!.kind, resolution: res(r.backend), model: r.backend, shift: r.shift, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+    const floorsOf = [...new Set(sel.map((r) => r.backend))].flatMap((b) => {
+      const f = info(b)!.floors?.[metric];
+      return f ? [{ kind: info(b)!.kind, resolution: res(b), floor: f.value }] : [];
+    });
+    const resolutions = [...new Set(values.map((v) => v.resolution))].sort((a, b) => parseInt(a) - parseInt(b));
+    const color = { field: 'resolution', type: 'nominal', title: 'image size', sort: resolutions, scale: { domain: resolutions, range: resolutions.map((_, i) => PALETTE[i % PALETTE.length]) } };
+    const x = { field: 'shift', type: 'quantitative', title: 'sampling shift α (σ × α; log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.shift))] } };
+    const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
+    out.push({
+      name: `quality-vs-shift-${family(metric)}`,
+      title: `${label(metric)} vs sampling shift`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`${family(metric).toUpperCase()} vs noise-schedule shift, per image size`, `one model per backend and image size, sampled with its grid shifted by α; lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
+        data: { values: [...values, ...floorsOf.map((f) => ({ ...f, isFloor: true }))] },
+        facet: { column: { field: 'kind', type: 'nominal', title: 'backend' } },
+        spec: {
+          width: 300, height: HEIGHT,
+          layer: [
+            { transform: [{ filter: 'datum.isFloor !== true' }], mark: { type: 'line', point: true }, encoding: { x, y, color, tooltip: [{ field: 'model' }, { field: 'resolution' }, { field: 'shift', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+            { transform: [{ filter: 'datum.isFloor !== true' }], mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color } },
+            { transform: [{ filter: 'datum.isFloor === true' }], mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { y: { field: 'floor', type: 'quantitative' }, color } },
+          ],
+        },
+        resolve: { scale: { y: 'shared' } },
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
+export interface OodSet { backend: string; inName: string; oodName: string; inDist: number[]; ood: number[] }
+
+/**
+ * Out-of-distribution likelihoods: histograms of per-image bits/dim on the training distribution's test
+ * set and on another dataset's, one panel per model (the paper's Fig. 1), and the AUROC of each score
+ * with its 95% bootstrap interval against chance (0.5, dashed).
+ */
+export function oodLikelihood(sets: OodSet[], rows: ResultRow[]): Chart[] {
+  const out: Chart[] = [];
+  if (sets.length) {
+    const values = sets.flatMap((s) => [
+      ...s.inDist.map((v) => ({ backend: s.backend, set: `${s.inName} test (training distribution)`, bpd: v })),
+      ...s.ood.map((v) => ({ backend: s.backend, set: `${s.oodName} test (out of distribution)`, bpd: v })),
+    ]);
+    out.push({
+      name: 'ood-histograms',
+      title: 'bits/dim of in- and out-of-distribution test images',
+      spec: {
+        $schema: SCHEMA,
+        title: heading('Per-image bits/dim: training distribution vs another dataset', `variational bound per test image, ${sets[0].inDist.length} images per set; lower bits/dim = judged more likely; the likelihood's floor, the data's entropy, is unknown (≥ 0)`),
+        data: { values },
+        facet: { column: { field: 'backend', type: 'nominal', title: 'model' } },
+        spec: {
+          width: 260, height: 200,
+          mark: { type: 'bar', opacity: 0.55, binSpacing: 0 },
+          encoding: {
+            x: { field: 'bpd', type: 'quantitative', bin: { maxbins: 40 }, title: 'bits/dim' },
+            y: { aggregate: 'count', type: 'quantitative', title: 'images', stack: null },
+            color: { field: 'set', type: 'nominal', title: 'test set', legend: { labelLimit: 400, orient: 'bottom' } },
+          },
+        },
+        resolve: { scale: { x: 'independent' } },
+      } as TopLevelSpec,
+    });
+  }
+  const au = rows.filter((r) => r.metric.startsWith('auroc-')).map((r) => ({ backend: r.backend, score: r.metric.slice(6), value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+  if (au.length) {
+    const x = { field: 'score', type: 'nominal', title: 'score', sort: ['raw', 'typicality', 'complexity'] };
+    const color = { field: 'backend', type: 'nominal', title: 'model', scale: backendColors(au) };
+    out.push({
+      name: 'ood-auroc',
+      title: 'AUROC of out-of-distribution detection',
+      spec: {
+        $schema: SCHEMA,
+        title: heading('Out-of-distribution detection by likelihood (AUROC)', 'raw: bits/dim; typicality: |bits/dim − training mean|; complexity: bits/dim − deflate bits/dim (Serrà et al. 2020); 1 = perfect; dashed: chance 0.5, below it the other dataset looks more likely; bars: 95% bootstrap interval'),
+        width: WIDTH, height: HEIGHT,
+        layer: [
+          { data: { values: au }, mark: { type: 'point', filled: true, size: 70 }, encoding: { x, xOffset: { field: 'backend' }, y: { field: 'value', type: 'quantitative', title: 'AUROC', scale: { domain: [0, 1] } }, color, tooltip: [{ field: 'backend' }, { field: 'score' }, { field: 'value', type: 'quantitative', format: '.3f' }, { field: 'ci_low', type: 'quantitative', format: '.3f' }, { field: 'ci_high', type: 'quantitative', format: '.3f' }] } },
+          { data: { values: au }, mark: { type: 'errorbar', ticks: true }, encoding: { x, xOffset: { field: 'backend' }, y: { field: 'ci_low', type: 'quantitative', title: 'AUROC' }, y2: { field: 'ci_high' }, color } },
+          { data: { values: [{ chance: 0.5 }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'chance', type: 'quantitative' } } },
+        ],
+      } as TopLevelSpec,
+    });
+  }
+  return out;
 }
 
 export interface LossPoint { model: string; stage: string; step: number; loss: number }

@@ -7,15 +7,22 @@ import { parseSamplerSetting } from '../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
 import { MAX_SIGMA_REL } from '../train/posthoc-ema.js';
-import { TrainConfig } from '../train/config.js';
+import { TrainBlock, TrainConfig } from '../train/config.js';
+import { TOY2D_NAMES } from '../data/toy2d.js';
+import { DATASET_NAMES } from '../data/index.js';
+import { OBJECTIVE_NAMES } from '../diffusion/objectives/index.js';
 import { ConfigError, deepMerge, formatIssues, isObject, readStructured, resolveRefs, SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 
 export { ConfigError };
 
 /** Metrics of the analytic (Gaussian-mixture) backend, where the exact answer is known. */
 export const ANALYTIC_METRICS = ['sw2', 'path-rms'] as const;
-export const GRID_METRICS = [...METRIC_GROUPS, ...ANALYTIC_METRICS] as const;
-export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
+/**
+ * recon: the latent models' autoencoders on test images (rFID against the reference, PSNR); ood:
+ * per-image bits/dim on the model's test set and eval.ood's, and the AUROC of telling them apart.
+ */
+export const GRID_METRICS = [...METRIC_GROUPS, 'recon', 'ood', ...ANALYTIC_METRICS] as const;
+export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-training-steps', 'likelihood-vs-quality', 'quality-vs-dimension', 'autoencoders', 'quality-vs-shift', 'ood-likelihood', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'samples'] as const;
 
 const Eval = z.strictObject({
   /** generated samples per grid point */
@@ -39,6 +46,8 @@ const Eval = z.strictObject({
   batchSize: z.number().int().positive().optional(),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
   features: z.string().default('lenet'),
+  /** the out-of-distribution test set of the 'ood' metric (its test split, the model's resize and channels) */
+  ood: z.strictObject({ name: z.enum(DATASET_NAMES), dir: z.string().optional() }).optional(),
 });
 
 export const Experiment = z.strictObject({
@@ -51,8 +60,24 @@ export const Experiment = z.strictObject({
   models: z.record(z.string(), z.unknown()).default({}),
   /** the exact Gaussian-mixture backend: a mixture JSON (configs/gmm) */
   analytic: z.strictObject({ gmm: z.string() }).optional(),
+  /**
+   * a 2-D toy set embedded in D dimensions by a fixed random column-orthonormal map, with a small MLP
+   * denoiser per dimension and objective (src/backends/embedded-toy.ts): the grid backend 'toy'
+   */
+  toy: z.strictObject({
+    data: z.enum(TOY2D_NAMES).default('swiss-roll'),
+    /** ambient dimensions D */
+    dims: z.array(z.number().int().min(2).max(65_536)).min(1),
+    objectives: z.array(z.enum(OBJECTIVE_NAMES)).min(1),
+    hidden: z.number().int().positive().max(8192).default(256),
+    /** dense layers, the output layer included */
+    layers: z.number().int().min(2).max(32).default(5),
+    /** training points drawn once from the toy set */
+    trainPoints: z.number().int().positive().max(10_000_000).default(10_000),
+    train: TrainBlock,
+  }).optional(),
   grid: z.strictObject({
-    /** model names from `models`, or 'analytic' */
+    /** model names from `models`, 'analytic' or 'toy' */
     backends: z.array(z.string()).min(1),
     /** a sampler name, or {name, ...its options, ...grid choices} (src/diffusion/samplers/index.ts) */
     samplers: z.array(z.union([z.string(), z.looseObject({ name: z.string() })])).default([]),
@@ -101,10 +126,12 @@ export const Experiment = z.strictObject({
 }).superRefine((e, ctx) => {
   for (const k of Object.keys(e.models)) if (!SAFE_NAME.test(k)) ctx.addIssue({ code: 'custom', path: ['models', k], message: SAFE_NAME_MESSAGE });
   for (const [i, b] of (e.grid?.backends ?? []).entries()) {
-    if (b === 'analytic') {
+    if (b === 'toy') {
+      if (!e.toy) ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: "'toy' needs a toy block: { dims: [...], objectives: [...], train: { steps } }" });
+    } else if (b === 'analytic') {
       if (!e.analytic) ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: "'analytic' needs an analytic block: { gmm: configs/gmm/<file>.json }" });
     } else if (!(b in e.models)) {
-      ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: `unknown backend '${b}'; expected 'analytic' or one of the models: ${Object.keys(e.models).join(', ') || '(none defined)'}` });
+      ctx.addIssue({ code: 'custom', path: ['grid', 'backends', i], message: `unknown backend '${b}'; expected 'analytic', 'toy' or one of the models: ${Object.keys(e.models).join(', ') || '(none defined)'}` });
     }
   }
   const labels = (e.grid?.samplers ?? []).map((sm, i) => {
@@ -123,7 +150,9 @@ export const Experiment = z.strictObject({
       if (e.grid.backends.includes(name) && isObject(m) && !diffusion?.train?.posthocEma) ctx.addIssue({ code: 'custom', path: ['models', name, 'diffusion', 'train', 'posthocEma'], message: 'grid.ema needs post-hoc EMA snapshots: add posthocEma: {} to the model\'s diffusion.train block' });
     }
   }
-  if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
+  if (e.grid?.metrics.includes('ood') && !e.eval.ood) ctx.addIssue({ code: 'custom', path: ['eval', 'ood'], message: "the 'ood' metric needs the other dataset: eval.ood: { name: mnist | fashion-mnist | ... }" });
+  if (e.grid?.metrics.includes('recon') && !e.grid.metrics.includes('fid')) ctx.addIssue({ code: 'custom', path: ['grid', 'metrics'], message: "'recon' scores reconstructions on the FID features: add 'fid'" });
+  if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic' || b === 'toy')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
 });
 
 export type ExperimentT = z.infer<typeof Experiment>;

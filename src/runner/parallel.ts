@@ -10,7 +10,7 @@ import { completePoints, lockResults, readRows } from './results.js';
 import { LOCK_PARENT_ENV } from '../util/lock.js';
 import { PARENT_ENV } from './parent.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
-import { existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
+import { autoencoderGroups, existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
 
 /**
  * The default --jobs: one process per core (at most 4: availableParallelism can report the host's
@@ -105,6 +105,16 @@ async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof l
     const featureTask = stage !== 'train' && quality && models.length > 0;
     // Cores left over when fewer tasks than jobs run side by side go to the models' training threads.
     const workers = opts.workers ?? Math.max(1, Math.floor(opts.jobs / (models.length + (featureTask ? 1 : 0))));
+    // Latent models that share an autoencoder (same seed, data and vae block) and find none trained
+    // yet: one of each group trains it first, then every member reuses it instead of training its own.
+    if (stage !== 'features') {
+      const first = autoencoderGroups(exp, models, root).filter((g) => g.length > 1).map((g) => g[0]);
+      if (first.length) {
+        const aw = opts.workers ?? Math.max(1, Math.floor(opts.jobs / first.length));
+        log(`[run ${exp.name}] ${first.length} shared autoencoder(s) first: ${first.join(', ')}`);
+        await pool(first.map((m) => ({ label: `autoencoder of ${m}`, args: ['run', opts.file, '--stage', 'autoencoders', '--model', m, '--resume', '--workers', String(aw), ...common] })), opts.jobs, log);
+      }
+    }
     if (stage !== 'features') for (const m of models) tasks.push({ label: `train ${m}`, args: ['run', opts.file, '--stage', 'train', '--model', m, '--resume', '--workers', String(workers), ...common] });
     if (featureTask) tasks.push({ label: 'feature network', args: ['run', opts.file, '--stage', 'features', '--resume', ...common] });
     log(`[run ${exp.name}] ${tasks.length} task(s) on ${Math.min(opts.jobs, tasks.length)} process(es): ${tasks.map((t) => t.label).join(', ')}`);

@@ -31,6 +31,11 @@ export interface ResultRow {
   git_commit: string;
   unit?: string;
   notes?: string[];
+  /** sampling points with a grid shift: SD3's α, every σ of the sampling grid multiplied by it */
+  shift?: number;
+  /** toy points: the ambient dimension and the objective of the MLP denoiser */
+  dim?: number;
+  objective?: string;
   /** model backends: the diffusion-stage training step of the evaluated checkpoint */
   train_step?: number | null;
   /**

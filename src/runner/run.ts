@@ -20,10 +20,14 @@ import { matrix, type Matrix } from '../metrics/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
-  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsEma, qualityVsGuidance, qualityVsTrainingCompute, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint, withSource,
+  bitsPerDim, costFrontier, family, finalCheckpointRows, type Floors, lossCurves, qualityVsEma, qualityVsGuidance, qualityVsTrainingCompute, qualityVsTrainingSteps, bitsPerDimVsTrainingSteps, likelihoodVsQuality, qualityVsDimension, toySampleScatter, autoencoderQuality, qualityVsShift, oodLikelihood, type OodSet, type ToySamples, qualityVsNfe, samplerError, sampleGrids, schedulePlots, type Chart, type GridImage, type LossPoint, withSource,
 } from '../plots/specs.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
+import { aurocWithInterval, compressedBitsPerDim, oodScores } from '../metrics/ood.js';
+import { loadDataset, permutation, subset } from '../data/index.js';
+import { Rng } from '../util/rng.js';
+import { embeddedToyDir, EmbeddedToyModel, evaluateEmbeddedToy, type EmbeddedToySpec } from '../backends/embedded-toy.js';
 import { parseSamplerSetting, type SamplerSetting } from '../diffusion/sampling.js';
 import { lossLog, runTraining } from '../train/pipeline.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -37,7 +41,10 @@ import { SAFE_NAME, SAFE_NAME_MESSAGE } from '../util/config-files.js';
 export interface GridPoint {
   index: number;
   key: string;
-  kind: 'sample' | 'nll' | 'analytic';
+  kind: 'sample' | 'nll' | 'analytic' | 'toy' | 'recon' | 'ood';
+  /** toy points: the ambient dimension and the objective of the MLP denoiser */
+  dim?: number;
+  objective?: string;
   backend: string;
   /** diffusion-stage step of the checkpoint to evaluate; null: the final one */
   checkpoint: number | null;
@@ -62,8 +69,23 @@ export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
   if (!g) return [];
   const out: GridPoint[] = [];
   const perModel = g.metrics.some((m) => m === 'nll' || m === 'nll-ode');
-  const sampling = g.metrics.some((m) => !['nll', 'nll-ode'].includes(m));
+  const sampling = g.metrics.some((m) => !['nll', 'nll-ode', 'recon', 'ood'].includes(m));
   for (const backend of g.backends) {
+    if (backend === 'toy') {
+      for (const dim of exp.toy!.dims) for (const objective of exp.toy!.objectives) for (const seed of g.seeds) {
+        for (const sampler of g.samplers.map((x) => parseSamplerSetting(x).label)) {
+          for (const steps of g.steps) out.push({ index: 0, key: `toy:${objective}:D${dim}|${sampler}|${steps}|${seed}`, kind: 'toy', backend, checkpoint: null, ema: null, sampler, steps, seed, dim, objective });
+        }
+      }
+      continue;
+    }
+    // The autoencoder does not change with the diffusion checkpoints: one reconstruction point per model.
+    if (g.metrics.includes('recon') && exp.models[backend]?.backend === 'latent') {
+      for (const seed of g.seeds) out.push({ index: 0, key: `${backend}|recon|-|${seed}`, kind: 'recon', backend, checkpoint: null, ema: null, sampler: null, steps: null, seed });
+    }
+    if (g.metrics.includes('ood') && exp.models[backend]) {
+      for (const seed of g.seeds) out.push({ index: 0, key: `${backend}|ood|-|${seed}`, kind: 'ood', backend, checkpoint: null, ema: null, sampler: null, steps: null, seed });
+    }
     const ckpts: (number | null)[] = backend !== 'analytic' && g.checkpoints.length ? g.checkpoints : [null];
     const emas: (number | null)[] = backend !== 'analytic' && g.ema.length ? g.ema : [null];
     for (const checkpoint of ckpts) for (const ema of emas) {
@@ -107,12 +129,86 @@ export function modelDir(exp: ResolvedExperiment, name: string, resultsRoot: str
 export function resolveModelDir(exp: ResolvedExperiment, name: string, resultsRoot: string): string {
   const own = modelDir(exp, name, resultsRoot), cfg = exp.models[name];
   if (trained(own, cfg)) return own;
-  const standalone = path.join(resultsRoot, 'train', cfg.name);
-  const base = latestCheckpoint(path.join(standalone, 'diffusion'));
-  if (!base || !trained(standalone, cfg)) return own;
-  const { out: _o, scaleFactor: _s, dataShape: _d, trainImages: _t, ...saved } = readJsonFile<{ config: Record<string, unknown> }>(`${base}.json`, 'a checkpoint sidecar').config;
   const { out: _out, ...wanted } = cfg;
-  return configHash(saved) === configHash(wanted) ? standalone : own;
+  const hash = configHash(wanted);
+  const standalone = path.join(resultsRoot, 'train', cfg.name);
+  if (savedHash(standalone, 'diffusion') === hash && trained(standalone, cfg)) return standalone;
+  // The same model (same config, name included) trained by another experiment under this results root.
+  for (const d of trainedElsewhere(resultsRoot, (dir) => dir.endsWith(`-${hash}`) && dir !== own)) {
+    if (savedHash(d, 'diffusion') === hash && trained(d, cfg)) return d;
+  }
+  return own;
+}
+
+/** The config hash a stage's latest checkpoint was trained with (the keys the trainer adds left out). */
+function savedHash(dir: string, stage: string, pick?: (c: Record<string, unknown>) => unknown): string | undefined {
+  const base = latestCheckpoint(path.join(dir, stage));
+  if (!base) return undefined;
+  const { out: _o, scaleFactor: _s, dataShape: _d, trainImages: _t, ...saved } = readJsonFile<{ config: Record<string, unknown> }>(`${base}.json`, 'a checkpoint sidecar').config;
+  return configHash(pick ? pick(saved) : saved);
+}
+
+/** Model directories of every experiment under a results root (results/<experiment>/models/<dir>) that `keep` accepts. */
+function trainedElsewhere(root: string, keep: (dir: string) => boolean): string[] {
+  if (!fs.existsSync(root)) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(root).sort()) {
+    const models = path.join(root, e, 'models');
+    if (!fs.existsSync(models) || !fs.statSync(models).isDirectory()) continue;
+    for (const m of fs.readdirSync(models).sort()) if (keep(path.join(models, m))) out.push(path.join(models, m));
+  }
+  return out;
+}
+
+/**
+ * The latent models among `names` that would share one autoencoder, grouped (each group's models in
+ * order), leaving out models already trained and groups whose autoencoder exists under the root.
+ */
+export function autoencoderGroups(exp: ResolvedExperiment, names: string[], root = 'results'): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const n of names) {
+    const cfg = { ...exp.models[n], out: resolveModelDir(exp, n, root) };
+    if (cfg.backend !== 'latent' || trained(cfg.out, cfg) || latestCheckpoint(path.join(cfg.out, 'vae'))) continue;
+    const k = configHash(vaeKey(cfg as unknown as Record<string, unknown>));
+    groups.set(k, [...(groups.get(k) ?? []), n]);
+  }
+  return [...groups.values()].filter((g) => !hasAutoencoder(exp.models[g[0]], root));
+}
+
+/** True when a finished autoencoder for this model's seed, data and vae block exists under the root. */
+function hasAutoencoder(cfg: ResolvedModel, root: string): boolean {
+  return autoencoderDonor(cfg, root, '') !== undefined;
+}
+
+/** What decides a latent model's autoencoder: seed, data and the vae block. */
+const vaeKey = (c: Record<string, unknown>) => ({ seed: c.seed, data: c.data, vae: c.vae });
+
+/**
+ * A latent model whose autoencoder stage has not run takes a finished one with the same seed, data and
+ * vae block from another model under the results root (copied into its own vae/ directory, so that
+ * each run directory stays whole): the diffusion models of one sweep share one autoencoder, as in
+ * the LDM recipe, and it is trained once. Returns the directory it came from.
+ */
+export function shareAutoencoder(cfg: ResolvedModel & { out: string }, root: string): string | undefined {
+  if (cfg.backend !== 'latent' || latestCheckpoint(path.join(cfg.out, 'vae'))) return undefined;
+  const d = autoencoderDonor(cfg, root, cfg.out);
+  if (!d) return undefined;
+  const dst = path.join(cfg.out, 'vae'), tmp = `${dst}.copy-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(cfg.out, { recursive: true });
+  fs.cpSync(path.join(d, 'vae'), tmp, { recursive: true, filter: (f) => !/\.lock$/.test(f) });
+  fs.renameSync(tmp, dst);
+  return d;
+}
+
+/** A model directory under the root (not `self`) with a finished autoencoder stage for this model's seed, data and vae block. */
+function autoencoderDonor(cfg: ResolvedModel, root: string, self: string): string | undefined {
+  if (cfg.backend !== 'latent') return undefined;
+  const want = configHash(vaeKey(cfg as unknown as Record<string, unknown>));
+  const stepOf = (d: string) => readJsonFile<{ step: number }>(`${latestCheckpoint(path.join(d, 'vae'))}.json`, 'a checkpoint sidecar').step;
+  const train = path.join(root, 'train');
+  const donors = [...trainedElsewhere(root, () => true), ...(fs.existsSync(train) ? fs.readdirSync(train).sort().map((d) => path.join(train, d)) : [])];
+  return donors.find((d) => (!self || path.resolve(d) !== path.resolve(self)) && savedHash(d, 'vae', vaeKey) === want && stepOf(d) >= cfg.vae!.train.steps);
 }
 
 /** True when the model's checkpoints reach the configured number of steps (all stages). */
@@ -131,8 +227,11 @@ export interface RunOptions {
   force?: boolean;
   shard?: Shard;
   runId?: string;
-  /** train: models only; features: the feature networks (trained once into the cache); eval: the grid */
-  stage?: 'all' | 'train' | 'features' | 'eval';
+  /**
+   * train: models only; autoencoders: the autoencoder stage of latent models only; features: the
+   * feature networks (trained once into the cache); eval: the grid
+   */
+  stage?: 'all' | 'train' | 'autoencoders' | 'features' | 'eval';
   /** train only these models (default: every model the grid uses) */
   models?: string[];
   resultsRoot?: string;
@@ -175,9 +274,9 @@ export function runLocation(exp: ResolvedExperiment, root: string, runId?: strin
 
 export const existingResultsError = (file: string) => new Error(`${file} already has results: pass --resume to continue this run, or --force to start it over`);
 
-/** The trained models an experiment's grid evaluates (its backends other than 'analytic'). */
+/** The trained models an experiment's grid evaluates (its backends other than 'analytic' and 'toy'). */
 export function modelBackends(exp: ResolvedExperiment): string[] {
-  return [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic'))];
+  return [...new Set((exp.grid?.backends ?? []).filter((b) => b !== 'analytic' && b !== 'toy'))];
 }
 
 export const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
@@ -219,6 +318,17 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   // Stage 1: models.
   const usedModels = modelBackends(exp);
   for (const m of opts.models ?? []) if (!usedModels.includes(m)) throw new Error(`--model ${m}: not a model the grid uses; expected one of ${usedModels.join(', ') || '(none)'}`);
+  if (stage === 'autoencoders') {
+    for (const name of usedModels) {
+      if (opts.models && !opts.models.includes(name)) continue;
+      const cfg = { ...exp.models[name], out: resolveModelDir(exp, name, root) };
+      if (cfg.backend !== 'latent' || trained(cfg.out, cfg)) continue;
+      const donor = shareAutoencoder(cfg, root);
+      if (donor) { log(`[autoencoder] ${name}: reused from ${donor} (same seed, data and vae block)`); continue; }
+      for (const r of runTraining(cfg, 'vae', true, false, opts.workers ?? 1)) log(`[autoencoder] ${name}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${fmtSeconds(r.seconds)}`);
+    }
+    return { dir, evaluated: 0, skipped: 0, rows: [] };
+  }
   if (stage === 'all' || stage === 'train') {
     for (const [i, name] of usedModels.entries()) {
       if (opts.models && !opts.models.includes(name)) continue;
@@ -228,6 +338,8 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         continue;
       }
       log(`[train ${i + 1}/${usedModels.length}] ${name} (${cfg.backend}) → ${cfg.out}`);
+      const donor = shareAutoencoder(cfg, root);
+      if (donor) log(`[train ${i + 1}/${usedModels.length}] ${name}: autoencoder reused from ${donor} (same seed, data and vae block)`);
       const reports = runTraining(cfg, 'all', true, false, opts.workers ?? 1);
       for (const r of reports) log(`[train ${i + 1}/${usedModels.length}] ${name} ${r.stage}: ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${fmtSeconds(r.seconds)}`);
     }
@@ -273,7 +385,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   // so the grid's ETA counts only grid points.
   // Then each metric's floor (real training images against the same reference, at the grid's n),
   // which every chart and claim is read against; cached per dataset, network, n and seed.
-  const floors: Floors = {};
+  const floors: Floors = {}, floorsByData: Record<string, Floors> = {};
   if (quality.length) {
     for (const name of modelBackends(exp)) {
       const data = exp.models[name].data, dataKey = JSON.stringify(data);
@@ -288,8 +400,11 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
       writeNpy(path.join(dir, 'features', `real-${net.name}.npy`), Float32Array.from(ref.features.data), [ref.features.rows, ref.features.cols]);
       const floor = qualityFloor(ref, data, exp.eval.n, { groups: quality, seed: exp.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap }, log);
       for (const v of floor.values) floors[v.metric] = { value: v.value, low: v.low, high: v.high, n: floor.n };
+      // Per dataset too: models on other data (another resolution) have other floors.
+      for (const v of floor.values) floorsByData[dataKey] = { ...floorsByData[dataKey], [v.metric]: { value: v.value, low: v.low, high: v.high, n: floor.n } };
     }
     writeFileAtomic(path.join(dir, 'floors.json'), JSON.stringify(floors, null, 2) + '\n');
+    writeFileAtomic(path.join(dir, 'floors-by-data.json'), JSON.stringify(floorsByData, null, 2) + '\n');
   }
   const t0 = performance.now();
   let evaluated = 0;
@@ -300,13 +415,38 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
       const setting = p.sampler ? settings.get(p.sampler) : undefined;
       const base = {
         experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit,
-        ...(p.ema !== null ? { ema: p.ema } : {}), ...(setting?.guidance ? { guidance: setting.guidance.scale } : {}),
+        ...(p.ema !== null ? { ema: p.ema } : {}), ...(setting?.guidance ? { guidance: setting.guidance.scale } : {}), ...(setting?.grid.shift !== undefined ? { shift: setting.grid.shift } : {}),
       };
       const rows: ResultRow[] = [];
-      if (p.kind === 'analytic') {
+      if (p.kind === 'toy') {
+        const t = exp.toy!;
+        const spec: EmbeddedToySpec = { data: t.data, dim: p.dim!, objective: p.objective!, hidden: t.hidden, layers: t.layers, trainPoints: t.trainPoints, train: t.train, seed: p.seed };
+        const model = new EmbeddedToyModel(spec);
+        try {
+          // Trained in the grid stage (once per dimension, objective and seed; a finished one is reused).
+          const fit = model.fit(embeddedToyDir(path.join(root, exp.name, 'toy'), configHash(spec), spec));
+          const r = evaluateEmbeddedToy(model, { setting: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed, bootstrap: exp.eval.bootstrap });
+          const trainGflop = (3 * model.net.flops() * t.train.batchSize * fit.steps) / 1e9;
+          const toyBase = { ...base, dim: p.dim, objective: p.objective, nfe: r.nfe, seconds: r.seconds / r.n, gflop: (model.net.flops() * r.nfe) / 1e9, n: r.n, train_step: fit.steps, train_gflop: trainGflop };
+          rows.push({ ...toyBase, metric: 'sw2', value: r.sw2, std: null, ci_low: r.low, ci_high: r.high, unit: 'sliced W2 in the data plane (unit-variance coordinates)' });
+          rows.push({ ...toyBase, metric: 'sw2-floor', value: r.floor, std: null });
+          rows.push({ ...toyBase, metric: 'off-plane-rms', value: r.offPlaneRms, std: null, unit: 'RMS distance from the data plane' });
+          // The samples in the plane, for the report's scatter per dimension and objective.
+          writeNpy(path.join(dir, 'toy-samples', `${safeFileName(p.key)}.npy`), Float32Array.from(r.plane), [r.n, 2]);
+        } finally {
+          model.dispose();
+        }
+      } else if (p.kind === 'analytic') {
         const gmm = loadGmm(path.resolve(path.dirname(exp.file), exp.analytic!.gmm));
-        const r = analyticPoint(gmm, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed });
-        const row = (metric: string, value: number) => rows.push({ ...base, nfe: r.nfe, metric, value, std: null, n: r.n, seconds: r.seconds / r.n, gflop: null });
+        // Guidance w = 1 without an interval is plain conditional sampling; on the exact mixture with
+        // classes drawn from its weights that is the mixture itself, whose exact denoiser is the
+        // unconditional one: such a setting (shared with class-conditional models in one grid) runs
+        // unguided here, with a note.
+        const st = settings.get(p.sampler!)!;
+        const plain = st.guidance?.scale === 1 && !st.guidance.interval;
+        const r = analyticPoint(gmm, { sampler: plain ? { ...st, guidance: undefined } : st, steps: p.steps!, n: exp.eval.n, seed: p.seed });
+        const notes = plain ? ['guidance w = 1 on the exact mixture: sampled from the mixture itself (classes drawn from its weights), unguided'] : undefined;
+        const row = (metric: string, value: number) => rows.push({ ...base, nfe: r.nfe, metric, value, std: null, n: r.n, seconds: r.seconds / r.n, gflop: null, ...(notes ? { notes } : {}) });
         if (g.metrics.includes('sw2')) { row('sw2', r.sw2); row('sw2-floor', r.sw2Floor); }
         if (g.metrics.includes('path-rms') && r.path) {
           row('path-rms', r.path.rms);
@@ -315,6 +455,60 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
           row('mode-switches', r.path.switched);
         }
         if (g.metrics.includes('cost')) row('nfe', r.nfe);
+      } else if (p.kind === 'recon') {
+        const run = getRun(p.backend);
+        const ref = refs.get(JSON.stringify(run.config.data))!;
+        const test = testImages(run.config.data, exp.eval.n, p.seed + 1), x = imagesOf(test);
+        const t1 = performance.now();
+        const xr = tf.tidy(() => run.backend.decode(run.backend.encode(x)).clipByValue(-1, 1) as tf.Tensor4D);
+        const seconds = (performance.now() - t1) / 1000;
+        // PSNR on the [−1, 1] pixel range (peak-to-peak 2), over all test pixels.
+        const mse = tf.tidy(() => xr.sub(x).square().mean().dataSync()[0]);
+        const common = { ...base, nfe: null, seconds, gflop: null, train_step: run.step, train_gflop: run.trainGflop };
+        const q = { groups: ['fid' as const], seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap };
+        // rFID: reconstructions against the reference; its floor: the same test images as they are.
+        for (const [suffix, imgs] of [['', xr], ['-floor', x]] as const) {
+          for (const v of qualityFromFeatures(ref, ref.net.features(imgs), q)) {
+            const [fam, net] = v.metric.split('@');
+            rows.push({ ...common, metric: `r${fam}${suffix}@${net}`, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: [...(v.notes ?? []), suffix ? 'the same test images unreconstructed: the floor of rFID at this n' : 'reconstructions of held-out test images (encoder mean, decoder)'] });
+          }
+        }
+        rows.push({ ...common, metric: 'psnr', value: 10 * Math.log10(4 / mse), std: null, n: test.n, unit: 'dB', notes: ['on the [−1, 1] pixel range (peak 2), mean squared error over all test pixels'] });
+        tf.dispose([x, xr]);
+      } else if (p.kind === 'ood') {
+        const run = getRun(p.backend), data = run.config.data, n = exp.eval.nllN;
+        const t1 = performance.now();
+        const inDs = testImages(data, n, p.seed + 1);
+        const oodDs = testImages({ ...data, name: exp.eval.ood!.name, dir: exp.eval.ood!.dir, limit: undefined }, n, p.seed + 1);
+        const train = loadDataset({ ...data, split: 'train' });
+        const order = permutation(train.n, new Rng(p.seed + 2));
+        // The latent model's decoder σ is fit on 256 held-out training images (as for bits/dim); the
+        // typicality score's mean comes from n others.
+        const heldOut = () => imagesOf(subset(train, order.slice(0, 256)));
+        const trainDs = subset(train, order.slice(256, 256 + n));
+        const bpdOf = (ds: typeof inDs) => {
+          const x = imagesOf(ds);
+          try {
+            return run.backend.bitsPerDim(x, { method: 'vlb', terms: exp.eval.nllTerms, seed: p.seed, heldOut }).perImage;
+          } finally {
+            x.dispose();
+          }
+        };
+        const bpd = { inDist: bpdOf(inDs), ood: bpdOf(oodDs), train: bpdOf(trainDs) };
+        const scores = oodScores(bpd, { inDist: compressedBitsPerDim(inDs.pixels, inDs.n), ood: compressedBitsPerDim(oodDs.pixels, oodDs.n) });
+        const seconds = (performance.now() - t1) / 1000;
+        const common = { ...base, nfe: null, seconds, gflop: null, train_step: run.step, train_gflop: run.trainGflop, n };
+        const stats = (v: Float64Array) => { const m = v.reduce((a, b) => a + b, 0) / v.length; return { m, se: Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1) / v.length) }; };
+        const i = stats(bpd.inDist), o = stats(bpd.ood);
+        rows.push({ ...common, metric: 'bpd-in-dist', value: i.m, std: i.se, unit: 'bits/dim', notes: [`${data.name} test images (the training distribution); variational bound per image`] });
+        rows.push({ ...common, metric: 'bpd-ood', value: o.m, std: o.se, unit: 'bits/dim', notes: [`${exp.eval.ood!.name} test images (out of distribution), same size and channels`] });
+        for (const [name, sc] of Object.entries(scores) as [keyof typeof scores, { inDist: Float64Array; ood: Float64Array }][]) {
+          const a = aurocWithInterval(sc.inDist, sc.ood, exp.eval.bootstrap, p.seed);
+          rows.push({ ...common, metric: `auroc-${name}`, value: a.value, std: null, ci_low: a.low, ci_high: a.high, notes: [`AUROC of flagging ${exp.eval.ood!.name} among ${data.name} test images by the ${name} score (0.5: chance; below: the other set looks more in-distribution)`] });
+        }
+        const table = new Float32Array(3 * n);
+        for (let k = 0; k < n; k++) { table[3 * k] = bpd.inDist[k]; table[3 * k + 1] = bpd.ood[k]; table[3 * k + 2] = bpd.train[k]; }
+        writeNpy(path.join(dir, 'ood', `${safeFileName(p.key)}.npy`), table, [n, 3]);
       } else if (p.kind === 'nll') {
         const methods = (['nll', 'nll-ode'] as const).filter((m) => g.metrics.includes(m));
         const run = getRun(p.backend, p.checkpoint, p.ema);
@@ -412,6 +606,30 @@ function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'
   };
 }
 
+/** Per-image bits/dim of every ood point that kept them (ood/<point>.npy: in-distribution, other, training). */
+function oodSets(dir: string, rows: ResultRow[], exp: ResolvedExperiment): OodSet[] {
+  const out: OodSet[] = [];
+  for (const r of rows.filter((x) => x.metric === 'auroc-raw')) {
+    const f = path.join(dir, 'ood', `${safeFileName(r.point)}.npy`);
+    if (!fs.existsSync(f)) continue;
+    const a = readNpy(f), n = a.shape[0];
+    out.push({ backend: r.backend, inName: exp.models[r.backend]?.data.name ?? 'training set', oodName: exp.eval.ood?.name ?? 'other', inDist: Array.from({ length: n }, (_, i) => a.data[3 * i]), ood: Array.from({ length: n }, (_, i) => a.data[3 * i + 1]) });
+  }
+  return out;
+}
+
+/** The first 500 plane samples of every toy point that kept them (toy-samples/<point>.npy). */
+function toySamples(dir: string, rows: ResultRow[]): ToySamples[] {
+  const out: ToySamples[] = [];
+  for (const r of rows.filter((x) => x.metric === 'sw2' && x.dim != null)) {
+    const f = path.join(dir, 'toy-samples', `${safeFileName(r.point)}.npy`);
+    if (!fs.existsSync(f)) continue;
+    const a = readNpy(f);
+    out.push({ objective: r.objective!, dim: r.dim!, setting: `${r.sampler} ${r.steps} steps`, points: Array.from(a.data.subarray(0, 2 * Math.min(500, a.shape[0]))) });
+  }
+  return out;
+}
+
 function lossPoints(exp: ResolvedExperiment, root: string): LossPoint[] {
   return Object.keys(exp.models).flatMap((name) => lossLog(resolveModelDir(exp, name, root), name));
 }
@@ -438,6 +656,19 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   if (want.has('quality-vs-nfe')) charts.push(...qualityVsNfe(rows, floors));
   if (want.has('cost-frontier')) charts.push(...costFrontier(rows, floors));
   if (want.has('quality-vs-training-compute')) charts.push(...qualityVsTrainingCompute(allRows, floors));
+  if (want.has('quality-vs-training-steps')) charts.push(...qualityVsTrainingSteps(allRows, floors), ...bitsPerDimVsTrainingSteps(allRows));
+  if (want.has('likelihood-vs-quality')) charts.push(...likelihoodVsQuality(rows, (b) => exp.models[b]?.backend ?? b, floors));
+  if (want.has('quality-vs-dimension')) charts.push(...qualityVsDimension(rows), ...toySampleScatter(toySamples(dir, rows)));
+  if (want.has('autoencoders')) charts.push(...autoencoderQuality(allRows));
+  if (want.has('ood-likelihood')) charts.push(...oodLikelihood(oodSets(dir, rows, exp), rows));
+  if (want.has('quality-vs-shift')) {
+    const byData = fs.existsSync(path.join(dir, 'floors-by-data.json')) ? readJsonFile<Record<string, Floors>>(path.join(dir, 'floors-by-data.json'), 'the metric floors per dataset') : {};
+    const info = (b: string) => {
+      const m = exp.models[b];
+      return m ? { kind: m.backend, resolution: m.data.resize?.[0] ?? null, floors: byData[JSON.stringify(m.data)] } : undefined;
+    };
+    charts.push(...qualityVsShift(rows, info));
+  }
   if (want.has('quality-vs-guidance')) charts.push(...qualityVsGuidance(rows, floors));
   if (want.has('quality-vs-ema')) charts.push(...qualityVsEma(rows, floors));
   if (want.has('bits-per-dim')) charts.push(...bitsPerDim(rows));

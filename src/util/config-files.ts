@@ -49,10 +49,20 @@ export function resolveRefs(value: unknown, file: string, where: string[] = [], 
     const ref = value.$ref;
     const at = `${file}: ${[...where, '$ref'].join('.')}`;
     if (typeof ref !== 'string') throw new ConfigError(`${at}: expected a file path (string), got ${JSON.stringify(ref)}`);
-    const target = path.resolve(path.dirname(file), ref);
-    if (!fs.existsSync(target)) throw new ConfigError(`${at}: file not found: ${ref} (resolved to ${path.relative(process.cwd(), target)})`);
-    if (seen.includes(target)) throw new ConfigError(`${at}: circular reference through ${ref}`);
-    const base = resolveRefs(readStructured(target, at), target, [], [...seen, target]);
+    // FILE#/a/b: the part of FILE at that JSON pointer (e.g. one model of another experiment).
+    const [rel, pointer] = ref.split('#', 2) as [string, string | undefined];
+    const target = path.resolve(path.dirname(file), rel);
+    if (!fs.existsSync(target)) throw new ConfigError(`${at}: file not found: ${rel} (resolved to ${path.relative(process.cwd(), target)})`);
+    const key = pointer ? `${target}#${pointer}` : target;
+    if (seen.includes(key) || seen.includes(target)) throw new ConfigError(`${at}: circular reference through ${ref}`);
+    let base = resolveRefs(readStructured(target, at), target, [], [...seen, key]);
+    if (pointer !== undefined) {
+      if (!pointer.startsWith('/')) throw new ConfigError(`${at}: expected FILE#/path/to/part (a JSON pointer), got '${ref}'`);
+      for (const part of pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'))) {
+        if (!isObject(base) || !(part in base)) throw new ConfigError(`${at}: ${rel} has nothing at ${pointer} ('${part}' not found)`);
+        base = base[part];
+      }
+    }
     out = deepMerge(base, out) as Record<string, unknown>;
   }
   return out;

@@ -13,7 +13,7 @@ interface RunArgs {
   force: boolean;
   shard?: string;
   runId?: string;
-  stage: 'all' | 'train' | 'features' | 'eval';
+  stage: 'all' | 'train' | 'autoencoders' | 'features' | 'eval';
   model?: string[];
   jobs: string;
   workers: string;
@@ -33,7 +33,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('force', { type: 'boolean', default: false, describe: 'discard earlier results of this run id and start over' })
     .option('shard', { type: 'string', describe: 'i/n: evaluate only every n-th grid point starting at i (0-based); join with difflab merge' })
     .option('run-id', { type: 'string', describe: 'results/<experiment>/<run-id> (default: the resolved config\'s hash)' })
-    .option('stage', { choices: ['all', 'train', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, prepare the feature network only, evaluate only (models must exist), or all' })
+    .option('stage', { choices: ['all', 'train', 'autoencoders', 'features', 'eval'] as const, default: 'all' as const, describe: 'train models only, the latent models\' autoencoders only, prepare the feature network only, evaluate only (models must exist), or all' })
     .option('model', { type: 'string', array: true, describe: 'with --stage train: train only these models' })
     .option('quick', { type: 'boolean', default: false, describe: "the experiment's quick preset: its `quick` block merged in (a short run that keeps the charts' shape), run as <name>-quick" })
     .option('workers', { type: 'string', default: 'auto', describe: 'threads that train one model together (data-parallel); auto = one per core (max 4) when models train one at a time, and the cores left per model when --jobs trains several side by side' })
