@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { selectBackend } from '../../src/compute/backend.js';
 import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
-import { runExperiment } from '../../src/runner/run.js';
+import { runExperiment, runLocation } from '../../src/runner/run.js';
 import '../helpers/cache.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-paper-'));
@@ -124,6 +124,13 @@ eval: { n: 100 }
   assert.is(sw.length, 2);
   assert.is(sw[0].value, sw[1].value);
   assert.match(String(sw.find((x) => x.sampler !== 'euler')!.notes), /guidance w = 1 on the exact mixture/);
+});
+
+test('the run id ignores the prose: a recorded finding or a changed quick preset keeps the full run', () => {
+  const a = loadExperiment('experiments/paper-guidance.yaml');
+  const b = { ...a, description: 'other', paper: { ...a.paper!, here: 'a new recorded finding', agreement: 'disagrees' as const }, quick: { eval: { n: 2 } } };
+  assert.is(runLocation(b, 'results').runId, runLocation(a, 'results').runId);
+  assert.is.not(runLocation({ ...a, eval: { ...a.eval, n: 7 } }, 'results').runId, runLocation(a, 'results').runId);
 });
 
 test.run();
