@@ -452,43 +452,54 @@ export function likelihoodVsQuality(rows: ResultRow[], kindOf: (backend: string)
  * sets of the same size), and the samples' distance from the data plane beside it.
  */
 export function qualityVsDimension(rows: ResultRow[]): Chart[] {
-  const sel = rows.filter((r) => r.metric === 'sw2' && r.dim != null);
-  if (!sel.length) return [];
-  const values = sel.map((r) => ({ objective: r.objective, setting: `${r.sampler} ${r.steps} steps`, dim: r.dim, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
-  const floorRows = rows.filter((r) => r.metric === 'sw2-floor');
-  const floor = floorRows.length ? floorRows.reduce((a, r) => a + r.value, 0) / floorRows.length : undefined;
-  const n = sel[0].n;
-  const x = { field: 'dim', type: 'quantitative', title: 'ambient dimension D (log scale)', scale: { type: 'log', base: 2, nice: false, padding: 12 }, axis: { values: [...new Set(values.map((v) => v.dim))] } };
-  const color = { field: 'objective', type: 'nominal', title: 'objective', scale: backendColors(values, 'objective') };
+  const metrics = [
+    { metric: 'sw2', name: 'sw2', title: 'SW₂ in the data plane', axis: 'sliced W₂ to fresh data (log scale)', floorNote: 'two fresh data sets' },
+    { metric: 'nn-distance', name: 'nn', title: 'distance to the nearest data point', axis: 'mean distance to the nearest data point (log scale)', floorNote: 'fresh data points' },
+  ];
+  const out: Chart[] = [];
+  const color = (values: object[]) => ({ field: 'objective', type: 'nominal', title: 'objective', scale: backendColors(values, 'objective') });
+  const xOf = (values: { dim: number | null | undefined }[]) => ({ field: 'dim', type: 'quantitative', title: 'ambient dimension D (log scale)', scale: { type: 'log', base: 2, nice: false, padding: 12 }, axis: { values: [...new Set(values.map((v) => v.dim))] } });
+  for (const m of metrics) {
+    const sel = rows.filter((r) => r.metric === m.metric && r.dim != null);
+    if (!sel.length) continue;
+    const values = sel.map((r) => ({ objective: r.objective, setting: `${r.sampler} ${r.steps} steps`, dim: r.dim, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+    const floorRows = rows.filter((r) => r.metric === `${m.metric}-floor`);
+    const floor = floorRows.length ? floorRows.reduce((a, r) => a + r.value, 0) / floorRows.length : undefined;
+    const n = sel[0].n, x = xOf(values), y = { type: 'quantitative', title: m.axis, scale: { type: 'log', nice: false } };
+    out.push({
+      name: `quality-vs-dimension-${m.name}`,
+      title: `${m.title} vs ambient dimension`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`Sample quality vs ambient dimension (${m.title})`, `a 2-D toy set embedded in D dimensions by a fixed random orthonormal map, one MLP denoiser per D and objective; samples mapped back to the plane; lower is better; bars: 95% interval; dashed: floor (${m.floorNote}, n = ${n})`),
+        width: WIDTH, height: HEIGHT,
+        layer: [
+          { data: { values }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', ...y }, color: color(values), tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'setting' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+          { data: { values }, mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', ...y }, y2: { field: 'ci_high' }, color: color(values) } },
+          ...(floor !== undefined ? [
+            { data: { values: [{ floor }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
+            { data: { values: [{ floor, text: `floor ${floor.toPrecision(3)} (n = ${n})` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative' }, text: { field: 'text' } } },
+          ] : []),
+        ],
+      } as TopLevelSpec,
+    });
+  }
   const off = rows.filter((r) => r.metric === 'off-plane-rms' && r.dim != null).map((r) => ({ objective: r.objective, dim: r.dim, value: r.value }));
-  return [{
-    name: 'quality-vs-dimension-sw2',
-    title: 'sample quality vs ambient dimension',
-    spec: {
-      $schema: SCHEMA,
-      title: heading('Sample quality vs ambient dimension (SW₂ in the data plane)', `a 2-D toy set embedded in D dimensions by a fixed random orthonormal map, one MLP denoiser per D and objective; samples mapped back to the plane; lower is better; bars: 95% bootstrap interval; dashed: floor (two fresh data sets, n = ${n})`),
-      width: WIDTH, height: HEIGHT,
-      layer: [
-        { data: { values }, mark: { type: 'line', point: true }, encoding: { x, y: { field: 'value', type: 'quantitative', title: 'sliced W₂ to fresh data (log scale)', scale: { type: 'log', nice: false } }, color, tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'setting' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
-        { data: { values }, mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: 'sliced W₂ to fresh data (log scale)', scale: { type: 'log', nice: false } }, y2: { field: 'ci_high' }, color } },
-        ...(floor !== undefined ? [
-          { data: { values: [{ floor }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
-          { data: { values: [{ floor, text: `floor ${floor.toPrecision(3)} (n = ${n})` }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative' }, text: { field: 'text' } } },
-        ] : []),
-      ],
-    } as TopLevelSpec,
-  }, ...(off.length ? [{
-    name: 'quality-vs-dimension-off-plane',
-    title: 'distance from the data plane vs ambient dimension',
-    spec: {
-      $schema: SCHEMA,
-      title: heading('Distance of the samples from the data plane', 'RMS over samples of ‖x − PPᵀx‖ (the data lie exactly on the plane: floor 0); lower is better'),
-      width: WIDTH, height: HEIGHT,
-      data: { values: off },
-      mark: { type: 'line', point: true },
-      encoding: { x, y: { field: 'value', type: 'quantitative', title: 'RMS distance from the plane' }, color, tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] },
-    } as TopLevelSpec,
-  }] : [])];
+  if (off.length) {
+    out.push({
+      name: 'quality-vs-dimension-off-plane',
+      title: 'distance from the data plane vs ambient dimension',
+      spec: {
+        $schema: SCHEMA,
+        title: heading('Distance of the samples from the data plane', 'RMS over samples of ‖x − PPᵀx‖ (the data lie exactly on the plane: floor 0); lower is better'),
+        width: WIDTH, height: HEIGHT,
+        data: { values: off },
+        mark: { type: 'line', point: true },
+        encoding: { x: xOf(off), y: { field: 'value', type: 'quantitative', title: 'RMS distance from the plane' }, color: color(off), tooltip: [{ field: 'objective' }, { field: 'dim', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] },
+      } as TopLevelSpec,
+    });
+  }
+  return out;
 }
 
 export interface ToySamples { objective: string; dim: number; setting: string; points: number[] }
@@ -542,7 +553,7 @@ export function autoencoderQuality(rows: ResultRow[]): Chart[] {
     title: 'autoencoder reconstruction quality',
     spec: {
       $schema: SCHEMA,
-      title: heading(`Autoencoder reconstructions of held-out test images (${label(rf[0].metric.slice(1)).replace(/^FID/, 'rFID')})`, `left: rFID, 95% bootstrap interval, dashed tick: floor (the same ${rf[0].n} images unreconstructed); right: PSNR (dB, higher is better); a pixel model (f = 1) reconstructs exactly`),
+      title: heading(`Autoencoder reconstructions of held-out test images (${label(rf[0].metric.slice(1)).replace(/^FID/, 'rFID')})`, `left: rFID, 95% bootstrap interval, grey tick: floor (the same ${rf[0].n} images unreconstructed); right: PSNR (dB, higher is better); a pixel model (f = 1) reconstructs exactly`),
       hconcat: [
         {
           width: 260, height: HEIGHT, data: { values },

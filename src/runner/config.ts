@@ -7,7 +7,7 @@ import { parseSamplerSetting } from '../diffusion/sampling.js';
 import { DISCRETE_SCHEDULES } from '../diffusion/schedules.js';
 import { METRIC_GROUPS } from '../metrics/evaluate.js';
 import { MAX_SIGMA_REL } from '../train/posthoc-ema.js';
-import { TrainBlock, TrainConfig } from '../train/config.js';
+import { TrainBlock, TrainConfig, Weighting } from '../train/config.js';
 import { TOY2D_NAMES } from '../data/toy2d.js';
 import { DATASET_NAMES } from '../data/index.js';
 import { OBJECTIVE_NAMES } from '../diffusion/objectives/index.js';
@@ -69,6 +69,11 @@ export const Experiment = z.strictObject({
     /** ambient dimensions D */
     dims: z.array(z.number().int().min(2).max(65_536)).min(1),
     objectives: z.array(z.enum(OBJECTIVE_NAMES)).min(1),
+    /**
+     * one loss weighting for every objective (on ‖D − x0‖², σ_data = 1); default: each objective's own.
+     * edm with σ_data = 1 is the v-loss, 1 + SNR, that Back to Basics trains every prediction with
+     */
+    weighting: Weighting.optional(),
     hidden: z.number().int().positive().max(8192).default(256),
     /** dense layers, the output layer included */
     layers: z.number().int().min(2).max(32).default(5),

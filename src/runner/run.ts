@@ -422,7 +422,8 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
       const rows: ResultRow[] = [];
       if (p.kind === 'toy') {
         const t = exp.toy!;
-        const spec: EmbeddedToySpec = { data: t.data, dim: p.dim!, objective: p.objective!, hidden: t.hidden, layers: t.layers, trainPoints: t.trainPoints, train: t.train, seed: p.seed };
+        const weighting = t.weighting === undefined ? undefined : typeof t.weighting === 'string' ? { name: t.weighting } : t.weighting;
+        const spec: EmbeddedToySpec = { data: t.data, dim: p.dim!, objective: p.objective!, hidden: t.hidden, layers: t.layers, trainPoints: t.trainPoints, train: t.train, seed: p.seed, ...(weighting ? { weighting } : {}) };
         const model = new EmbeddedToyModel(spec);
         try {
           // Trained in the grid stage (once per dimension, objective and seed; a finished one is reused).
@@ -433,6 +434,8 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
           rows.push({ ...toyBase, metric: 'sw2', value: r.sw2, std: null, ci_low: r.low, ci_high: r.high, unit: 'sliced W2 in the data plane (unit-variance coordinates)' });
           rows.push({ ...toyBase, metric: 'sw2-floor', value: r.floor, std: null });
           rows.push({ ...toyBase, metric: 'off-plane-rms', value: r.offPlaneRms, std: null, unit: 'RMS distance from the data plane' });
+          rows.push({ ...toyBase, metric: 'nn-distance', value: r.nnDistance.value, std: null, ci_low: r.nnDistance.low, ci_high: r.nnDistance.high, unit: 'mean distance in the plane to the nearest of 10,000 fresh data points' });
+          rows.push({ ...toyBase, metric: 'nn-distance-floor', value: r.nnDistance.floor, std: null });
           // The samples in the plane, for the report's scatter per dimension and objective.
           writeNpy(path.join(dir, 'toy-samples', `${safeFileName(p.key)}.npy`), Float32Array.from(r.plane), [r.n, 2]);
         } finally {

@@ -52,7 +52,7 @@ const Noise = z.discriminatedUnion('distribution', [
   z.strictObject({ distribution: z.literal('logit-normal'), m: z.number().default(0), s: z.number().positive().default(1), shift: Shift.optional() }),
 ], { error: () => `expected a distribution of ${NOISE_DISTRIBUTIONS.join(', ')}` });
 
-const Weighting = z.union([
+export const Weighting = z.union([
   z.enum(WEIGHTINGS),
   z.strictObject({ name: z.enum(WEIGHTINGS), gamma: z.number().positive().optional(), bias: z.number().optional() }),
 ]);

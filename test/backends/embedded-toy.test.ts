@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { embeddedPoints, EmbeddedToyModel, embeddingMatrix, evaluateEmbeddedToy, projectBack, type EmbeddedToySpec } from '../../src/backends/embedded-toy.js';
+import { embeddedPoints, EmbeddedToyModel, embeddingMatrix, evaluateEmbeddedToy, nearestDistances, projectBack, type EmbeddedToySpec } from '../../src/backends/embedded-toy.js';
 import { selectBackend } from '../../src/compute/backend.js';
 import { parseSamplerSetting } from '../../src/diffusion/sampling.js';
 import { TrainBlock } from '../../src/train/config.js';
@@ -53,6 +53,17 @@ test('the MLP denoiser learns the toy: SW₂ to fresh data falls with training',
   assert.ok(late.sw2 < 0.6 * early.sw2, `SW2 after 5 steps ${early.sw2.toFixed(3)}, after 400 ${late.sw2.toFixed(3)}`);
   assert.ok(late.low <= late.sw2 && late.sw2 <= late.high);
   assert.ok(late.floor < late.sw2, `floor ${late.floor} below the model's ${late.sw2}`);
+});
+
+test('nearest-neighbour distance: exact on a small case; a blob with the data\'s spread but not its shape is far from the swiss roll', () => {
+  assert.equal(Array.from(nearestDistances(Float64Array.of(0, 0, 3, 3), Float64Array.of(3, 4, 1, 0))), [1, 1]);
+  const spec = { data: 'swiss-roll' as const, dim: 2, seed: 0 };
+  const ref = embeddedPoints(spec, 5000, new Rng(1)).u, data = embeddedPoints(spec, 500, new Rng(2)).u;
+  // Unit variance per coordinate, as the scaled data have.
+  const rng = new Rng(3), blob = Float64Array.from({ length: 1000 }, () => rng.normal());
+  const mean = (v: Float64Array) => v.reduce((a, b) => a + b, 0) / v.length;
+  const dData = mean(nearestDistances(data, ref)), dBlob = mean(nearestDistances(blob, ref));
+  assert.ok(dBlob > 2 * dData, `blob ${dBlob.toFixed(3)} vs data ${dData.toFixed(3)}`);
 });
 
 test.run();

@@ -103,7 +103,7 @@ quick:
   const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
   const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();
-  assert.equal(charts, ['quality-vs-dimension-off-plane.vl.json', 'quality-vs-dimension-sw2.vl.json', 'toy-samples.vl.json']);
+  assert.equal(charts, ['quality-vs-dimension-nn.vl.json', 'quality-vs-dimension-off-plane.vl.json', 'quality-vs-dimension-sw2.vl.json', 'toy-samples.vl.json']);
   for (const c of charts) {
     const spec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', c), 'utf8')) as { title: { subtitle: string[] } };
     assert.ok(validate(spec), `${c}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
