@@ -581,24 +581,26 @@ export function autoencoderQuality(rows: ResultRow[]): Chart[] {
 export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { kind: string; resolution: number | null; floors?: Floors } | undefined): Chart[] {
   const out: Chart[] = [];
   for (const metric of qualityMetrics(rows).filter((m) => family(m) === 'fid')) {
-    const sel = rows.filter((r) => r.metric === metric && r.shift != null && info(r.backend));
+    // Rows without a shift were sampled on an unshifted grid (α = 1).
+    const sel = rows.filter((r) => r.metric === metric && info(r.backend));
+    if (!sel.some((r) => r.shift != null)) continue;
     if (!sel.length) continue;
     const res = (b: string) => { const i = info(b)!; return i.resolution === null ? b : `${i.resolution}×${i.resolution}`; };
-    const values = sel.map((r) => ({ kind: info(r.backend)!.kind, resolution: res(r.backend), model: r.backend, shift: r.shift, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+    const values = sel.map((r) => ({ kind: info(r.backend)!.kind, resolution: res(r.backend), model: r.backend, setting: `${r.sampler} ${r.steps} steps`, shift: r.shift ?? 1, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
     const floorsOf = [...new Set(sel.map((r) => r.backend))].flatMap((b) => {
       const f = info(b)!.floors?.[metric];
       return f ? [{ kind: info(b)!.kind, resolution: res(b), floor: f.value }] : [];
     });
     const resolutions = [...new Set(values.map((v) => v.resolution))].sort((a, b) => parseInt(a) - parseInt(b));
     const color = { field: 'resolution', type: 'nominal', title: 'image size', sort: resolutions, scale: { domain: resolutions, range: resolutions.map((_, i) => PALETTE[i % PALETTE.length]) } };
-    const x = { field: 'shift', type: 'quantitative', title: 'sampling shift α (σ × α; log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.shift))] } };
+    const x = { field: 'shift', type: 'quantitative', title: 'shift α (σ × α; log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.shift))] } };
     const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
     out.push({
       name: `quality-vs-shift-${family(metric)}`,
       title: `${label(metric)} vs sampling shift`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs noise-schedule shift, per image size`, `one model per backend and image size, sampled with its grid shifted by α; lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
+        title: heading(`${family(metric).toUpperCase()} vs noise-schedule shift, per image size`, `σ × α on the sampling grid (by default the model's training shift); lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
         data: { values: [...values, ...floorsOf.map((f) => ({ ...f, isFloor: true }))] },
         facet: { column: { field: 'kind', type: 'nominal', title: 'backend' } },
         spec: {

@@ -523,7 +523,9 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         }
       } else {
         const run = getRun(p.backend, p.checkpoint, p.ema);
-        Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop });
+        // The grid's shift: the setting's, else the model's training shift (recorded when not 1).
+        const shift = setting?.grid.shift ?? run.backend.sampling.shift;
+        Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}) });
         const { images, labels, cost } = drawSamples(run, { sampler: settings.get(p.sampler!)!, steps: p.steps!, n: exp.eval.n, seed: p.seed, batchSize: exp.eval.batchSize });
         const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
         if (quality.length) {
