@@ -63,7 +63,18 @@ export function parseShard(s: string): Shard {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
-/** Every grid point, in a fixed order (shards take every n-th point of it). */
+/**
+ * A shard's points: every n-th point of the grid taken kind by kind (bits/dim, sampling, …), so that
+ * each shard gets its share of every kind of work (in grid order a model's bits/dim point and its
+ * sampling points alternate, and every n-th point would give one shard all the bits/dim points).
+ */
+export function shardPoints(points: GridPoint[], shard: Shard): GridPoint[] {
+  const kinds = [...new Set(points.map((p) => p.kind))];
+  const order = kinds.flatMap((k) => points.filter((p) => p.kind === k));
+  return order.filter((_, i) => i % shard.count === shard.index).sort((a, b) => a.index - b.index);
+}
+
+/** Every grid point, in a fixed order (see shardPoints for the shards' share). */
 export function gridPoints(exp: ResolvedExperiment): GridPoint[] {
   const g = exp.grid;
   if (!g) return [];
@@ -363,7 +374,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   }
 
   // Stage 2: the grid.
-  const mine = points.filter((p) => !opts.shard || p.index % opts.shard.count === opts.shard.index);
+  const mine = opts.shard ? shardPoints(points, opts.shard) : points;
   // Points finished in any results file of this run (the joined one or any shard's) are done.
   // A point is done when all its rows are in one file; a partial one (killed mid-write) is redone
   // whole, its partial rows in this process's file removed first.

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
-import { mergeShards, runExperiment } from '../../src/runner/run.js';
+import { gridPoints, mergeShards, runExperiment, shardPoints } from '../../src/runner/run.js';
 import { readRows, type ResultRow } from '../../src/runner/results.js';
 import { selectBackend } from '../../src/compute/backend.js';
 import { runTraining } from '../../src/train/pipeline.js';
@@ -50,7 +50,7 @@ test('config errors name the file, the path inside it and what is accepted', () 
   assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardFactor, batchSize, features/);
   assert.match(bad(tiny().replace('eval: { n: 200 }', "eval: { n: 'many' }")), /bad\.yaml: eval\.n: Invalid input: expected number, received string/);
   assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: name: unknown sampler 'dpm-solver-9'; expected one of ddpm, ddim/);
-  assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic' or one of the models/);
+  assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic', 'toy' or one of the models/);
   assert.match(bad(`name: x\nmodels:\n  p: { $ref: ./nope.yaml }\n`), /bad\.yaml: models\.p\.\$ref: file not found: \.\/nope\.yaml/);
   // A model preset with an override of a wrong type: the path runs through the model's name.
   const m = bad(`name: x\nmodels:\n  p:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    diffusion: { train: { lr: fast } }\n`);
@@ -284,6 +284,23 @@ test('the report loads in headless Chromium with no errors and every chart rende
   const rendered = out.stdout.match(/<div id="chart-\d+"[^>]*>[\s\S]*?<svg/g) ?? [];
   assert.is(rendered.length, nCharts);
   assert.not.match(out.stderr, /CONSOLE.*(Error|Uncaught)/);
+});
+
+test('shards partition the grid and each gets its share of every kind of point', () => {
+  const file = write('shards.yaml', `name: shards
+models:
+  a: { $ref: ${path.resolve('configs/train/quick-pixel.yaml')} }
+  b: { $ref: ${path.resolve('configs/train/quick-latent.yaml')} }
+grid: { backends: [a, b], samplers: [euler], steps: [5], checkpoints: [100, 200, 300, 400], metrics: [fid, nll] }
+`);
+  const points = gridPoints(loadExperiment(file));
+  assert.is(points.length, 16);
+  const shards = [0, 1, 2].map((index) => shardPoints(points, { index, count: 3 }));
+  assert.equal(shards.flat().map((p) => p.index).sort((x, y) => x - y), points.map((p) => p.index));
+  for (const sh of shards) {
+    assert.ok(sh.some((p) => p.kind === 'nll') && sh.some((p) => p.kind === 'sample'), sh.map((p) => p.key).join(' '));
+    assert.equal(sh.map((p) => p.index), [...sh.map((p) => p.index)].sort((x, y) => x - y));
+  }
 });
 
 test.run();
