@@ -424,7 +424,7 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
   try {
     for (const p of todo) {
       const eta = evaluated ? ((performance.now() - t0) / 1000 / evaluated) * (todo.length - evaluated) : NaN;
-      log(`[grid ${p.index + 1}/${points.length}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''}${p.ema !== null ? ` (post-hoc EMA σ_rel ${p.ema})` : ''} ${p.kind === 'nll' ? 'bits/dim' : `${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
+      log(`[grid ${p.index + 1}/${points.length}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''}${p.ema !== null ? ` (post-hoc EMA σ_rel ${p.ema})` : ''} ${p.kind === 'nll' ? 'bits/dim' : p.kind === 'recon' ? 'autoencoder reconstructions' : p.kind === 'ood' ? 'out-of-distribution bits/dim' : `${p.kind === 'toy' ? `${p.objective} D=${p.dim} ` : ''}${p.sampler} ${p.steps} steps`} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`);
       const setting = p.sampler ? settings.get(p.sampler) : undefined;
       const base = {
         experiment: exp.name, run_id: runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: hash, git_commit: commit,
