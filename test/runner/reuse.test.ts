@@ -14,7 +14,7 @@ import { selectBackend } from '../../src/compute/backend.js';
 import { FASHION_MNIST_DIR } from '../../src/data/sources.js';
 import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
-import { resolveModelDir, runExperiment } from '../../src/runner/run.js';
+import { autoencoderGroups, resolveModelDir, runExperiment } from '../../src/runner/run.js';
 import '../helpers/cache.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-reuse-'));
@@ -58,12 +58,15 @@ let lines: string[] = [];
 const log = (l: string) => { lines.push(l); };
 
 test('latent models with the same seed, data and vae block train one autoencoder; the second copies it', async () => {
+  // Before training, the two models form one group (run --jobs trains its autoencoder first).
+  assert.equal(autoencoderGroups(loadExperiment(fileA), ['a', 'b'], results), [['a', 'b']]);
   lines = [];
   const r = await runExperiment({ file: fileA, resultsRoot: results, log });
   const exp = loadExperiment(fileA);
   const [da, db] = [resolveModelDir(exp, 'a', results), resolveModelDir(exp, 'b', results)];
   assert.ok(lines.some((l) => /\] b: autoencoder reused from .*reuse-a\/models\/a-/.test(l)), lines.filter((l) => l.includes('autoencoder')).join('\n'));
   assert.not.ok(lines.some((l) => /\] a: autoencoder reused/.test(l)));
+  assert.equal(autoencoderGroups(exp, ['a', 'b'], results), []);
   const vae = (d: string) => fs.readFileSync(path.join(d, 'vae', 'step-000003.safetensors'));
   assert.ok(vae(da).equals(vae(db)), 'the same autoencoder weights');
   // The diffusion stages are each model's own.
