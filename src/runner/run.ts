@@ -66,12 +66,16 @@ export function parseShard(s: string): Shard {
 /**
  * A shard's points: every n-th point of the grid taken kind by kind (bits/dim, sampling, …), so that
  * each shard gets its share of every kind of work (in grid order a model's bits/dim point and its
- * sampling points alternate, and every n-th point would give one shard all the bits/dim points).
+ * sampling points alternate, and every n-th point would give one shard all the bits/dim points); the
+ * points of one toy model count as one, since the first of them trains it.
  */
 export function shardPoints(points: GridPoint[], shard: Shard): GridPoint[] {
+  // Toy points train their model in the grid stage: all points of one toy model go to one shard.
+  const unit = (p: GridPoint) => (p.kind === 'toy' ? `toy:${p.objective}:${p.dim}:${p.seed}` : p.key);
   const kinds = [...new Set(points.map((p) => p.kind))];
-  const order = kinds.flatMap((k) => points.filter((p) => p.kind === k));
-  return order.filter((_, i) => i % shard.count === shard.index).sort((a, b) => a.index - b.index);
+  const units = kinds.flatMap((k) => [...new Set(points.filter((p) => p.kind === k).map(unit))]);
+  const mine = new Set(units.filter((_, i) => i % shard.count === shard.index));
+  return points.filter((p) => mine.has(unit(p)));
 }
 
 /** Every grid point, in a fixed order (see shardPoints for the shards' share). */

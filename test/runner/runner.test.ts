@@ -301,6 +301,19 @@ grid: { backends: [a, b], samplers: [euler], steps: [5], checkpoints: [100, 200,
     assert.ok(sh.some((p) => p.kind === 'nll') && sh.some((p) => p.kind === 'sample'), sh.map((p) => p.key).join(' '));
     assert.equal(sh.map((p) => p.index), [...sh.map((p) => p.index)].sort((x, y) => x - y));
   }
+  // A toy model's points (two step counts here) stay in one shard: the first of them trains it.
+  const toy = write('toy-shards.yaml', `name: toy-shards
+toy: { dims: [2, 4, 8], objectives: [x0, eps], train: { steps: 10 } }
+grid: { backends: [toy], samplers: [euler], steps: [5, 10], metrics: [sw2] }
+`);
+  const tp = gridPoints(loadExperiment(toy));
+  assert.is(tp.length, 12);
+  const parts = [0, 1].map((index) => shardPoints(tp, { index, count: 2 }));
+  assert.equal(parts.flat().length, 12);
+  for (const part of parts) {
+    assert.is(part.length, 6);
+    for (const p of part) assert.ok(part.filter((q) => q.objective === p.objective && q.dim === p.dim).length === 2, p.key);
+  }
 });
 
 test.run();
