@@ -14,6 +14,7 @@ import { sampleLatents, type SamplerSetting } from '../diffusion/sampling.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
 import type { WeightingSpec } from '../diffusion/weighting.js';
 import { sampleToy2d, type Toy2dName } from '../data/toy2d.js';
+import { meanStderr } from '../metrics/bits-per-dim.js';
 import { slicedWasserstein2 } from '../metrics/sliced-wasserstein.js';
 import { dense, ParamStore, registerDense, timestepEmbedding } from '../models/layers.js';
 import { latestCheckpoint, loadWeights } from '../train/checkpoint.js';
@@ -233,11 +234,10 @@ export function evaluateEmbeddedToy(model: EmbeddedToyModel, o: { setting: Sampl
   const q = (p: number) => reps[Math.min(reps.length - 1, Math.max(0, Math.round(p * (reps.length - 1))))];
   const dense = embeddedPoints(spec, NN_REFERENCE, new Rng(o.seed + 4000), P).u;
   const nn = nearestDistances(back.u, dense), nnFloor = nearestDistances(embeddedPoints(spec, o.n, new Rng(o.seed + 5000), P).u, dense);
-  const mean = (v: Float64Array) => v.reduce((a, b) => a + b, 0) / v.length;
-  const m = mean(nn), se = Math.sqrt(nn.reduce((a, b) => a + (b - m) ** 2, 0) / (nn.length - 1) / nn.length);
+  const { mean: m, stderr: se } = meanStderr(nn);
   return {
     sw2, low: Math.min(sw2, q(0.025)), high: Math.max(sw2, q(0.975)), floor, offPlaneRms: back.offPlaneRms, nfe: r.nfe, seconds: r.seconds, n: o.n, plane: back.u,
-    nnDistance: { value: m, low: m - 1.96 * se, high: m + 1.96 * se, floor: mean(nnFloor) },
+    nnDistance: { value: m, low: m - 1.96 * se, high: m + 1.96 * se, floor: meanStderr(nnFloor).mean },
   };
 }
 

@@ -34,7 +34,8 @@ export interface BpdResult {
   seconds: number;
 }
 
-function meanStderr(v: Float64Array): { mean: number; stderr: number } {
+/** Mean and its standard error (sample variance, n − 1) of per-item values. */
+export function meanStderr(v: Float64Array): { mean: number; stderr: number } {
   const n = v.length;
   const mean = v.reduce((a, b) => a + b, 0) / n;
   const variance = n > 1 ? v.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;

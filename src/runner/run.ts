@@ -25,6 +25,7 @@ import {
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { backendEntry, loadRun, type LoadedRun } from '../backends/index.js';
 import { aurocWithInterval, compressedBitsPerDim, oodScores } from '../metrics/ood.js';
+import { meanStderr } from '../metrics/bits-per-dim.js';
 import { loadDataset, permutation, subset } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { embeddedToyDir, EmbeddedToyModel, evaluateEmbeddedToy, type EmbeddedToySpec } from '../backends/embedded-toy.js';
@@ -518,10 +519,9 @@ async function runLocked(opts: RunOptions, exp: ResolvedExperiment, root: string
         const scores = oodScores(bpd, { inDist: compressedBitsPerDim(inDs.pixels, inDs.n), ood: compressedBitsPerDim(oodDs.pixels, oodDs.n) });
         const seconds = (performance.now() - t1) / 1000;
         const common = { ...base, nfe: null, seconds, gflop: null, train_step: run.step, train_gflop: run.trainGflop, n };
-        const stats = (v: Float64Array) => { const m = v.reduce((a, b) => a + b, 0) / v.length; return { m, se: Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1) / v.length) }; };
-        const i = stats(bpd.inDist), o = stats(bpd.ood);
-        rows.push({ ...common, metric: 'bpd-in-dist', value: i.m, std: i.se, unit: 'bits/dim', notes: [`${data.name} test images (the training distribution); variational bound per image`] });
-        rows.push({ ...common, metric: 'bpd-ood', value: o.m, std: o.se, unit: 'bits/dim', notes: [`${exp.eval.ood!.name} test images (out of distribution), same size and channels`] });
+        const i = meanStderr(bpd.inDist), o = meanStderr(bpd.ood);
+        rows.push({ ...common, metric: 'bpd-in-dist', value: i.mean, std: i.stderr, unit: 'bits/dim', notes: [`${data.name} test images (the training distribution); variational bound per image`] });
+        rows.push({ ...common, metric: 'bpd-ood', value: o.mean, std: o.stderr, unit: 'bits/dim', notes: [`${exp.eval.ood!.name} test images (out of distribution), same size and channels`] });
         for (const [name, sc] of Object.entries(scores) as [keyof typeof scores, { inDist: Float64Array; ood: Float64Array }][]) {
           const a = aurocWithInterval(sc.inDist, sc.ood, exp.eval.bootstrap, p.seed);
           rows.push({ ...common, metric: `auroc-${name}`, value: a.value, std: null, ci_low: a.low, ci_high: a.high, notes: [`AUROC of flagging ${exp.eval.ood!.name} among ${data.name} test images by the ${name} score (0.5: chance; below: the other set looks more in-distribution)`] });
