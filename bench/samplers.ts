@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { selectBackend, type BackendRequest } from '../src/compute/backend.js';
 import { SAMPLER_NAMES } from '../src/diffusion/samplers/index.js';
-import { runAnalyticSampler } from '../src/metrics/analytic.js';
+import { runAnalyticSampler } from '../src/backends/analytic.js';
 import { slicedWasserstein2 } from '../src/metrics/sliced-wasserstein.js';
 import { gmmSample, loadGmm } from '../src/models/gmm.js';
 import { writeFileAtomic } from '../src/util/fs.js';

@@ -10,7 +10,7 @@ import { loadTrainConfig, type TrainConfigT } from '../src/train/config.js';
 import { DiffusionModel } from '../src/backends/diffusion-model.js';
 import { buildVae } from '../src/backends/latent.js';
 import { writeTorchExport } from '../src/interop/torch.js';
-import { diffusionTask } from '../src/train/stages.js';
+import { diffusionTask, REPLICA_MODULE } from '../src/backends/stages.js';
 import { train, type TrainTask } from '../src/train/trainer.js';
 import { FlatUpdate, readFlat } from '../src/train/fused-update.js';
 import { AdamW, clipByGlobalNorm, Ema } from '../src/train/optim.js';
@@ -79,7 +79,7 @@ function subject(file: string, kind: 'pixel' | 'latent'): Subject {
 /** Median ms per step of the trainer's loop on `workers` threads (after two warm-up steps). */
 function timeTrainer(s: Subject, batch: number, steps: number, workers: number): { ms: number; peak: number } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-train-'));
-  const task: TrainTask = { ...diffusionTask(s.model, s.data), replica: { recipe: { kind: 'diffusion', diffusion: s.cfg.diffusion, size: s.size, channels: s.channels, seed: s.cfg.seed }, data: s.data } };
+  const task: TrainTask = { ...diffusionTask(s.model, s.data), replica: { recipe: { module: REPLICA_MODULE, kind: 'diffusion', diffusion: s.cfg.diffusion, size: s.size, channels: s.channels, seed: s.cfg.seed }, data: s.data } };
   const stamps: number[] = [];
   let peak = process.memoryUsage().rss;
   const total = steps + 2;

@@ -6,7 +6,7 @@ import { Vae, type VaeLossConfig } from '../models/vae.js';
 import { readJsonFile } from '../util/fs.js';
 import { latestCheckpoint, loadWeights } from '../train/checkpoint.js';
 import type { TrainConfigT } from '../train/config.js';
-import { diffusionGflop, trainDiffusionStage, trainImagesOf, trainingShape, trainOptions } from '../train/stages.js';
+import { diffusionGflop, REPLICA_MODULE, trainDiffusionStage, trainImagesOf, trainingShape, trainOptions } from './stages.js';
 import { train, type TrainTask } from '../train/trainer.js';
 import { DiffusionModel } from './diffusion-model.js';
 import { savedConfig } from './saved-config.js';
@@ -114,7 +114,7 @@ export function vaeTask(vae: Vae, x: tf.Tensor4D, lossCfg: VaeLossConfig): Train
 function trainVae(cfg: TrainConfigT, vae: Vae, x: tf.Tensor4D, opts: { out: string; resume: boolean; force?: boolean; hash: string; workers?: number }): StageReport {
   const t0 = performance.now();
   const [, h, , c] = x.shape;
-  const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { kind: 'vae', cfg, size: h, channels: c }, data: x } };
+  const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { module: REPLICA_MODULE, kind: 'vae', cfg, size: h, channels: c }, data: x } };
   const r = train(task, { ...trainOptions(cfg.vae!.train, cfg, path.join(opts.out, 'vae'), 'vae', opts.resume, opts.hash, opts.force, opts.workers), config: { ...cfg, dataShape: [h, h, c], trainImages: x.shape[0] } });
   r.ema.dispose();
   return { stage: 'vae', steps: r.step, finalLoss: r.lastLoss, seconds: (performance.now() - t0) / 1000, checkpoint: r.checkpoint };

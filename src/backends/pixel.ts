@@ -2,7 +2,7 @@
 import { tf } from '../compute/backend.js';
 import { pixelBitsPerDim } from '../metrics/bits-per-dim.js';
 import { loadWeights } from '../train/checkpoint.js';
-import { diffusionGflop, trainDiffusionStage, trainingShape } from '../train/stages.js';
+import { diffusionGflop, trainDiffusionStage, trainingShape } from './stages.js';
 import { DiffusionModel, REFERENCE_SCHEDULE } from './diffusion-model.js';
 import type { BackendEntry, BitsPerDimOptions, ModelBackend } from './types.js';
 

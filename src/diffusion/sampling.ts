@@ -2,7 +2,7 @@
 // setting (name, its own options, grid choices) + steps + the model → the σ grid and the initial noise
 // scale; and the one function that draws samples from a backend with it.
 import { z } from 'zod';
-import type { DiffusionBackend, SamplingModel } from '../backends/types.js';
+import type { DiffusionBackend, SamplingModel } from './model.js';
 import { tf } from '../compute/backend.js';
 import { SampleStreams, type NormalSource } from '../util/rng.js';
 import { guidedDenoiser, type GuidanceSpec } from './guidance.js';

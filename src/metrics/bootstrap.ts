@@ -8,7 +8,7 @@
 // seeds and the same initial noise.
 import { Rng } from '../util/rng.js';
 import { frechetDistance, gaussianStats, sqrtPsd, type GaussianStats } from './fid.js';
-import type { Matrix } from './linalg.js';
+import type { Matrix } from '../util/linalg.js';
 
 export interface Interval {
   /** lower and upper end of the central `level` interval */

@@ -1,9 +1,8 @@
-// Evaluating a trained run: samples → FID/KID/PR/density-coverage/classifier score on a feature
-// network, bits/dim of the test images, and the cost of sampling (NFE, seconds, GFLOP per sample).
-import type { LoadedRun } from '../backends/index.js';
+// Scoring samples: FID/KID/PR/density-coverage/classifier score on a feature network against the
+// real test images, bits/dim and sampling-cost values as results store them.
 import { tf } from '../compute/backend.js';
 import { loadDataset, permutation, subset, toFloat, type DatasetSpec, type ImageDataset } from '../data/index.js';
-import { sampleImages, type SamplerSetting } from '../diffusion/sampling.js';
+import type { TrainConfigT } from '../train/config.js';
 import { Rng } from '../util/rng.js';
 import type { BpdResult } from './bits-per-dim.js';
 import { classifierScore } from './classifier-score.js';
@@ -11,7 +10,7 @@ import type { FeatureNet } from './features.js';
 import { fidInterval, percentileInterval, wilsonInterval } from './bootstrap.js';
 import { fid } from './fid.js';
 import { kid } from './kid.js';
-import { matrix, type Matrix } from './linalg.js';
+import { matrix, type Matrix } from '../util/linalg.js';
 import { prdc } from './prdc.js';
 
 export const METRIC_GROUPS = ['fid', 'kid', 'pr', 'is', 'class', 'nll', 'nll-ode', 'cost'] as const;
@@ -44,13 +43,8 @@ export interface SampleCost {
   decoderGflop: number;
 }
 
-export function sampleCost(run: LoadedRun, nfe: number, seconds: number, n: number): SampleCost {
-  const { denoiserGflop, decoderGflop } = run.backend.cost();
-  return { nfe, secondsPerSample: seconds / n, gflopPerSample: denoiserGflop * nfe + decoderGflop, denoiserGflop, decoderGflop };
-}
-
 /** The run's test images, prepared exactly as its training images were (crop/pad/resize). */
-export function testImages(data: LoadedRun['config']['data'], limit?: number, seed = 0): ImageDataset {
+export function testImages(data: TrainConfigT['data'], limit?: number, seed = 0): ImageDataset {
   const spec: DatasetSpec = { ...data, split: 'test' };
   let ds = loadDataset(spec);
   if (limit && limit < ds.n) ds = subset(ds, permutation(ds.n, new Rng(seed)).slice(0, limit));
@@ -183,44 +177,6 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
 
 export function bpdValue(r: BpdResult, metric: string): MetricValue {
   return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [`= ${(r.bitsPerDim * r.dims * Math.LN2).toFixed(2)} nats per image (D = ${r.dims})`, ...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
-}
-
-/**
- * bits/dim of `nllN` test images for each requested method ('nll' = variational bound, 'nll-ode'),
- * loading the test images once and, for a latent run, 256 held-out training images to fit its
- * decoder σ on.
- */
-export function evaluateBitsPerDim(run: LoadedRun, methods: ('nll' | 'nll-ode')[], opts: { nllN: number; terms: 'all' | number; seed: number }): { value: MetricValue; result: BpdResult }[] {
-  if (!methods.length) return [];
-  const test = imagesOf(testImages(run.config.data, opts.nllN, opts.seed + 1));
-  // Loaded only by backends that fit something on held-out images (latent: its decoder σ).
-  const heldOut = () => {
-    const train = loadDataset({ ...run.config.data, split: 'train' });
-    return imagesOf(subset(train, permutation(train.n, new Rng(opts.seed + 2)).slice(0, 256)));
-  };
-  try {
-    return methods.map((m) => {
-      const result = run.backend.bitsPerDim(test, { method: m === 'nll' ? 'vlb' : 'ode', terms: opts.terms, seed: opts.seed, heldOut });
-      return { value: bpdValue(result, m === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'), result };
-    });
-  } finally {
-    test.dispose();
-  }
-}
-
-export interface SamplingSetting {
-  sampler: SamplerSetting;
-  steps: number;
-  n: number;
-  seed: number;
-  /** samples per sampler call (changes no sample) */
-  batchSize?: number;
-}
-
-/** Draws samples for one setting and measures their cost. The caller disposes `images`. */
-export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; labels?: Int32Array; cost: SampleCost } {
-  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, batchSize: s.batchSize });
-  return { images: r.images, labels: r.labels, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 
 export function costValues(c: SampleCost, n: number): MetricValue[] {

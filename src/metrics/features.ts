@@ -17,7 +17,7 @@ import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import { AdamW, learningRate } from '../train/optim.js';
-import { matrix, type Matrix } from './linalg.js';
+import { matrix, type Matrix } from '../util/linalg.js';
 
 export interface FeatureOutput {
   /** n × featureDim, float64 */

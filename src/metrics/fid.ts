@@ -1,5 +1,5 @@
 // The Fréchet distance between Gaussians fitted to two feature sets (FID's formula, as pytorch-fid computes it).
-import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from './linalg.js';
+import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from '../util/linalg.js';
 
 export interface GaussianStats {
   mu: Float64Array;

@@ -1,6 +1,6 @@
 // Kernel Inception Distance: the unbiased MMD² with a cubic polynomial kernel, averaged over subsets.
 import { Rng } from '../util/rng.js';
-import type { Matrix } from './linalg.js';
+import type { Matrix } from '../util/linalg.js';
 
 export interface KidOptions {
   /** Number of random subsets (torch-fidelity's kid_subsets: 100). */

@@ -1,5 +1,5 @@
 // k-NN manifold metrics: precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020).
-import { pairwiseSqDist, type Matrix } from './linalg.js';
+import { pairwiseSqDist, type Matrix } from '../util/linalg.js';
 
 export interface PrdcOptions {
   /** Neighbourhood size for precision and recall (Kynkäänniemi et al.: k = 3). */

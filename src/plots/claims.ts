@@ -1,10 +1,13 @@
 // The usual claims about pixel-space vs latent diffusion, each set next to what a run measured.
 import type { Interval } from '../metrics/bootstrap.js';
 import type { GuardResult } from '../metrics/guard.js';
-import type { ResolvedExperiment } from '../runner/config.js';
-import type { ResultRow } from '../runner/results.js';
+import type { TrainConfigT } from '../train/config.js';
+import type { ResultRow } from '../metrics/result-row.js';
 import type { Claim } from './report.js';
 import { family, finalCheckpointRows, type Floors } from './specs.js';
+
+/** What claims read of the experiment: its models' configs by grid backend name. */
+export interface ClaimExperiment { models: Record<string, TrainConfigT> }
 
 /** What claims read besides the rows: floors, the under-training guard, paired comparisons. */
 export interface ClaimContext {
@@ -28,7 +31,7 @@ const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 const f3 = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
 /** The model backend ('pixel'/'latent') of each grid backend name, from the experiment's models. */
-function kindOf(exp: ResolvedExperiment, backend: string): string {
+function kindOf(exp: ClaimExperiment, backend: string): string {
   return exp.models[backend]?.backend ?? backend;
 }
 
@@ -52,7 +55,7 @@ function interpAt(points: { gflop: number; value: number }[], c: number): number
  * The compute-matched comparison: for each sampler setting both backends were evaluated at, FID at
  * the largest training compute both reached, interpolated in log-GFLOP between checkpoints.
  */
-function computeMatched(rows: ResultRow[], exp: ResolvedExperiment): Claim {
+function computeMatched(rows: ResultRow[], exp: ClaimExperiment): Claim {
   const claim = 'At equal training compute, latent diffusion reaches better sample quality than pixel diffusion (the autoencoder makes each diffusion step cheaper).';
   const topic = 'compute-matched quality';
   const fid = rows.filter((r) => family(r.metric) === 'fid' && r.train_gflop != null && r.sampler !== null);
@@ -91,7 +94,7 @@ function computeMatched(rows: ResultRow[], exp: ResolvedExperiment): Claim {
   };
 }
 
-export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment, ctx: ClaimContext = {}): Claim[] {
+export function buildClaims(allRows: ResultRow[], exp: ClaimExperiment, ctx: ClaimContext = {}): Claim[] {
   // The claims about finished models read each model's final checkpoint.
   const rows = finalCheckpointRows(allRows);
   const claims = buildRawClaims(allRows, rows, exp, ctx);
@@ -104,7 +107,7 @@ export function buildClaims(allRows: ResultRow[], exp: ResolvedExperiment, ctx: 
     : c));
 }
 
-function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ResolvedExperiment, ctx: ClaimContext): Claim[] {
+function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExperiment, ctx: ClaimContext): Claim[] {
   const byKind = (kind: string, pred: (r: ResultRow) => boolean) => rows.filter((r) => kindOf(exp, r.backend) === kind && pred(r));
   const fidRows = (kind: string) => byKind(kind, (r) => family(r.metric) === 'fid');
   const claims: Claim[] = [];

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { ResultRow } from '../runner/results.js';
+import type { ResultRow } from '../metrics/result-row.js';
 import type { Chart, GridImage } from './specs.js';
 
 const require = createRequire(import.meta.url);

@@ -3,7 +3,10 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { SAMPLER_NAMES } from '../diffusion/samplers/index.js';
 import type { DiscreteSchedule } from '../diffusion/schedules.js';
-import type { ResultRow } from '../runner/results.js';
+import type { ResultRow } from '../metrics/result-row.js';
+import type { LossPoint } from '../train/loss-log.js';
+
+export type { LossPoint };
 
 export interface Chart {
   /** file stem: charts/<name>.vl.json, .svg, .png */
@@ -675,7 +678,6 @@ export function oodLikelihood(sets: OodSet[], rows: ResultRow[]): Chart[] {
   return out;
 }
 
-export interface LossPoint { model: string; stage: string; step: number; loss: number }
 
 /** Training loss against step, one line per model and stage (log scale). */
 export function lossCurves(points: LossPoint[]): Chart[] {

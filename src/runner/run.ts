@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { selectBackend, tf, type BackendRequest } from '../compute/backend.js';
 import { discreteSchedule } from '../diffusion/schedules.js';
-import { analyticPoint } from '../metrics/analytic.js';
+import { analyticPoint } from '../backends/analytic.js';
+import { drawSamples, evaluateBitsPerDim } from '../backends/evaluate.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, qualityFromFeatures, isQualityGroup, realReference, testImages, type RealReference,
+  costValues, imagesOf, qualityFromFeatures, isQualityGroup, realReference, testImages, type RealReference,
 } from '../metrics/evaluate.js';
 import { resolveFeatureNet, type FeatureNet } from '../metrics/features.js';
 import { loadGmm } from '../models/gmm.js';
@@ -16,7 +17,7 @@ import { readNpy, writeNpy } from '../util/npy.js';
 import { buildClaims, type ClaimContext } from '../plots/claims.js';
 import { pairedFidStatistic } from '../metrics/bootstrap.js';
 import { trainingGuard, type GuardResult } from '../metrics/guard.js';
-import { matrix, type Matrix } from '../metrics/linalg.js';
+import { matrix, type Matrix } from '../util/linalg.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import {
@@ -30,7 +31,8 @@ import { loadDataset, permutation, subset } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { embeddedToyDir, EmbeddedToyModel, evaluateEmbeddedToy, type EmbeddedToySpec } from '../backends/embedded-toy.js';
 import { parseSamplerSetting, type SamplerSetting } from '../diffusion/sampling.js';
-import { lossLog, runTraining } from '../train/pipeline.js';
+import { runTraining } from '../backends/training.js';
+import { lossLog } from '../train/loss-log.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeGrid, gridScale } from '../util/png.js';
 import { configHash, loadExperiment, type ResolvedExperiment, type ResolvedModel } from './config.js';

@@ -15,11 +15,19 @@ import { tf, type ComputeBackend } from '../compute/backend.js';
 import { Rng } from '../util/rng.js';
 import type { DiffusionConfigT, TrainConfigT } from './config.js';
 import { readFlat, type ArenaView, type FlatLayout, type FlatUpdate } from './fused-update.js';
+import type { TrainTask } from './trainer.js';
 
-/** How a worker thread builds the same training task as the main thread (see replica-worker.ts). */
-export type ReplicaRecipe =
+/**
+ * How a worker thread builds the same training task as the main thread (see replica-worker.ts): the
+ * module (a URL) whose `replicaTask(recipe, data, labels)` builds it, so that training stays below the
+ * backends that define the tasks.
+ */
+export type ReplicaRecipe = { module: string } & (
   | { kind: 'diffusion'; diffusion: DiffusionConfigT; size: number; channels: number; seed: number }
-  | { kind: 'vae'; cfg: TrainConfigT; size: number; channels: number };
+  | { kind: 'vae'; cfg: TrainConfigT; size: number; channels: number });
+
+/** What a recipe's module exports. */
+export type ReplicaTaskBuilder = (recipe: ReplicaRecipe, data: tf.Tensor4D, labels?: Int32Array) => TrainTask | Promise<TrainTask>;
 
 export interface ReplicaSource {
   recipe: ReplicaRecipe;

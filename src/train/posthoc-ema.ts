@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
-import { solveLinear } from '../metrics/linalg.js';
+import { solveLinear } from '../util/linalg.js';
 import { averageInto } from './optim.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 

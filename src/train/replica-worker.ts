@@ -3,7 +3,7 @@
 // gradient of its slice of the batch and leaves it in shared memory.
 import { workerData } from 'node:worker_threads';
 import { selectBackend, tf } from '../compute/backend.js';
-import { CONTROL, sliceOf, sliceRandom, type WorkerInit } from './data-parallel.js';
+import { CONTROL, sliceOf, sliceRandom, type ReplicaTaskBuilder, type WorkerInit } from './data-parallel.js';
 import { readFlat, writeFlat } from './fused-update.js';
 import type { TrainTask } from './trainer.js';
 
@@ -22,14 +22,8 @@ function fail(e: unknown): void {
 }
 
 async function buildTask(data: tf.Tensor4D): Promise<TrainTask> {
-  const r = init.recipe;
-  if (r.kind === 'diffusion') {
-    const { DiffusionModel } = await import('../backends/diffusion-model.js');
-    const { diffusionTask } = await import('./stages.js');
-    return diffusionTask(new DiffusionModel(r.diffusion, { size: r.size, channels: r.channels }, r.seed), data, init.labels);
-  }
-  const { buildVae, vaeTask } = await import('../backends/latent.js');
-  return vaeTask(buildVae(r.cfg, r.size, r.channels), data, r.cfg.vae!.loss);
+  const { replicaTask } = (await import(init.recipe.module)) as { replicaTask: ReplicaTaskBuilder };
+  return replicaTask(init.recipe, data, init.labels);
 }
 
 async function main(): Promise<void> {

@@ -82,7 +82,7 @@ for (const [label, g, dim] of [['1-D', gmm1, 1], ['2-D', gmm2, 2]] as const) {
 
 test('on paths that stay in their mode (median per-sample distance), each solver shows its order on the 25-Gaussians grid', async () => {
   const { loadGmm } = await import('../../src/models/gmm.js');
-  const { runAnalyticSampler } = await import('../../src/metrics/analytic.js');
+  const { runAnalyticSampler } = await import('../../src/backends/analytic.js');
   const g = loadGmm('configs/gmm/25-gaussians.json');
   const z = new Rng(1).normals(500 * 2);
   const order: Record<string, number> = { euler: 1, 'dpm-solver++-1s': 1, heun: 2, 'dpm-solver++-2m': 2, unipc: 3, deis: 2 };

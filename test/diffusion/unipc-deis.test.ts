@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { tf } from '../../src/compute/backend.js';
 import { getSampler, samplingSigmas, type Denoiser, type SamplerOptions } from '../../src/diffusion/samplers/index.js';
 import { logRhoIntegral } from '../../src/diffusion/samplers/multistep.js';
-import { solveLinear } from '../../src/metrics/linalg.js';
+import { solveLinear } from '../../src/util/linalg.js';
 import { parseSamplerSetting, planSampling } from '../../src/diffusion/sampling.js';
 import { analyticSampling } from '../../src/backends/analytic.js';
 import { gmmDenoiser, gmmFromSpec } from '../../src/models/gmm.js';

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fidDifferenceInterval, fidInterval, percentileInterval, weightedStats } from '../../src/metrics/bootstrap.js';
 import { gaussianStats } from '../../src/metrics/fid.js';
-import { matrix } from '../../src/metrics/linalg.js';
+import { matrix } from '../../src/util/linalg.js';
 import { Rng } from '../../src/util/rng.js';
 
 const gauss = (n: number, mu: number[], sd: number[], rng: Rng) => matrix(n, mu.length, Array.from({ length: n }, () => mu.map((m, j) => m + sd[j] * rng.normal())).flat());

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FeatureMoments, fid, frechetDistance, gaussianStats, type GaussianStats } from '../../src/metrics/fid.js';
-import { covariance, matrix, symmetricEigen, type Matrix } from '../../src/metrics/linalg.js';
+import { covariance, matrix, symmetricEigen, type Matrix } from '../../src/util/linalg.js';
 import { Rng } from '../../src/util/rng.js';
 
 // ---- independent float64 helpers (not the library's code paths) ----

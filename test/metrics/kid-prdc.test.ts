@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { classifierScore } from '../../src/metrics/classifier-score.js';
 import { kid } from '../../src/metrics/kid.js';
-import { matrix, type Matrix } from '../../src/metrics/linalg.js';
+import { matrix, type Matrix } from '../../src/util/linalg.js';
 import { prdc } from '../../src/metrics/prdc.js';
 import { Rng } from '../../src/util/rng.js';
 

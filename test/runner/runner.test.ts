@@ -10,7 +10,7 @@ import { loadExperiment } from '../../src/runner/config.js';
 import { gridPoints, mergeShards, runExperiment, shardPoints } from '../../src/runner/run.js';
 import { readRows, type ResultRow } from '../../src/runner/results.js';
 import { selectBackend } from '../../src/compute/backend.js';
-import { runTraining } from '../../src/train/pipeline.js';
+import { runTraining } from '../../src/backends/training.js';
 import { DiffusionModel } from '../../src/backends/diffusion-model.js';
 import { TrainConfig } from '../../src/train/config.js';
 import { buildClaims } from '../../src/plots/claims.js';

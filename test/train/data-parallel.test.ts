@@ -11,7 +11,7 @@ import { ReplicaPool, sliceOf, sliceRandom, type ReplicaRecipe } from '../../src
 import { FlatUpdate, flatLayout, readFlat } from '../../src/train/fused-update.js';
 import { AdamW, clipByGlobalNorm, Ema } from '../../src/train/optim.js';
 import { PowerEma } from '../../src/train/posthoc-ema.js';
-import { diffusionTask } from '../../src/train/stages.js';
+import { diffusionTask, REPLICA_MODULE } from '../../src/backends/stages.js';
 import { train, type TrainOptions, type TrainTask } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -31,7 +31,7 @@ function setup(unetSeed = 1) {
   const data = tf.tensor4d(Float32Array.from({ length: 24 * 64 }, (_, i) => patterns[(Math.floor(i / 64) % 3) * 64 + (i % 64)]), [24, 8, 8, 1]);
   const labels = Int32Array.from({ length: 24 }, (_, i) => i % 3);
   const model = new DiffusionModel(CFG, { size: 8, channels: 1 }, unetSeed);
-  const recipe: ReplicaRecipe = { kind: 'diffusion', diffusion: CFG, size: 8, channels: 1, seed: 5 };
+  const recipe: ReplicaRecipe = { module: REPLICA_MODULE, kind: 'diffusion', diffusion: CFG, size: 8, channels: 1, seed: 5 };
   const task: TrainTask = { ...diffusionTask(model, data, labels), replica: { recipe, data, labels } };
   return { task, model, dispose: () => { model.dispose(); data.dispose(); } };
 }
@@ -103,7 +103,7 @@ test('the VAE stage runs data-parallel too: its replica gradient equals this thr
   const cfg = loadTrainConfig('configs/train/quick-latent.yaml');
   const x = tf.tensor4d(new Rng(3).normals(12 * 256).map((v) => Math.tanh(v)), [12, 16, 16, 1]);
   const vae = buildVae(cfg, 16, 1);
-  const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { kind: 'vae', cfg, size: 16, channels: 1 }, data: x } };
+  const task: TrainTask = { ...vaeTask(vae, x, cfg.vae!.loss), replica: { recipe: { module: REPLICA_MODULE, kind: 'vae', cfg, size: 16, channels: 1 }, data: x } };
   const vars = [...task.params.values()];
   const f = flatFor(task.params, 2);
   const pool = new ReplicaPool(2, task.replica!, f.flat, 8, 'wasm');
@@ -124,7 +124,7 @@ test('a replica that cannot build the same model fails the step with its reason,
   const { task, dispose } = setup();
   const other = { ...CFG, model: { ...CFG.model, channels: 16 } };
   const f = flatFor(task.params, 2);
-  assert.throws(() => new ReplicaPool(2, { ...task.replica!, recipe: { kind: 'diffusion', diffusion: other, size: 8, channels: 1, seed: 5 } }, f.flat, 8, 'wasm'),
+  assert.throws(() => new ReplicaPool(2, { ...task.replica!, recipe: { module: REPLICA_MODULE, kind: 'diffusion', diffusion: other, size: 8, channels: 1, seed: 5 } }, f.flat, 8, 'wasm'),
     /replica thread 1 failed: .*parameters differ from the main thread's/);
   f.dispose();
   dispose();

@@ -1,12 +1,13 @@
 // `difflab eval`: sample quality, likelihood and cost of a trained run, at one sampler setting.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadRun } from '../../backends/index.js';
+import { drawSamples, evaluateBitsPerDim } from '../../backends/evaluate.js';
 import { selectBackend } from '../../compute/backend.js';
 import { parseSamplerSetting } from '../../diffusion/sampling.js';
 import { SAMPLER_NAMES } from '../../diffusion/samplers/index.js';
 import { resolveFeatureNet } from '../../metrics/features.js';
 import {
-  costValues, drawSamples, evaluateBitsPerDim, imagesOf, isQualityGroup, METRIC_GROUPS, qualityMetrics, realReference, testImages,
+  costValues, imagesOf, isQualityGroup, METRIC_GROUPS, qualityMetrics, realReference, testImages,
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';

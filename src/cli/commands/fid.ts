@@ -6,7 +6,7 @@ import { loadDataset, loadImageFolder, parseDatasetName, toFloat, type DatasetNa
 import { resolveFeatureNet, type FeatureNet } from '../../metrics/features.js';
 import { fid } from '../../metrics/fid.js';
 import { kid } from '../../metrics/kid.js';
-import { matrix, type Matrix } from '../../metrics/linalg.js';
+import { matrix, type Matrix } from '../../util/linalg.js';
 import { prdc } from '../../metrics/prdc.js';
 import { rowsSubset } from '../../metrics/evaluate.js';
 import { readNpy, requireFiniteRows } from '../../util/npy.js';

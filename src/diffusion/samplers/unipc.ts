@@ -3,7 +3,7 @@
 // diffusers' UniPCMultistepScheduler. Written in σ space (α = 1, λ = −log σ), where the diffusers
 // update x_t = (σ_t/σ_s)·x − α_t·(e^{−h} − 1)·m0 − α_t·B(h)·Σρ_k·D1_k reads with α = 1.
 import { tf } from '../../compute/backend.js';
-import { solveLinear } from '../../metrics/linalg.js';
+import { solveLinear } from '../../util/linalg.js';
 import { advance, counted, type Denoiser, type SampleResult, type SamplerOptions } from './types.js';
 
 export type UniPcVariant = 'bh1' | 'bh2';

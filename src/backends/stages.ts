@@ -1,12 +1,13 @@
 // The training stages backends are made of: a diffusion model on a tensor of training items (pixel
 // images or latents), run by the shared loop with the config's training block.
 import path from 'node:path';
-import type { DiffusionModel } from '../backends/diffusion-model.js';
-import type { SavedConfig, StageReport } from '../backends/types.js';
+import { DiffusionModel } from './diffusion-model.js';
+import type { SavedConfig, StageReport } from './types.js';
 import { tf } from '../compute/backend.js';
 import { loadDataset } from '../data/index.js';
-import type { TrainConfigT } from './config.js';
-import { train, type TrainOptions, type TrainTask } from './trainer.js';
+import type { TrainConfigT } from '../train/config.js';
+import type { ReplicaTaskBuilder } from '../train/data-parallel.js';
+import { train, type TrainOptions, type TrainTask } from '../train/trainer.js';
 
 export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: TrainConfigT, outDir: string, label: string, resume: boolean, dataHash: string, force = false, workers = 1): TrainOptions {
   return {
@@ -16,6 +17,16 @@ export function trainOptions(block: TrainConfigT['diffusion']['train'], cfg: Tra
     posthoc: block.posthocEma && { sigmaRels: block.posthocEma.sigmaRels, every: block.posthocEma.every ?? block.checkpointEvery },
   };
 }
+
+/** The module a replica thread imports to build a stage's task (see ReplicaRecipe). */
+export const REPLICA_MODULE = import.meta.url;
+
+/** A replica thread's task from its recipe: the same model and loss the main thread trains. */
+export const replicaTask: ReplicaTaskBuilder = async (r, data, labels) => {
+  if (r.kind === 'diffusion') return diffusionTask(new DiffusionModel(r.diffusion, { size: r.size, channels: r.channels }, r.seed), data, labels);
+  const { buildVae, vaeTask } = await import('./latent.js');
+  return vaeTask(buildVae(r.cfg, r.size, r.channels), data, r.cfg.vae!.loss);
+};
 
 /** The diffusion loss on batches of `data` (with their labels, for a class-conditional model). */
 export function diffusionTask(model: DiffusionModel, data: tf.Tensor4D, labels?: Int32Array): TrainTask {
@@ -32,7 +43,7 @@ export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cf
   const [, size, , channels] = data.shape;
   const task: TrainTask = {
     ...diffusionTask(model, data, labels),
-    replica: { recipe: { kind: 'diffusion', diffusion: cfg.diffusion, size, channels, seed: cfg.seed }, data, labels },
+    replica: { recipe: { module: REPLICA_MODULE, kind: 'diffusion', diffusion: cfg.diffusion, size, channels, seed: cfg.seed }, data, labels },
   };
   const r = train(task, { ...trainOptions(cfg.diffusion.train, cfg, path.join(opts.out, 'diffusion'), 'diffusion', opts.resume, opts.hash, opts.force, opts.workers), config: opts.saved });
   r.ema.dispose();

@@ -1,4 +1,4 @@
-// Float64 linear algebra for the metrics: moments of feature matrices and the symmetric eigenproblem.
+// Float64 linear algebra: moments of feature matrices, the symmetric eigenproblem and small dense solves (metrics, samplers, post-hoc EMA).
 //
 // The eigensolver is Householder tridiagonalisation followed by the implicit QL algorithm (the
 // EISPACK tred2/tql2 pair, as in JAMA and Numerical Recipes §11.2–11.3): O(n³) with a small constant.

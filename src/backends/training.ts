@@ -1,13 +1,10 @@
 // From a training config to trained models: the data, then the stages of the config's backend.
-import fs from 'node:fs';
 import path from 'node:path';
-import { backendEntry, type Stage, type StageReport } from '../backends/index.js';
-import type { TrainingData } from '../backends/types.js';
+import { backendEntry, type Stage, type StageReport } from './index.js';
+import type { TrainingData } from './types.js';
 import { datasetHash, loadDataset, permutation, subset, toFloat } from '../data/index.js';
-import type { LossPoint } from '../plots/specs.js';
-import { readJsonLines } from '../util/fs.js';
 import { Rng } from '../util/rng.js';
-import type { TrainConfigT } from './config.js';
+import type { TrainConfigT } from '../train/config.js';
 
 export type { Stage, StageReport };
 
@@ -39,14 +36,4 @@ export function runTraining(cfg: TrainConfigT, stage: Stage, resume: boolean, fo
   } finally {
     data.x.dispose();
   }
-}
-
-/** The loss log of every stage a run directory has (vae, diffusion), labelled with `model`. */
-export function lossLog(dir: string, model: string): LossPoint[] {
-  const out: LossPoint[] = [];
-  for (const stage of ['vae', 'diffusion']) {
-    const f = path.join(dir, stage, 'loss.jsonl');
-    if (fs.existsSync(f)) for (const r of readJsonLines<{ step: number; loss: number }>(f).rows) out.push({ model, stage, step: r.step, loss: r.loss });
-  }
-  return out;
 }

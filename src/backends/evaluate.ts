@@ -1,0 +1,52 @@
+// A loaded run's side of evaluation: drawing samples with their cost, and the test images' bits/dim.
+import type { tf } from '../compute/backend.js';
+import { loadDataset, permutation, subset } from '../data/index.js';
+import { sampleImages, type SamplerSetting } from '../diffusion/sampling.js';
+import { bpdValue, imagesOf, testImages, type MetricValue, type SampleCost } from '../metrics/evaluate.js';
+import type { BpdResult } from '../metrics/bits-per-dim.js';
+import { Rng } from '../util/rng.js';
+import type { LoadedRun } from './types.js';
+
+export function sampleCost(run: LoadedRun, nfe: number, seconds: number, n: number): SampleCost {
+  const { denoiserGflop, decoderGflop } = run.backend.cost();
+  return { nfe, secondsPerSample: seconds / n, gflopPerSample: denoiserGflop * nfe + decoderGflop, denoiserGflop, decoderGflop };
+}
+
+/**
+ * bits/dim of `nllN` test images for each requested method ('nll' = variational bound, 'nll-ode'),
+ * loading the test images once and, for a latent run, 256 held-out training images to fit its
+ * decoder σ on.
+ */
+export function evaluateBitsPerDim(run: LoadedRun, methods: ('nll' | 'nll-ode')[], opts: { nllN: number; terms: 'all' | number; seed: number }): { value: MetricValue; result: BpdResult }[] {
+  if (!methods.length) return [];
+  const test = imagesOf(testImages(run.config.data, opts.nllN, opts.seed + 1));
+  // Loaded only by backends that fit something on held-out images (latent: its decoder σ).
+  const heldOut = () => {
+    const train = loadDataset({ ...run.config.data, split: 'train' });
+    return imagesOf(subset(train, permutation(train.n, new Rng(opts.seed + 2)).slice(0, 256)));
+  };
+  try {
+    return methods.map((m) => {
+      const result = run.backend.bitsPerDim(test, { method: m === 'nll' ? 'vlb' : 'ode', terms: opts.terms, seed: opts.seed, heldOut });
+      return { value: bpdValue(result, m === 'nll' ? 'bits_per_dim' : 'bits_per_dim_ode'), result };
+    });
+  } finally {
+    test.dispose();
+  }
+}
+
+export interface SamplingSetting {
+  sampler: SamplerSetting;
+  steps: number;
+  n: number;
+  seed: number;
+  /** samples per sampler call (changes no sample) */
+  batchSize?: number;
+}
+
+/** Draws samples for one setting and measures their cost. The caller disposes `images`. */
+export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; labels?: Int32Array; cost: SampleCost } {
+  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, batchSize: s.batchSize });
+  return { images: r.images, labels: r.labels, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
+}
+

@@ -1,0 +1,51 @@
+// One evaluated (grid point, metric) as metrics.jsonl stores it: the type the runner writes and the
+// charts, claims and report read.
+export interface ResultRow {
+  experiment: string;
+  run_id: string;
+  /** grid point key: backend[@checkpoint]|sampler|steps|seed (sampler and steps '-' for per-model metrics such as bits/dim) */
+  point: string;
+  backend: string;
+  sampler: string | null;
+  steps: number | null;
+  nfe: number | null;
+  metric: string;
+  value: number;
+  std: number | null;
+  /** 95% bootstrap interval of the value (FID, KID), where one is computed */
+  ci_low?: number | null;
+  ci_high?: number | null;
+  /** samples (or test images) the value is computed from */
+  n: number;
+  /** sampling points: wall-clock seconds per sample; per-model metrics: seconds the evaluation took */
+  seconds: number | null;
+  /** GFLOP per sample (denoiser FLOPs × NFE + VAE decoder), where counted */
+  gflop: number | null;
+  seed: number;
+  config_hash: string;
+  git_commit: string;
+  unit?: string;
+  notes?: string[];
+  /** sampling points with a grid shift: SD3's α, every σ of the sampling grid multiplied by it */
+  shift?: number;
+  /** toy points: the ambient dimension and the objective of the MLP denoiser */
+  dim?: number;
+  objective?: string;
+  /** model backends: the diffusion-stage training step of the evaluated checkpoint */
+  train_step?: number | null;
+  /**
+   * model backends: training compute spent to reach that checkpoint, in GFLOP (3 × forward FLOPs per
+   * image × batch × steps for each network trained; latent adds its VAE stage and the encoding pass)
+   */
+  train_gflop?: number | null;
+  /** post-hoc EMA length σ_rel of the evaluated weights (grid.ema); absent: the classic EMA */
+  ema?: number | null;
+  /** classifier-free guidance scale of the sampler setting, where one was given */
+  guidance?: number | null;
+  /**
+   * how many rows its grid point wrote: a point is complete when a file holds that many rows of it,
+   * so a point cut short by a kill is recomputed on resume (rows written before this field existed
+   * count as complete)
+   */
+  point_rows?: number;
+}
