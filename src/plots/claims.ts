@@ -107,10 +107,23 @@ export function buildClaims(allRows: ResultRow[], exp: ClaimExperiment, ctx: Cla
     : c));
 }
 
+/** The rows a claim reads (each model's final checkpoint) by backend kind, with the run's floors and paired bootstrap. */
+interface ClaimRows {
+  rows: ResultRow[];
+  ctx: ClaimContext;
+  byKind(kind: string, pred: (r: ResultRow) => boolean): ResultRow[];
+  fidRows(kind: string): ResultRow[];
+}
+
 function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExperiment, ctx: ClaimContext): Claim[] {
   const byKind = (kind: string, pred: (r: ResultRow) => boolean) => rows.filter((r) => kindOf(exp, r.backend) === kind && pred(r));
-  const fidRows = (kind: string) => byKind(kind, (r) => family(r.metric) === 'fid');
-  const claims: Claim[] = [];
+  const c: ClaimRows = { rows, ctx, byKind, fidRows: (kind) => byKind(kind, (r) => family(r.metric) === 'fid') };
+  const sampling = samplerClaim(c);
+  return [generationClaim(c), densityClaim(c), speedClaim(c), ...(sampling ? [sampling] : []), noiseClaim(c), computeMatched(allRows, exp), modellingClaim(exp)];
+}
+
+function generationClaim(c: ClaimRows): Claim {
+  const { fidRows, ctx } = c;
   const pf = fidRows('pixel'), lf = fidRows('latent');
   const floorOf = (metric: string) => { const f = ctx.floors?.[metric]; return f ? `; real-data floor ${f3(f.value)} [${f3(f.low ?? f.value)}, ${f3(f.high ?? f.value)}] at n = ${f.n}` : ''; };
   // Generation quality at each sampler setting both backends ran, from the same seeds and noise:
@@ -126,12 +139,17 @@ function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExper
       if (d) { diffs.push(d); shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} − latent ${f3(l.value)} = ${ci(d)}`); }
       else shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} vs latent ${f3(l.value)} (no per-sample features kept: no interval)`);
     }
-    claims.push({
+    return {
       topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.',
       evidence: `${pf[0].metric}, n = ${pf[0].n}, difference with its 95% paired-bootstrap interval (> 0: latent better): ${shown.join('; ') || 'no sampler setting in common'}${floorOf(pf[0].metric)}; training compute: latent ${gflop(lf)} vs pixel ${gflop(pf)} GFLOP, so the budgets are only as equal as these numbers (see the compute-matched row)`,
       verdict: diffs.length ? verdictOf(diffs) : 'not measured',
-    });
-  } else claims.push({ topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.', evidence: 'no FID for both backends in this run', verdict: 'not measured' });
+    };
+  }
+  return { topic: 'best use: generation quality', claim: 'Latent diffusion gives better samples than pixel diffusion for the same training budget.', evidence: 'no FID for both backends in this run', verdict: 'not measured' };
+}
+
+function densityClaim(c: ClaimRows): Claim {
+  const { byKind } = c;
   // Density estimation.
   const pb = byKind('pixel', (r) => r.metric === 'bits_per_dim'), lb = byKind('latent', (r) => r.metric === 'bits_per_dim');
   // Latent − pixel bits/dim with a normal interval from the two standard errors (over images).
@@ -139,22 +157,31 @@ function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExper
     const p = pb[0], l = lb[0], value = l.value - p.value, se = Math.hypot(p.std ?? 0, l.std ?? 0);
     return { value, low: value - 1.96 * se, high: value + 1.96 * se };
   };
-  claims.push(pb.length && lb.length ? {
+  return pb.length && lb.length ? {
     topic: 'best use: density estimation', claim: 'Pixel-space diffusion gives better likelihoods (lower bits/dim) than latent diffusion, whose autoencoder discards detail.',
     evidence: `bits/dim on the same test images: pixel ${f3(pb[0].value)} ± ${f3(pb[0].std ?? 0)} vs latent ${f3(lb[0].value)} ± ${f3(lb[0].std ?? 0)} (s.e.); latent − pixel = ${ci(bpdDiff())} (95%, > 0: pixel better)`,
     verdict: verdictOf([bpdDiff()]),
-  } : { topic: 'best use: density estimation', claim: 'Pixel-space diffusion gives better likelihoods than latent diffusion.', evidence: 'bits/dim not measured for both backends', verdict: 'not measured' });
+  } : { topic: 'best use: density estimation', claim: 'Pixel-space diffusion gives better likelihoods than latent diffusion.', evidence: 'bits/dim not measured for both backends', verdict: 'not measured' };
+}
+
+function speedClaim(c: ClaimRows): Claim {
+  const { byKind } = c;
   // Speed.
   const gp = byKind('pixel', (r) => r.metric === 'gflop_per_sample'), gl = byKind('latent', (r) => r.metric === 'gflop_per_sample');
   const sp = byKind('pixel', (r) => r.metric === 'seconds_per_sample'), sl = byKind('latent', (r) => r.metric === 'seconds_per_sample');
   if (gp.length && gl.length) {
     const faster = mean(sl.map((r) => r.value)) < mean(sp.map((r) => r.value)) && mean(gl.map((r) => r.value)) < mean(gp.map((r) => r.value));
-    claims.push({
+    return {
       topic: 'speed', claim: 'Latent diffusion is cheaper per sample: the UNet runs on a smaller tensor, and the decoder runs once.',
       evidence: `mean over the grid: pixel ${f3(mean(gp.map((r) => r.value)))} GFLOP, ${f3(mean(sp.map((r) => r.value)) * 1000)} ms per sample; latent ${f3(mean(gl.map((r) => r.value)))} GFLOP, ${f3(mean(sl.map((r) => r.value)) * 1000)} ms per sample (incl. VAE decode)`,
       verdict: faster ? 'supported' : 'contradicted',
-    });
-  } else claims.push({ topic: 'speed', claim: 'Latent diffusion is cheaper per sample.', evidence: 'cost not measured for both backends', verdict: 'not measured' });
+    };
+  }
+  return { topic: 'speed', claim: 'Latent diffusion is cheaper per sample.', evidence: 'cost not measured for both backends', verdict: 'not measured' };
+}
+
+function samplerClaim(c: ClaimRows): Claim | undefined {
+  const { rows } = c;
   // Sampling strategy: at the fewest steps, the best higher-order ODE solver against the best
   // ancestral (DDPM-style) sampler; both kinds must be in the grid.
   const allFid = rows.filter((r) => family(r.metric) === 'fid' && r.steps !== null);
@@ -166,10 +193,15 @@ function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExper
     const ranked = [...bySampler.entries()].map(([s, v]) => [s, mean(v)] as const).sort((a, b) => a[1] - b[1]);
     const higher = ranked.filter(([s]) => /dpm|heun/.test(s)), ancestral = ranked.filter(([s]) => /^ddpm$|ancestral/.test(s));
     const listing = `FID at ${minSteps} steps, mean over backends: ${ranked.map(([s, v]) => `${s} ${f3(v)}`).join(', ')}`;
-    claims.push(higher.length && ancestral.length
+    return higher.length && ancestral.length
       ? { topic: 'sampling strategy', claim: samplingClaim, evidence: listing, verdict: higher[0][1] < ancestral[0][1] ? 'supported' : 'contradicted' }
-      : { topic: 'sampling strategy', claim: samplingClaim, evidence: `${listing}; needs both a higher-order solver and an ancestral sampler (ddpm, euler-ancestral) in the grid`, verdict: 'not measured' });
+      : { topic: 'sampling strategy', claim: samplingClaim, evidence: `${listing}; needs both a higher-order solver and an ancestral sampler (ddpm, euler-ancestral) in the grid`, verdict: 'not measured' };
   }
+  return undefined;
+}
+
+function noiseClaim(c: ClaimRows): Claim {
+  const { fidRows, ctx } = c;
   // Noise handling: degradation from most to fewest steps, per backend.
   const degr = (kind: string) => {
     const r = fidRows(kind).filter((x) => x.steps !== null);
@@ -192,17 +224,18 @@ function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExper
       if (d) { degrCi.push(d); degrIntervals.push(`${s.split('|')[0]}: ${ci(d)}`); }
     }
   }
-  claims.push(dp !== undefined && dl !== undefined ? {
+  return dp !== undefined && dl !== undefined ? {
     topic: 'noise handling', claim: 'Latent spaces are smoother and lower-dimensional, so few-step sampling degrades less there than in pixel space.',
     evidence: `FID(fewest steps)/FID(most steps): pixel ${f3(dp)}, latent ${f3(dl)}${degrIntervals.length ? `; pixel − latent ratio with its 95% paired-bootstrap interval (> 0: latent degrades less): ${degrIntervals.join('; ')}` : ' (no per-sample features kept: no interval)'}`,
     verdict: degrCi.length ? verdictOf(degrCi) : 'not measured',
-  } : { topic: 'noise handling', claim: 'Few-step sampling degrades less in latent space.', evidence: 'needs FID at two step counts for both backends', verdict: 'not measured' });
-  claims.push(computeMatched(allRows, exp));
+  } : { topic: 'noise handling', claim: 'Few-step sampling degrades less in latent space.', evidence: 'needs FID at two step counts for both backends', verdict: 'not measured' };
+}
+
+function modellingClaim(exp: ClaimExperiment): Claim {
   // Objective and modelling strategy: what differs is where the diffusion runs.
-  claims.push({
+  return {
     topic: 'objective and modelling strategy', claim: 'Both optimise the same denoising objective; latent diffusion adds a separately trained autoencoder and models its latents instead of pixels.',
     evidence: `in this toolkit both share one loss, schedule and sampler code; models: ${Object.entries(exp.models).map(([k, m]) => `${k} = ${m.backend} (${m.diffusion.objective.name}, ${m.diffusion.weighting.name}${m.backend === 'latent' ? `, VAE ${m.vae!.train.steps} steps + diffusion ${m.diffusion.train.steps}` : `, ${m.diffusion.train.steps} steps`})`).join('; ')}`,
     verdict: 'supported',
-  });
-  return claims;
+  };
 }

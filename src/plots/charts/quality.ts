@@ -1,0 +1,217 @@
+// Sample-quality charts: FID/KID against NFE, cost, training compute and steps, guidance scale, EMA length and noise-schedule shift.
+import type { TopLevelSpec } from 'vega-lite';
+import type { ResultRow } from '../../metrics/result-row.js';
+import { type Chart, SCHEMA, WIDTH, HEIGHT, PALETTE, linesWithPoints, heading, backendColors, samplerScales, family, qualityMetrics, type Floors, intervalAndFloor, CI_NOTE, label, withoutGuidance } from '../vocabulary.js';
+
+/** One chart: a metric against a numeric setting (the x field of `values`), one line per backend and sampler setting. */
+function metricVsSetting(metric: string, values: Record<string, unknown>[], o: { name: string; title: string; subtitle: string; x: Record<string, unknown> }, floors?: Floors): Chart {
+  const field = o.x.field as string;
+  return {
+    name: o.name,
+    title: o.title,
+    spec: {
+      $schema: SCHEMA,
+      title: heading(o.title, o.subtitle),
+      width: WIDTH, height: HEIGHT,
+      layer: [...linesWithPoints({
+        data: { values },
+        transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', field] }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: o.x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+          color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+          strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
+          tooltip: [{ field: 'backend' }, { field: 'setting' }, { field, type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+        },
+      }), ...intervalAndFloor(metric, values, o.x, floors, ['backend', 'setting', field])],
+    } as TopLevelSpec,
+  };
+}
+
+const valueRow = (r: ResultRow) => ({ backend: r.backend, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, n: r.n });
+
+/**
+ * FID, per-class FID and class accuracy against the classifier-free guidance scale w (rows whose
+ * sampler setting gives one): one line per backend and sampler setting (guidance interval included).
+ */
+export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
+  const guided = rows.filter((r) => r.guidance != null);
+  const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
+  return metrics.map((metric) => {
+    const values = guided.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: withoutGuidance(r.sampler, r.steps), w: r.guidance }));
+    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; dashed: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; dashed: real-data floor'}`;
+    return metricVsSetting(metric, values, {
+      name: `quality-vs-guidance-${family(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
+      subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`,
+      x: { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' },
+    }, floors);
+  });
+}
+
+/** FID against the post-hoc EMA length σ_rel (rows of grid.ema), one line per backend and sampler setting. */
+export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
+  const sel = rows.filter((r) => r.ema != null);
+  return qualityMetrics(sel).map((metric) => {
+    const values = sel.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: `${r.sampler} ${r.steps} steps`, ema: r.ema }));
+    return metricVsSetting(metric, values, {
+      name: `quality-vs-ema-${family(metric)}`, title: `${family(metric).toUpperCase()} vs EMA length`,
+      subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`,
+      x: { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' },
+    }, floors);
+  });
+}
+
+/** Quality (FID/KID) against NFE: one line per backend and sampler (colour = backend, dash = sampler). */
+export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityMetrics(rows).map((metric) => {
+    const values = rows.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, sampler: r.sampler, nfe: r.nfe, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, seed: r.seed, n: r.n }));
+    const x = { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)' };
+    return {
+      name: `quality-vs-nfe-${family(metric)}`,
+      title: `${label(metric)} vs NFE`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}`),
+        width: WIDTH, height: HEIGHT,
+        layer: [...linesWithPoints({
+          data: { values },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400 } },
+            shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
+            tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
+      } as TopLevelSpec,
+    };
+  });
+}
+
+/** Quality against cost per sample (wall-clock and GFLOP): the cost frontier, per backend. */
+export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows)) {
+    for (const [field, title, stem] of [['seconds', 'wall-clock seconds per sample', 'seconds'], ['gflop', 'GFLOP per sample', 'gflop']] as const) {
+      const values = rows.filter((r) => r.metric === metric && r[field] !== null).map((r) => ({ backend: r.backend, sampler: r.sampler, steps: r.steps, cost: r[field], value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null }));
+      const x = { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title };
+      if (!values.length) continue;
+      out.push({
+        name: `cost-frontier-${family(metric)}-${stem}`,
+        title: `${label(metric)} vs ${title}`,
+        spec: {
+          $schema: SCHEMA,
+          title: heading(`${family(metric).toUpperCase()} vs ${title}`, `each point is one sampler × step count; lower left is better; ${CI_NOTE}`),
+          width: WIDTH, height: HEIGHT,
+          layer: [{
+            data: { values },
+            mark: { type: 'point', filled: true, size: 70 },
+            encoding: {
+              x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+              color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
+              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
+              tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+            },
+          }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost'])],
+        } as TopLevelSpec,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Quality against the training compute that produced each checkpoint: the compute-matched comparison.
+ * One line per backend and sampler setting; read two backends at the same x. Needs at least two
+ * checkpoints of some backend (grid.checkpoints).
+ */
+export function qualityVsTrainingCompute(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityVsTraining(rows, floors, 'gflop');
+}
+
+/** Quality against the diffusion stage's training steps (each point a checkpoint), one line per model. */
+export function qualityVsTrainingSteps(rows: ResultRow[], floors?: Floors): Chart[] {
+  return qualityVsTraining(rows, floors, 'step');
+}
+
+function qualityVsTraining(rows: ResultRow[], floors: Floors | undefined, axis: 'gflop' | 'step'): Chart[] {
+  const out: Chart[] = [];
+  const x = axis === 'gflop'
+    ? { field: 'gflop', type: 'quantitative' as const, scale: { type: 'log' as const, nice: false, padding: 12 }, title: 'training compute (GFLOP, incl. the VAE stage for latent)' }
+    : { field: 'step', type: 'quantitative' as const, scale: { nice: false, padding: 12 }, title: 'diffusion training steps' };
+  for (const metric of qualityMetrics(rows)) {
+    const sel = rows.filter((r) => r.metric === metric && r.train_gflop != null && r.train_step != null);
+    const multi = [...new Set(sel.map((r) => r.backend))].some((b) => new Set(sel.filter((r) => r.backend === b).map((r) => r.train_step)).size > 1);
+    if (!multi) continue;
+    out.push({
+      name: `quality-vs-training-${axis === 'gflop' ? 'compute' : 'steps'}-${family(metric)}`,
+      title: `${label(metric)} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`${family(metric).toUpperCase()} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`, `each point is a checkpoint (EMA weights); ${axis === 'gflop' ? 'compare backends at equal training GFLOP' : 'the latent models\' autoencoder stage is not counted'}; lower is better; ${CI_NOTE}`),
+        width: WIDTH, height: HEIGHT,
+        layer: [...linesWithPoints({
+          data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
+          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'setting', 'step', 'gflop'] }],
+          mark: { type: 'line', point: true },
+          encoding: {
+            x,
+            y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
+            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(sel) },
+            strokeDash: { field: 'setting', type: 'nominal', title: 'sampler', legend: { labelLimit: 400 } },
+            tooltip: [{ field: 'backend' }, { field: 'setting' }, { field: 'step', type: 'quantitative', title: 'training step' }, { field: 'gflop', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
+          },
+        }), ...intervalAndFloor(metric, sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, [axis]: axis === 'gflop' ? r.train_gflop : r.train_step, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null })),
+          { field: axis, type: 'quantitative', scale: x.scale }, floors, ['backend', 'setting', axis])],
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}
+
+/**
+ * Quality against the sampling grid's shift α (SD3: every σ multiplied by α; log axis), one panel
+ * per backend kind, one line per image resolution, each with its own real-data floor (dashed, in the
+ * line's colour) and 95% intervals. `info` gives a model's kind, resolution and floors.
+ */
+export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { kind: string; resolution: number | null; floors?: Floors } | undefined): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows).filter((m) => family(m) === 'fid')) {
+    // Rows without a shift were sampled on an unshifted grid (α = 1).
+    const sel = rows.filter((r) => r.metric === metric && info(r.backend));
+    if (!sel.some((r) => r.shift != null)) continue;
+    if (!sel.length) continue;
+    const res = (b: string) => { const i = info(b)!; return i.resolution === null ? b : `${i.resolution}×${i.resolution}`; };
+    const values = sel.map((r) => ({ kind: info(r.backend)!.kind, resolution: res(r.backend), model: r.backend, setting: `${r.sampler} ${r.steps} steps`, shift: r.shift ?? 1, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+    const floorsOf = [...new Set(sel.map((r) => r.backend))].flatMap((b) => {
+      const f = info(b)!.floors?.[metric];
+      return f ? [{ kind: info(b)!.kind, resolution: res(b), floor: f.value }] : [];
+    });
+    const resolutions = [...new Set(values.map((v) => v.resolution))].sort((a, b) => parseInt(a) - parseInt(b));
+    const color = { field: 'resolution', type: 'nominal', title: 'image size', sort: resolutions, scale: { domain: resolutions, range: resolutions.map((_, i) => PALETTE[i % PALETTE.length]) } };
+    const x = { field: 'shift', type: 'quantitative', title: 'shift α (σ × α; log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.shift))] } };
+    const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
+    out.push({
+      name: `quality-vs-shift-${family(metric)}`,
+      title: `${label(metric)} vs sampling shift`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`${family(metric).toUpperCase()} vs noise-schedule shift, per image size`, `σ × α on the sampling grid (by default the model's training shift); lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
+        data: { values: [...values, ...floorsOf.map((f) => ({ ...f, isFloor: true }))] },
+        facet: { column: { field: 'kind', type: 'nominal', title: 'backend' } },
+        spec: {
+          width: 300, height: HEIGHT,
+          layer: [
+            { transform: [{ filter: 'datum.isFloor !== true' }], mark: { type: 'line', point: true }, encoding: { x, y, color, tooltip: [{ field: 'model' }, { field: 'resolution' }, { field: 'shift', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+            { transform: [{ filter: 'datum.isFloor !== true' }], mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color } },
+            { transform: [{ filter: 'datum.isFloor === true' }], mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { y: { field: 'floor', type: 'quantitative' }, color } },
+          ],
+        },
+        resolve: { scale: { y: 'shared' } },
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,170 @@
+// A run's last stage: join the shard files into metrics.jsonl, then the charts that the registry's
+// measurements (and the run itself) draw from the rows, the under-training guard, the claims and
+// report.html.
+import fs from 'node:fs';
+import path from 'node:path';
+import { discreteSchedule } from '../diffusion/schedules.js';
+import { pairedFidStatistic } from '../metrics/bootstrap.js';
+import { trainingGuard, type GuardResult } from '../metrics/guard.js';
+import type { ResultRow } from '../metrics/result-row.js';
+import { buildClaims, type ClaimContext } from '../plots/claims.js';
+import { writeCharts } from '../plots/render.js';
+import { renderReport } from '../plots/report.js';
+import { family, finalCheckpointRows, lossCurves, sampleGrids, schedulePlots, withSource, type Chart, type Floors, type GridImage } from '../plots/specs.js';
+import { lossLog } from '../train/loss-log.js';
+import { readJsonFile, writeFileAtomic } from '../util/fs.js';
+import { matrix, type Matrix } from '../util/linalg.js';
+import { readNpy } from '../util/npy.js';
+import type { ResolvedExperiment } from './config.js';
+import { fmtSeconds } from './context.js';
+import { gridPoints } from './grid.js';
+import { gitCommit, metricsFile, resultFiles } from './location.js';
+import { MEASUREMENTS } from './measurements/index.js';
+import { safeFileName } from './measurements/common.js';
+import type { ChartFamily, ChartInput } from './measurements/types.js';
+import { modelBackends, resolveModelDir } from './models.js';
+import { joinResults, lockResults, readRows, writeRows } from './results.js';
+
+/** Charts of the run as a whole, after the measurements' own: training loss, schedules, sample grids. */
+export const RUN_CHARTS: readonly ChartFamily[] = [
+  { name: 'loss', byDefault: true, draw: (c) => lossCurves(c.losses) },
+  { name: 'schedules', byDefault: true, draw: (c) => (c.exp.schedules ? schedulePlots(c.exp.schedules.names.map((n) => discreteSchedule(n, { T: c.exp.schedules!.T }))) : []) },
+  { name: 'samples', byDefault: true, draw: (c) => sampleGrids(c.grids) },
+];
+
+/**
+ * The chart families a run draws, in report order: those of the measurements its grid has points of,
+ * then the run's own; the experiment's `charts:` list where it gives one, else each family's default.
+ */
+export function chartFamilies(exp: ResolvedExperiment): ChartFamily[] {
+  const kinds = new Set(gridPoints(exp).map((p) => p.kind));
+  const want = exp.charts ? new Set<string>(exp.charts) : undefined;
+  return [...MEASUREMENTS.filter((m) => kinds.has(m.kind)).flatMap((m) => m.charts), ...RUN_CHARTS].filter((f) => (want ? want.has(f.name) : f.byDefault));
+}
+
+/** Joins shard files into metrics.jsonl (grid order, one row per point and metric), then charts and report. */
+export async function mergeShards(dir: string, log: (l: string) => void = (l) => process.stderr.write(l + '\n')): Promise<ResultRow[]> {
+  const cfgFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(cfgFile)) throw new Error(`${dir}: not a run directory (no config.json)`);
+  const lock = lockResults(metricsFile(dir), log);
+  try {
+    const rows = joinInto(dir, log);
+    const exp = readJsonFile<ResolvedExperiment>(cfgFile, "the run's resolved experiment");
+    await finalize(dir, exp, path.dirname(path.dirname(dir)), log);
+    return rows;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Joins every complete point of a run directory's result files (metrics.jsonl and the shards) into
+ * metrics.jsonl, each point once, in grid order; the shard files are kept.
+ */
+export function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
+  const order = readJsonFile<string[]>(path.join(dir, 'points.json'), "the grid's point keys");
+  const files = resultFiles(dir);
+  const { rows, complete } = joinResults(files, order);
+  const missing = order.filter((k) => !complete.has(k));
+  writeRows(metricsFile(dir), rows);
+  log(`[merge] ${files.length} file(s), ${rows.length} rows, ${order.length - missing.length}/${order.length} grid points${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
+  return rows;
+}
+
+/**
+ * Paired bootstrap over a run's grid points from their kept features (features/<point>.npy) and the
+ * real reference's: one real resample and one index resample shared by all points per replicate.
+ */
+function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
+  const fdir = path.join(dir, 'features');
+  const reals = fs.existsSync(fdir) ? fs.readdirSync(fdir).filter((f) => f.startsWith('real-')) : [];
+  // Each feature file is read once, however many comparisons use it.
+  const loaded = new Map<string, Matrix>();
+  const load = (f: string) => {
+    if (!loaded.has(f)) { const a = readNpy(f); loaded.set(f, matrix(a.shape[0], a.shape[1], a.data)); }
+    return loaded.get(f)!;
+  };
+  return (points, stat) => {
+    const file = (p: string) => path.join(fdir, `${safeFileName(p)}.npy`);
+    if (reals.length !== 1 || points.some((p) => !fs.existsSync(file(p)))) return undefined;
+    return pairedFidStatistic(load(path.join(fdir, reals[0])), points.map((p) => load(file(p))), stat, { replicates: exp.eval.bootstrap, seed: exp.seed });
+  };
+}
+
+/** The run's sample grids (samples/*.png) as data URIs, scaled to about 320 px. */
+function sampleGridImages(dir: string): GridImage[] {
+  const sdir = path.join(dir, 'samples');
+  if (!fs.existsSync(sdir)) return [];
+  return fs.readdirSync(sdir).filter((x) => x.endsWith('.png')).sort().map((f) => {
+    const buf = fs.readFileSync(path.join(sdir, f));
+    const w = buf.readUInt32BE(16), h = buf.readUInt32BE(20);
+    const scale = Math.max(1, Math.floor(320 / Math.max(w, h)));
+    return { label: f.replace(/\.png$/, '').replace(/_/g, ' '), dataUri: `data:image/png;base64,${buf.toString('base64')}`, width: w * scale, height: h * scale };
+  });
+}
+
+/** The rows, floors, losses and sample grids the charts, guard and claims read. */
+function chartInput(dir: string, exp: ResolvedExperiment, root: string): ChartInput {
+  const allRows = readRows(path.join(dir, 'metrics.jsonl'));
+  const floorsFile = path.join(dir, 'floors.json');
+  return {
+    dir, exp, allRows,
+    // Charts of finished models use each model's final checkpoint; earlier ones feed the compute chart.
+    rows: finalCheckpointRows(allRows),
+    floors: fs.existsSync(floorsFile) ? readJsonFile<Floors>(floorsFile, 'the metric floors') : undefined,
+    losses: Object.keys(exp.models).flatMap((name) => lossLog(resolveModelDir(exp, name, root), name)),
+    grids: sampleGridImages(dir),
+  };
+}
+
+/** The under-training guard for every trained model the grid scored with FID. */
+function guards(input: ChartInput): GuardResult[] {
+  const out: GuardResult[] = [];
+  for (const name of modelBackends(input.exp)) {
+    const fids = input.rows.filter((r) => r.backend === name && family(r.metric) === 'fid');
+    if (!fids.length) continue;
+    const best = Math.min(...fids.map((r) => r.value)), floor = input.floors?.[fids[0].metric]?.value;
+    out.push(trainingGuard(name, input.losses.filter((l) => l.model === name && l.stage === 'diffusion'), best, floor, input.exp.eval.guardFactor));
+  }
+  return out;
+}
+
+/** Notes for the metrics this run has. */
+function metricNotes(allRows: ResultRow[]): string[] {
+  return [
+    ...(allRows.some((r) => r.metric.includes('@lenet')) ? ['FID/KID/precision/recall are computed on difflab\'s own per-dataset LeNet features (metric@network): they rank models like Inception-FID but are not comparable to published Inception numbers.'] : []),
+    ...(allRows.some((r) => r.metric.startsWith('bits_per_dim')) ? ['bits/dim are upper bounds on −log₂ P(x)/D of the 8-bit test pixels for both backends (see each row\'s notes in metrics.jsonl for offsets and estimators).'] : []),
+    ...(allRows.some((r) => r.metric === 'path-rms') ? ['Sampler error on the exact mixture: the median per-sample distance shows a sampler\'s order; the RMS is dominated by the few paths that end in another mode than the exact solution (mode-switches).'] : []),
+  ];
+}
+
+/** Charts (.vl.json, .svg, .png) and report.html for a run directory's metrics.jsonl. */
+export async function finalize(dir: string, exp: ResolvedExperiment, root: string, log: (l: string) => void): Promise<void> {
+  const input = chartInput(dir, exp, root);
+  const families = chartFamilies(exp);
+  let charts: Chart[] = families.flatMap((f) => f.draw(input));
+  if (exp.paper) charts = charts.map((c) => withSource(c, `${exp.paper!.cite}, ${exp.paper!.figure}`));
+  await writeCharts(path.join(dir, 'charts'), charts);
+  const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
+  const guarded = guards(input);
+  const tc = performance.now();
+  const claims = exp.claims ? buildClaims(input.allRows, exp, { floors: input.floors, guards: guarded, paired: pairedFrom(dir, exp) }) : undefined;
+  if (claims) log(`[claims] ${claims.length} claims, differences by paired bootstrap (${exp.eval.bootstrap} resamples each), ${fmtSeconds((performance.now() - tc) / 1000)}`);
+  const html = renderReport({
+    title: `difflab · ${exp.name}`,
+    description: exp.description,
+    paper: exp.paper,
+    runInfo: {
+      'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': input.rows[0]?.git_commit ?? gitCommit(),
+      'grid points': String(new Set(input.rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
+    },
+    charts, rows: input.allRows, grids: families.some((f) => f.name === 'samples') ? input.grids : [],
+    claims,
+    floors: input.floors, warnings: guarded.filter((g) => !g.passed).map((g) => `${g.reason}. Comparisons with this model are shown but not judged: train it longer (or check its recipe) before reading a verdict.`),
+    config: cfg,
+    // Only the notes that apply to the metrics this run has.
+    notes: metricNotes(input.allRows),
+  });
+  writeFileAtomic(path.join(dir, 'report.html'), html);
+  log(`[report] ${charts.length} charts in ${path.join(dir, 'charts')}; ${path.join(dir, 'report.html')}`);
+}

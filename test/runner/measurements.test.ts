@@ -1,0 +1,65 @@
+// The measurement registry: every kind of grid point has one entry, the chart names an experiment may
+// list are exactly those registered, and the grid's order is the one written out here by hand.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHART_NAMES, loadExperiment } from '../../src/runner/config.js';
+import { chartFamilies, RUN_CHARTS } from '../../src/runner/finalize.js';
+import { gridPoints } from '../../src/runner/grid.js';
+import { MEASUREMENTS, measurementOf } from '../../src/runner/measurements/index.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-measurements-'));
+const write = (name: string, text: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, text); return f; };
+
+const CONFIGS = path.resolve('configs/train');
+const MODELS = `models:\n  pixel: { $ref: ${CONFIGS}/quick-pixel.yaml }\n  latent: { $ref: ${CONFIGS}/quick-latent.yaml }\n`;
+
+test('each point kind has exactly one measurement, and an unknown kind is named in the error', () => {
+  const kinds = MEASUREMENTS.map((m) => m.kind);
+  assert.equal(new Set(kinds).size, kinds.length);
+  for (const k of kinds) assert.is(measurementOf(k).kind, k);
+  assert.throws(() => measurementOf('memorization' as never), /grid point kind 'memorization'.*expected one of sample, nll/);
+});
+
+test('the chart names an experiment may list are exactly the registered chart families', () => {
+  const registered = new Set([...MEASUREMENTS.flatMap((m) => m.charts.map((c) => c.name)), ...RUN_CHARTS.map((c) => c.name)]);
+  assert.equal([...registered].sort(), [...CHART_NAMES].sort());
+});
+
+test('grid order: per backend its once-per-model points, then per checkpoint × seed bits/dim before every sampler × steps point', () => {
+  const file = write('order.yaml', `name: order\n${MODELS}grid:\n  backends: [latent, pixel]\n  samplers: [ddim, euler]\n  steps: [3, 5]\n  seeds: [0, 1]\n  checkpoints: [1, 2]\n  metrics: [fid, nll, recon, ood]\neval: { n: 8, ood: { name: fashion-mnist } }\n`);
+  const keys = gridPoints(loadExperiment(file)).map((p) => p.key);
+  const expected: string[] = [];
+  for (const b of ['latent', 'pixel']) {
+    if (b === 'latent') expected.push('latent|recon|-|0', 'latent|recon|-|1');
+    expected.push(`${b}|ood|-|0`, `${b}|ood|-|1`);
+    for (const c of [1, 2]) for (const seed of [0, 1]) {
+      expected.push(`${b}@${c}|-|-|${seed}`);
+      for (const s of ['ddim', 'euler']) for (const steps of [3, 5]) expected.push(`${b}@${c}|${s}|${steps}|${seed}`);
+    }
+  }
+  assert.equal(keys, expected);
+  assert.equal(gridPoints(loadExperiment(file)).map((p) => p.index), expected.map((_, i) => i));
+});
+
+test('a grid without sampling metrics has no sampling points; an analytic grid has only analytic ones', () => {
+  const nll = write('nll.yaml', `name: nll-only\n${MODELS}grid:\n  backends: [pixel]\n  samplers: [ddim]\n  steps: [3]\n  metrics: [nll]\n`);
+  assert.equal(gridPoints(loadExperiment(nll)).map((p) => `${p.kind}:${p.key}`), ['nll:pixel|-|-|0']);
+  const gmm = write('g.json', JSON.stringify({ weights: [1], means: [[0, 0]], stds: 1 }));
+  const an = write('an.yaml', `name: an\nanalytic: { gmm: ${gmm} }\ngrid:\n  backends: [analytic]\n  samplers: [euler]\n  steps: [2, 4]\n  metrics: [sw2]\n`);
+  assert.equal(gridPoints(loadExperiment(an)).map((p) => `${p.kind}:${p.key}`), ['analytic:analytic|euler|2|0', 'analytic:analytic|euler|4|0']);
+});
+
+test('charts: the grid\'s measurements decide which families are drawn; an explicit list selects among them', () => {
+  const file = write('charts.yaml', `name: charts\n${MODELS}grid:\n  backends: [pixel]\n  samplers: [ddim]\n  steps: [3]\n  metrics: [fid, nll]\n`);
+  const names = chartFamilies(loadExperiment(file)).map((f) => f.name);
+  assert.equal(names, ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'samples']);
+  const picked = write('picked.yaml', `name: picked\n${MODELS}grid:\n  backends: [pixel]\n  metrics: [ood]\neval: { ood: { name: fashion-mnist } }\ncharts: [ood-likelihood, loss, autoencoders]\n`);
+  // No reconstruction points: the autoencoder chart has nothing to draw from and is left out.
+  assert.equal(chartFamilies(loadExperiment(picked)).map((f) => f.name), ['ood-likelihood', 'loss']);
+});
+
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+test.run();
