@@ -41,6 +41,7 @@ function needsOf(exp: ResolvedExperiment, points: GridPoint[]): Set<Need> {
 export async function evaluationContext(exp: ResolvedExperiment, dir: string, root: string, points: GridPoint[], log: (l: string) => void): Promise<PreparedContext> {
   const runs = new Map<string, LoadedRun>();
   const refs = new Map<string, RealReference>();
+  const cache = new Map<string, unknown>();
   const quality = (exp.grid?.metrics ?? []).filter(isQualityGroup);
   const ctx: PreparedContext = {
     exp, dir, root, quality,
@@ -54,6 +55,10 @@ export async function evaluationContext(exp: ResolvedExperiment, dir: string, ro
       const ref = refs.get(JSON.stringify(data));
       if (!ref) throw new Error(`no real reference was prepared for data ${JSON.stringify(data)}: the measurement must declare needs: ['references']`);
       return ref;
+    },
+    shared(key, make) {
+      if (!cache.has(key)) cache.set(key, make());
+      return cache.get(key) as ReturnType<typeof make>;
     },
     dispose() {
       for (const r of runs.values()) r.dispose();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CHART_NAMES, loadExperiment } from '../../src/runner/config.js';
+import { CHART_NAMES, GRID_METRICS, loadExperiment } from '../../src/runner/config.js';
 import { chartFamilies, RUN_CHARTS } from '../../src/runner/finalize.js';
 import { gridPoints } from '../../src/runner/grid.js';
 import { MEASUREMENTS, measurementOf } from '../../src/runner/measurements/index.js';
@@ -26,6 +26,12 @@ test('each point kind has exactly one measurement, and an unknown kind is named 
 test('the chart names an experiment may list are exactly the registered chart families', () => {
   const registered = new Set([...MEASUREMENTS.flatMap((m) => m.charts.map((c) => c.name)), ...RUN_CHARTS.map((c) => c.name)]);
   assert.equal([...registered].sort(), [...CHART_NAMES].sort());
+});
+
+test('every grid metric the schema accepts is computed by a measurement, and every measurement metric is accepted', () => {
+  const served = new Set(MEASUREMENTS.flatMap((m) => m.metrics));
+  assert.equal([...GRID_METRICS].filter((m) => !served.has(m)), []);
+  assert.equal([...served].filter((m) => !(GRID_METRICS as readonly string[]).includes(m)), []);
 });
 
 test('grid order: per backend its once-per-model points, then per checkpoint × seed bits/dim before every sampler × steps point', () => {

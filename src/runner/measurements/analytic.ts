@@ -5,12 +5,15 @@ import { analyticPoint } from '../../backends/analytic.js';
 import type { ResultRow } from '../../metrics/result-row.js';
 import { loadGmm } from '../../models/gmm.js';
 import { samplerError } from '../../plots/charts/analytic.js';
-import { samplesWanted, samplingPoint } from './common.js';
+import { samplingPoint, wanted } from './common.js';
 import type { Measurement } from './types.js';
 
 export const analyticMixture: Measurement = {
   kind: 'analytic',
-  points: (exp, backend, slot) => (slot.scope === 'setting' && backend === 'analytic' && samplesWanted(exp) ? [samplingPoint(backend, 'analytic', slot)] : []),
+  metrics: ['sw2', 'path-rms', 'cost'],
+  points(exp, backend, slot) {
+    return slot.scope === 'setting' && backend === 'analytic' && wanted(exp, this) ? [samplingPoint(backend, 'analytic', slot)] : [];
+  },
   describe: (p) => `${p.sampler} ${p.steps} steps`,
   evaluate(p, ctx, base) {
     const { exp } = ctx, g = exp.grid!;

@@ -4,14 +4,16 @@ import { evaluateBitsPerDim } from '../../backends/evaluate.js';
 import type { ResultRow } from '../../metrics/result-row.js';
 import { bitsPerDim, bitsPerDimVsTrainingSteps, likelihoodVsQuality } from '../../plots/charts/likelihood.js';
 import { modelBackends } from '../models.js';
+import { wanted } from './common.js';
 import type { Measurement } from './types.js';
 
 const METHODS = ['nll', 'nll-ode'] as const;
 
 export const bitsPerDimMeasurement: Measurement = {
   kind: 'nll',
+  metrics: METHODS,
   points(exp, backend, slot) {
-    if (slot.scope !== 'checkpoint' || !modelBackends(exp).includes(backend) || !exp.grid!.metrics.some((m) => (METHODS as readonly string[]).includes(m))) return [];
+    if (slot.scope !== 'checkpoint' || !modelBackends(exp).includes(backend) || !wanted(exp, this)) return [];
     return [{ key: `${slot.model}|-|-|${slot.seed}`, kind: 'nll', backend, checkpoint: slot.checkpoint, ema: slot.ema, sampler: null, steps: null, seed: slot.seed }];
   },
   describe: () => 'bits/dim',

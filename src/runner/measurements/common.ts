@@ -1,5 +1,5 @@
-// Small pieces several measurements share: file names of points, the grid's sampler labels, and
-// whether a grid asks for samples at all.
+// Small pieces several measurements share: file names of points, the grid's sampler labels, whether
+// the grid lists a measurement's metrics, and sampling points' keys.
 import { parseSamplerSetting } from '../../diffusion/sampling.js';
 import type { ResolvedExperiment } from '../config.js';
 import type { Slot } from './types.js';
@@ -10,11 +10,8 @@ export const safeFileName = (s: string) => s.replace(/[^\w.+=,()@-]+/g, '_');
 /** The grid's sampler settings as labels, in grid order. */
 export const samplerLabels = (exp: ResolvedExperiment): string[] => (exp.grid?.samplers ?? []).map((x) => parseSamplerSetting(x).label);
 
-/** Metrics that need no samples: per-model likelihoods, reconstructions, out-of-distribution scores. */
-const NO_SAMPLES = ['nll', 'nll-ode', 'recon', 'ood'];
-
-/** True when a grid metric needs generated samples (FID, KID, cost, the mixture's errors, …). */
-export const samplesWanted = (exp: ResolvedExperiment): boolean => (exp.grid?.metrics ?? []).some((m) => !NO_SAMPLES.includes(m));
+/** True when the grid lists one of the measurement's metrics. */
+export const wanted = (exp: ResolvedExperiment, m: { metrics: readonly string[] }): boolean => (exp.grid?.metrics ?? []).some((x) => m.metrics.includes(x));
 
 /** The sampling point of a 'setting' slot, keyed `model|sampler|steps|seed`. */
 export function samplingPoint<K extends 'sample' | 'analytic'>(backend: string, kind: K, slot: Extract<Slot, { scope: 'setting' }>) {

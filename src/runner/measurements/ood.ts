@@ -29,6 +29,7 @@ function oodSets(dir: string, rows: ResultRow[], exp: ResolvedExperiment): OodSe
 
 export const outOfDistribution: Measurement = {
   kind: 'ood',
+  metrics: ['ood'],
   points(exp, backend, slot) {
     if (slot.scope !== 'backend' || !exp.grid!.metrics.includes('ood') || !exp.models[backend]) return [];
     return exp.grid!.seeds.map((seed) => ({ key: `${backend}|ood|-|${seed}`, kind: 'ood' as const, backend, checkpoint: null, ema: null, sampler: null, steps: null, seed }));

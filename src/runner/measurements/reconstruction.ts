@@ -8,6 +8,7 @@ import type { Measurement } from './types.js';
 
 export const reconstruction: Measurement = {
   kind: 'recon',
+  metrics: ['recon'],
   // The autoencoder does not change with the diffusion checkpoints: one point per model and seed.
   points(exp, backend, slot) {
     if (slot.scope !== 'backend' || !exp.grid!.metrics.includes('recon') || exp.models[backend]?.backend !== 'latent') return [];

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { drawSamples } from '../../backends/evaluate.js';
 import { tf } from '../../compute/backend.js';
-import { costValues, isQualityGroup, qualityFromFeatures } from '../../metrics/evaluate.js';
+import { costValues, isQualityGroup, QUALITY_GROUPS, qualityFromFeatures } from '../../metrics/evaluate.js';
 import type { ResultRow } from '../../metrics/result-row.js';
 import { costFrontier, qualityVsEma, qualityVsGuidance, qualityVsNfe, qualityVsShift, qualityVsTrainingCompute, qualityVsTrainingSteps } from '../../plots/charts/quality.js';
 import type { Floors } from '../../plots/vocabulary.js';
@@ -13,7 +13,7 @@ import { readJsonFile, writeFileAtomic } from '../../util/fs.js';
 import { writeNpy } from '../../util/npy.js';
 import { encodeGrid, gridScale } from '../../util/png.js';
 import { modelBackends } from '../models.js';
-import { safeFileName, samplesWanted, samplingPoint } from './common.js';
+import { safeFileName, samplingPoint, wanted } from './common.js';
 import type { ChartInput, Measurement } from './types.js';
 
 /** Each model's kind, resolution and real-data floors (per dataset), for the shift chart. */
@@ -28,7 +28,10 @@ function modelInfo(input: ChartInput) {
 
 export const sampleQuality: Measurement = {
   kind: 'sample',
-  points: (exp, backend, slot) => (slot.scope === 'setting' && samplesWanted(exp) && modelBackends(exp).includes(backend) ? [samplingPoint(backend, 'sample', slot)] : []),
+  metrics: [...QUALITY_GROUPS, 'cost'],
+  points(exp, backend, slot) {
+    return slot.scope === 'setting' && wanted(exp, this) && modelBackends(exp).includes(backend) ? [samplingPoint(backend, 'sample', slot)] : [];
+  },
   describe: (p) => `${p.sampler} ${p.steps} steps`,
   needs: (exp) => (exp.grid?.metrics.some(isQualityGroup) ? ['references'] : []),
   evaluate(p, ctx, base) {

@@ -12,8 +12,8 @@ import type { ResolvedExperiment } from '../config.js';
 export interface GridPoint {
   index: number;
   key: string;
-  /** the measurement that evaluates it (its registry entry's kind) */
-  kind: 'sample' | 'nll' | 'analytic' | 'toy' | 'recon' | 'ood';
+  /** the measurement that evaluates it (its registry entry's kind: sample, nll, recon, …) */
+  kind: string;
   /** toy points: the ambient dimension and the objective of the MLP denoiser */
   dim?: number;
   objective?: string;
@@ -64,6 +64,8 @@ export interface EvalContext {
   run(backend: string, checkpoint?: number | null, ema?: number | null): LoadedRun;
   /** the real reference of a model's dataset (prepared when a measurement needs 'references') */
   reference(data: LoadedRun['config']['data']): RealReference;
+  /** a value computed once per run under `key` (e.g. a dataset several points read); plain data only */
+  shared<T>(key: string, make: () => T): T;
 }
 
 /** What chart families read: the run's rows and the files beside them. */
@@ -91,6 +93,8 @@ export interface ChartFamily {
 
 export interface Measurement {
   kind: PointKind;
+  /** the grid metrics it computes: it adds points when the grid lists one of them */
+  metrics: readonly string[];
   /** the points it adds for one entry of grid.backends at one slot of the grid's order */
   points(exp: ResolvedExperiment, backend: string, slot: Slot): NewPoint[];
   /** the point in the progress line, between the model and the seed */
