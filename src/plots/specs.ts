@@ -10,4 +10,5 @@ export * from './charts/ood.js';
 export * from './charts/training.js';
 export * from './charts/analytic.js';
 export * from './charts/samples.js';
+export * from './charts/memorization.js';
 export type { LossPoint } from '../train/loss-log.js';

@@ -9,6 +9,10 @@ import { CHART_NAMES, GRID_METRICS, loadExperiment } from '../../src/runner/conf
 import { chartFamilies, RUN_CHARTS } from '../../src/runner/finalize.js';
 import { gridPoints } from '../../src/runner/grid.js';
 import { MEASUREMENTS, measurementOf } from '../../src/runner/measurements/index.js';
+import { runExperiment } from '../../src/runner/run.js';
+import { readRows } from '../../src/runner/results.js';
+import { selectBackend } from '../../src/compute/backend.js';
+import '../helpers/cache.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-measurements-'));
 const write = (name: string, text: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, text); return f; };
@@ -20,7 +24,7 @@ test('each point kind has exactly one measurement, and an unknown kind is named 
   const kinds = MEASUREMENTS.map((m) => m.kind);
   assert.equal(new Set(kinds).size, kinds.length);
   for (const k of kinds) assert.is(measurementOf(k).kind, k);
-  assert.throws(() => measurementOf('memorization' as never), /grid point kind 'memorization'.*expected one of sample, nll/);
+  assert.throws(() => measurementOf('no-such-kind'), /grid point kind 'no-such-kind'.*expected one of sample, nll/);
 });
 
 test('the chart names an experiment may list are exactly the registered chart families', () => {
@@ -65,6 +69,33 @@ test('charts: the grid\'s measurements decide which families are drawn; an expli
   const picked = write('picked.yaml', `name: picked\n${MODELS}grid:\n  backends: [pixel]\n  metrics: [ood]\neval: { ood: { name: fashion-mnist } }\ncharts: [ood-likelihood, loss, autoencoders]\n`);
   // No reconstruction points: the autoencoder chart has nothing to draw from and is left out.
   assert.equal(chartFamilies(loadExperiment(picked)).map((f) => f.name), ['ood-likelihood', 'loss']);
+});
+
+test('memorization, a measurement added as one file: a model trained on 8 images is scored against them; its rows and chart are written', async () => {
+  await selectBackend('wasm');
+  const file = write('memo.yaml', `name: memo
+models:
+  pixel:
+    name: memo-pixel
+    seed: 2
+    backend: pixel
+    data: { name: mnist, limit: 8, resize: [8, 8] }
+    diffusion: { model: { channels: 8, channelMult: [1], attentionResolutions: [] }, objective: flow, schedule: null, train: { steps: 3, batchSize: 8, lr: 1.0e-3, checkpointEvery: 3 } }
+grid:
+  backends: [pixel]
+  samplers: [euler]
+  steps: [2]
+  metrics: [memorization]
+eval: { n: 12, bootstrap: 20 }
+`);
+  const out = await runExperiment({ file, resultsRoot: path.join(tmp, 'results'), workers: 1, log: () => {} });
+  const rows = readRows(path.join(out.dir, 'metrics.jsonl'));
+  assert.equal(rows.map((r) => r.metric), ['nn-train-ratio', 'near-copies', 'near-copies-floor']);
+  assert.equal(new Set(rows.map((r) => r.point)), new Set(['pixel|euler|2|0|memorization']));
+  const ratio = rows[0];
+  assert.ok(ratio.ci_low! <= ratio.value && ratio.value <= ratio.ci_high!, 'the interval holds the estimate');
+  assert.match(ratio.notes![0], /nearest of 8 training images/);
+  assert.ok(fs.existsSync(path.join(out.dir, 'charts', 'memorization.vl.json')));
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

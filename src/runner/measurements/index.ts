@@ -2,13 +2,14 @@
 // their charts and, within each slot of the grid, the order of their points (see grid.ts).
 import { analyticMixture } from './analytic.js';
 import { bitsPerDimMeasurement } from './bits-per-dim.js';
+import { memorizationMeasurement } from './memorization.js';
 import { outOfDistribution } from './ood.js';
 import { reconstruction } from './reconstruction.js';
 import { sampleQuality } from './sample-quality.js';
 import { embeddedToy } from './toy.js';
 import type { Measurement, PointKind } from './types.js';
 
-export const MEASUREMENTS: readonly Measurement[] = [sampleQuality, bitsPerDimMeasurement, embeddedToy, reconstruction, outOfDistribution, analyticMixture];
+export const MEASUREMENTS: readonly Measurement[] = [sampleQuality, bitsPerDimMeasurement, memorizationMeasurement, embeddedToy, reconstruction, outOfDistribution, analyticMixture];
 
 export function measurementOf(kind: PointKind): Measurement {
   const m = MEASUREMENTS.find((x) => x.kind === kind);
