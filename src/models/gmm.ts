@@ -3,9 +3,9 @@
 // With x = x0 + σ·ε and x0 ~ Σ_k π_k N(μ_k, diag(s_k²)), the noisy marginal is
 // p_σ(x) = Σ_k π_k N(x; μ_k, diag(s_k² + σ²)) and, by Gaussian conjugacy,
 // E[x0|x] = Σ_k r_k(x)·(μ_k + s_k²/(s_k² + σ²)·(x − μ_k)), r_k ∝ π_k N(x; μ_k, s_k² + σ²).
-import fs from 'node:fs';
 import { tf } from '../compute/backend.js';
 import { perSampleSigma, sigmaValues, type Denoiser } from '../diffusion/denoiser.js';
+import { parseMessage, readConfigText } from '../util/config-files.js';
 import type { Rng } from '../util/rng.js';
 
 export interface Gmm {
@@ -70,15 +70,16 @@ export function gmmFromSpec(spec: unknown, where = 'gmm'): Gmm {
 export function loadGmm(file: string): Gmm {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readConfigText(file, file);
   } catch (e) {
-    throw new GmmSpecError(file, `cannot read: ${(e as Error).message}`);
+    throw new GmmSpecError(file, `cannot read: ${(e as Error).message.replace(`${file}: `, '')}`);
   }
   let spec: unknown;
   try {
     spec = JSON.parse(text);
   } catch (e) {
-    throw new GmmSpecError(file, `not valid JSON: ${(e as Error).message}`);
+    // The parser's message without the excerpt of the file it quotes.
+    throw new GmmSpecError(file, `not valid JSON: ${parseMessage(e)}`);
   }
   return gmmFromSpec(spec, file);
 }
