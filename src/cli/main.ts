@@ -25,7 +25,20 @@ const COMMANDS: Entry[] = [
   { command: 'export', describe: "Export a run's weights in PyTorch layout (safetensors) for bench/torch/difflab_torch.py", load: async () => (await import('./commands/export.js')).exportCommand as never },
 ];
 
-export async function main(argv: string[]): Promise<void> {
+/** Options whose value is itself a list of options: `--sbatch-args "--x"` is read as `--sbatch-args=--x`. */
+const OPTION_VALUED = ['--sbatch-args'];
+
+export function joinOptionValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (OPTION_VALUED.includes(argv[i]) && i + 1 < argv.length) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
+export async function main(rawArgv: string[]): Promise<void> {
+  const argv = joinOptionValues(rawArgv);
   // Only the command being run is loaded; the others are listed by name and description.
   const name = argv.find((a) => !a.startsWith('-'));
   let cli: Argv = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');

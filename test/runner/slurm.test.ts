@@ -92,15 +92,15 @@ test('difflab run --slurm 2: a 2-task array and a dependent merge job give the r
   try {
     const f = path.join(dir, 'tiny.yaml');
     fs.writeFileSync(f, `name: tiny-slurm\nanalytic: { gmm: ${GMM} }\ngrid:\n  backends: [analytic]\n  samplers: [euler, heun, dpm-solver++-2m]\n  steps: [3, 6]\n  metrics: [path-rms, sw2, cost]\neval: { n: 100 }\ncharts: [sampler-error]\n`);
-    const printed = spawnSync('node', [BIN, 'run', f, '--slurm', '2', '--print-only', '--results', path.join(dir, 'slurm')], { encoding: 'utf8', env: cluster.env });
+    const printed = spawnSync('node', [BIN, 'run', f, '--slurm', '2', '--print-only', '--results', path.join(dir, 'slurm results')], { encoding: 'utf8', env: cluster.env });
     assert.is(printed.status, 0, printed.stderr);
     assert.match(printed.stdout, /#SBATCH --array=0-1/);
     assert.match(printed.stdout, /--shard "\$\{SLURM_ARRAY_TASK_ID\}\/2"/);
-    assert.match(printed.stdout, /sbatch --parsable --dependency=afterok:<shards job id> .*merge\.sbatch/);
-    const sub = spawnSync('node', [BIN, 'run', f, '--slurm', '2', '--results', path.join(dir, 'slurm')], { encoding: 'utf8', env: cluster.env });
+    assert.match(printed.stdout, /sbatch '--parsable' '--dependency=afterok:<shards job id>' '.*merge\.sbatch'/);
+    const sub = spawnSync('node', [BIN, 'run', f, '--slurm', '2', '--results', path.join(dir, 'slurm results')], { encoding: 'utf8', env: cluster.env });
     assert.is(sub.status, 0, sub.stderr);
     assert.match(sub.stdout, /submitted shards \d+, merge \d+/);
-    const runDir = sub.stdout.match(/logs in (\S+)\/slurm/)![1];
+    const runDir = sub.stdout.match(/logs in (.+?)\/slurm;/)![1];
     const report = path.join(runDir, 'report.html');
     for (let i = 0; i < 240 && !fs.existsSync(report); i++) spawnSync('sleep', ['0.5']);
     const logs = fs.readdirSync(path.join(runDir, 'slurm')).filter((x) => x.endsWith('.out'));

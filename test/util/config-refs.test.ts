@@ -86,7 +86,7 @@ test('20 files each referencing the next twice: each is read once, and the 2^20-
 });
 
 test('JSON nested 100,000 deep gives an error naming the file, not a bare stack overflow', () => {
-  const deep = write('experiments/deep.json', '['.repeat(100_000) + ']'.repeat(100_000));
+  write('experiments/deep.json', '['.repeat(100_000) + ']'.repeat(100_000));
   const msg = failure(() => loadExperiment(write('experiments/deep.yaml', exp('quick: { $ref: deep.json }\n'))));
   assert.match(msg, /deep\.json/);
   assert.match(msg, /nested (too deeply|deeper than)/);

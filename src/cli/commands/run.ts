@@ -5,7 +5,7 @@ import { BACKEND_NAMES, type BackendRequest } from '../../compute/backend.js';
 import { loadExperiment } from '../../runner/config.js';
 import { defaultJobs, runParallel } from '../../runner/parallel.js';
 import { mergeShards, modelBackends, parseShard, runExperiment } from '../../runner/run.js';
-import { sbatchArgs, slurmPlan, submitSlurm } from '../../runner/slurm.js';
+import { q, sbatchArgs, shellWords, slurmPlan, submitSlurm } from '../../runner/slurm.js';
 
 interface RunArgs {
   experiment: string;
@@ -46,12 +46,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
     if (a.slurm !== undefined) {
       if (a.shard || a.force || a.stage !== 'all' || a.model) throw new Error('--slurm runs the whole experiment as jobs: it takes no --shard, --force, --stage or --model');
-      const plan = slurmPlan({ file: a.experiment, tasks: a.slurm, resultsRoot: a.results, runId: a.runId, compute: a.compute, quick: a.quick, sbatchArgs: a.sbatchArgs?.split(/\s+/).filter(Boolean) });
+      // Under Slurm the array's tasks are the processes; threads per training job come from --workers.
+      if (a.jobs !== 'auto') throw new Error('--jobs does not apply with --slurm: each of the N array tasks is one process (--slurm N sets N); --workers sets the training job\'s threads');
+      const workers = a.workers === 'auto' ? undefined : parseWorkers(a.workers);
+      const plan = slurmPlan({ file: a.experiment, tasks: a.slurm, resultsRoot: a.results, runId: a.runId, compute: a.compute, quick: a.quick, sbatchArgs: a.sbatchArgs === undefined ? undefined : shellWords(a.sbatchArgs), workers });
+      if (plan.tasks < a.slurm) console.error(`note: --slurm ${a.slurm}: the grid has ${plan.tasks} point(s), so ${plan.tasks} array task(s)`);
       if (a.printOnly) {
         const fake: Record<string, string> = {};
         for (const s of plan.scripts) {
           console.log(`# ${s.file}\n${s.text}`);
-          console.log(`# submit: sbatch ${sbatchArgs(s, fake).join(' ')}\n`);
+          // Quoted for the shell: a pasted line runs sbatch and nothing else, whatever the paths hold.
+          console.log(`# submit: sbatch ${sbatchArgs(s, fake).map(q).join(' ')}\n`);
           fake[s.name] = `<${s.name} job id>`;
         }
         return;
