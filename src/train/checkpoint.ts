@@ -3,7 +3,9 @@
 // Layout of a run directory: step-000120.safetensors and step-000120.json per checkpoint, and
 // latest.json naming the newest complete one. Every file is written atomically (temp file + rename),
 // and latest.json only after both files of its checkpoint exist, so an interrupted write never
-// replaces the last good checkpoint.
+// replaces the last good checkpoint. The sidecar records the safetensors file's SHA-256, so a file
+// cut short or overwritten later is told from an intact one; damaged pairs are moved to damaged/.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../compute/backend.js';
@@ -24,7 +26,10 @@ export interface CheckpointMeta {
   dataHash?: string;
   /** Anything else a run must restore to continue exactly (RNG and batch-sampler state, …). */
   state?: Record<string, unknown>;
-  createdAt: string;
+  /** written by earlier versions; left out now, so that one config trained twice gives identical files */
+  createdAt?: string;
+  /** SHA-256 of the .safetensors file as written (checkpoints before this field have none) */
+  sha256?: string;
 }
 
 export interface TrainState {
@@ -39,6 +44,16 @@ function libraryVersion(): string {
   return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * A config as checkpoints and exports store it: without the run directory (`out`), which can name a
+ * user's home and would make one config trained in two directories give different files.
+ */
+export function portableConfig(c: unknown): unknown {
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || !('out' in c)) return c;
+  const { out: _out, ...rest } = c as Record<string, unknown>;
+  return rest;
+}
+
 const stem = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
 /**
@@ -48,8 +63,14 @@ const stem = (step: number) => `step-${String(step).padStart(6, '0')}`;
 export function checkpointAt(dir: string, step?: number): string {
   if (step === undefined) {
     const base = latestCheckpoint(dir);
-    if (!base) throw new Error(`${dir}: no checkpoint (expected ${path.join(dir, 'latest.json')})`);
-    return base;
+    if (base) return base;
+    // Say what is wrong with the newest one on disk, if any is there.
+    const steps = savedSteps(dir);
+    if (steps.length) {
+      const newest = path.join(dir, stem(steps[steps.length - 1]));
+      throw new Error(`${newest}.safetensors: damaged, and no older checkpoint of ${dir} is intact: ${checkpointProblem(newest)}`);
+    }
+    throw new Error(`${dir}: no checkpoint (expected ${path.join(dir, 'latest.json')})`);
   }
   const base = path.join(dir, stem(step));
   if (fs.existsSync(`${base}.safetensors`) && fs.existsSync(`${base}.json`)) return base;
@@ -61,10 +82,14 @@ export function checkpointAt(dir: string, step?: number): string {
  * Writes the checkpoint of `meta.step`. A checkpoint that already exists at that step is never
  * overwritten unless `overwrite` (a run started over with --force).
  */
-export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<CheckpointMeta, 'format' | 'libraryVersion' | 'createdAt' | 'optimizerStep'>, overwrite = false): string {
+export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<CheckpointMeta, 'format' | 'libraryVersion' | 'createdAt' | 'optimizerStep' | 'sha256'>, overwrite = false, note: (line: string) => void = (l) => process.stderr.write(l + '\n')): string {
   const target = path.join(dir, stem(meta.step));
   if (!overwrite && (fs.existsSync(`${target}.safetensors`) || fs.existsSync(`${target}.json`))) {
-    throw new Error(`${target}.safetensors: a checkpoint of step ${meta.step} exists already; not overwriting it (--resume continues from the newest checkpoint, --force starts over)`);
+    // A pair that never became whole (a crash or a full disk between its two files) is replaced;
+    // an intact one is never overwritten.
+    const problem = checkpointProblem(target);
+    if (problem === undefined) throw new Error(`${target}.safetensors: a checkpoint of step ${meta.step} exists already; not overwriting it (--resume continues from the newest checkpoint, --force starts over)`);
+    note(`note: ${target} is damaged (${problem}); moved to ${setAside(target)} and written again`);
   }
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   const put = (prefix: string, m: Map<string, tf.Variable>) => {
@@ -75,38 +100,83 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
   if (s.optimizer) { put('optim.m.', s.optimizer.m); put('optim.v.', s.optimizer.v); }
   s.powerEma?.sigmaRels.forEach((sr, k) => put(PowerEma.prefix(sr), s.powerEma!.shadows[k]));
   const full: CheckpointMeta = {
-    ...meta, format: CHECKPOINT_FORMAT, libraryVersion: libraryVersion(), optimizerStep: s.optimizer?.step ?? 0, createdAt: new Date().toISOString(),
+    ...meta, config: portableConfig(meta.config), format: CHECKPOINT_FORMAT, libraryVersion: libraryVersion(), optimizerStep: s.optimizer?.step ?? 0,
   };
   const base = path.join(dir, stem(meta.step));
   // The metadata makes the file self-describing for readers outside difflab (Python's safetensors).
   writeSafetensors(`${base}.safetensors`, tensors, {
-    format: CHECKPOINT_FORMAT, step: String(meta.step), config: JSON.stringify(meta.config),
+    format: CHECKPOINT_FORMAT, step: String(meta.step), config: JSON.stringify(full.config),
     layout: `${DIFFLAB_LAYOUT}; tensors: model.<param>, ema.<param>, optim.m.<param>, optim.v.<param>, phema.<σ_rel>.<param>`,
   });
+  full.sha256 = fileSha256(`${base}.safetensors`);
   writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
   writeFileAtomic(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: stem(meta.step) }) + '\n');
   return base;
 }
 
+/** SHA-256 of a file (hex), cached by path, size and modification time. */
+const shaCache = new Map<string, { size: number; mtimeMs: number; sha: string }>();
+export function fileSha256(file: string): string {
+  const st = fs.statSync(file), hit = shaCache.get(file);
+  if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.sha;
+  const sha = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  shaCache.set(file, { size: st.size, mtimeMs: st.mtimeMs, sha });
+  return sha;
+}
+
 /**
- * Whether both files of a checkpoint are there and intact enough to load: the sidecar parses and
- * names its step, the safetensors header length fits the file.
+ * What is wrong with a checkpoint's two files, or undefined when both are intact: the sidecar parses
+ * and names its step, the safetensors header and tensor data fit the file, and the file's SHA-256 is
+ * the one the sidecar recorded.
  */
-export function checkpointValid(base: string): boolean {
+export function checkpointProblem(base: string): string | undefined {
+  if (!fs.existsSync(`${base}.json`)) return `no ${path.basename(base)}.json sidecar (written after the tensors: the run stopped between the two)`;
+  let meta: { step?: unknown; sha256?: unknown };
   try {
-    const meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')) as { step?: unknown };
-    if (typeof meta.step !== 'number') return false;
-    const fd = fs.openSync(`${base}.safetensors`, 'r');
-    try {
-      const size = fs.fstatSync(fd).size, head = Buffer.alloc(8);
-      if (size < 8 || fs.readSync(fd, head, 0, 8, 0) !== 8) return false;
-      return 8 + Number(head.readBigUInt64LE(0)) <= size;
-    } finally {
-      fs.closeSync(fd);
-    }
+    meta = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8'));
   } catch {
-    return false;
+    return `${path.basename(base)}.json is not valid JSON`;
   }
+  if (typeof meta.step !== 'number') return `${path.basename(base)}.json names no step`;
+  if (!fs.existsSync(`${base}.safetensors`)) return `no ${path.basename(base)}.safetensors`;
+  const fd = fs.openSync(`${base}.safetensors`, 'r');
+  try {
+    const size = fs.fstatSync(fd).size, head = Buffer.alloc(8);
+    if (size < 8 || fs.readSync(fd, head, 0, 8, 0) !== 8) return `${size} bytes: shorter than a safetensors header`;
+    const n = Number(head.readBigUInt64LE(0));
+    if (n > 100_000_000 || 8 + n > size) return `its header declares ${n} bytes, more than the file's ${size}`;
+    const header = Buffer.alloc(n);
+    fs.readSync(fd, header, 0, n, 8);
+    let end = 0;
+    try {
+      for (const [k, v] of Object.entries(JSON.parse(header.toString('utf8')) as Record<string, { data_offsets?: [number, number] }>)) if (k !== '__metadata__') end = Math.max(end, v.data_offsets?.[1] ?? 0);
+    } catch {
+      return 'its header is not valid JSON';
+    }
+    if (8 + n + end !== size) return `its tensor data is cut short or padded: the header declares ${end} bytes of data, the file holds ${size - 8 - n}`;
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (typeof meta.sha256 === 'string' && fileSha256(`${base}.safetensors`) !== meta.sha256) return 'its SHA-256 differs from the one recorded when it was written (the file was changed or damaged since)';
+  return undefined;
+}
+
+/** Whether both files of a checkpoint are there and intact (see checkpointProblem). */
+export function checkpointValid(base: string): boolean {
+  return checkpointProblem(base) === undefined;
+}
+
+/**
+ * Moves a damaged checkpoint's files into <dir>/damaged/ (never deleting what may once have been
+ * whole); returns where they went.
+ */
+export function setAside(base: string): string {
+  const dir = path.join(path.dirname(base), 'damaged');
+  fs.mkdirSync(dir, { recursive: true });
+  let to = path.join(dir, path.basename(base));
+  for (let k = 1; fs.existsSync(`${to}.json`) || fs.existsSync(`${to}.safetensors`); k++) to = path.join(dir, `${path.basename(base)}.${k}`);
+  for (const ext of ['safetensors', 'json']) if (fs.existsSync(`${base}.${ext}`)) fs.renameSync(`${base}.${ext}`, `${to}.${ext}`);
+  return to;
 }
 
 /** A checkpoint file of this layout: step-NNNNNN.json or .safetensors. */

@@ -8,7 +8,7 @@ import { appendFileNamed, readJsonLines, sweepStaleTemps, writeFileAtomic } from
 import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps } from './checkpoint.js';
+import { checkpointProblem, latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps, setAside } from './checkpoint.js';
 import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
 import { FlatUpdate, readFlat } from './fused-update.js';
 import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
@@ -129,7 +129,16 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       // Snapshots written after that checkpoint (by a killed run) are written again as training redoes their steps.
       if (powerEma) removeSnapshots(opts.outDir, step);
     } else if (existing.length) {
-      throw new Error(`${opts.outDir}: none of its checkpoints (steps ${existing.join(', ')}) is intact; move them away to start over, or pass --force`);
+      // Nothing intact to continue from: the damaged files go aside (kept, not deleted) and the run
+      // starts at step 0.
+      for (const st of existing) {
+        const base = path.join(opts.outDir, `step-${String(st).padStart(6, '0')}`);
+        log(`note: ${base} is damaged (${checkpointProblem(base)}); moved to ${setAside(base)}`);
+      }
+      fs.rmSync(path.join(opts.outDir, 'latest.json'), { force: true });
+      removeSnapshots(opts.outDir);
+      fs.rmSync(path.join(opts.outDir, 'loss.jsonl'), { force: true });
+      log(`note: no intact checkpoint in ${opts.outDir}: starting from step 0`);
     }
   }
   const logFile = path.join(opts.outDir, 'loss.jsonl');
@@ -147,7 +156,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   const bar = progress(opts.label ?? 'train', opts.steps, 10, step);
   const save = () => saveCheckpoint(opts.outDir, state, {
     step, config: opts.config, dataHash: opts.dataHash, state: { rng: rng.getState(), sampler: sampler.state(), workers },
-  }, opts.force);
+  }, opts.force, log);
   // A finished run resumed again trains no step: its last loss is the logged one.
   let lastLoss = loggedLoss, lastCheckpoint = latestCheckpoint(opts.outDir);
   let pool: ReplicaPool | undefined;

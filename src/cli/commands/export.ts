@@ -7,7 +7,7 @@ import type { DiffusionModel } from '../../backends/diffusion-model.js';
 import { selectBackend } from '../../compute/backend.js';
 import { writeTorchExport } from '../../interop/torch.js';
 import type { Vae } from '../../models/vae.js';
-import { parseWeights, type WeightsChoice } from '../../train/checkpoint.js';
+import { parseWeights, portableConfig, type WeightsChoice } from '../../train/checkpoint.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface ExportArgs extends ComputeArgs {
@@ -33,10 +33,18 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const run = loadRun(a.run, a.weights);
     try {
       const b = run.backend as unknown as { model: DiffusionModel; vae?: Vae };
+      // Weights that are not numbers (a run that diverged) are not worth sharing: refuse, naming one.
+      for (const [part, params] of [['unet', b.model.unet.params.vars], ['vae', b.vae?.params.vars ?? new Map()]] as const) {
+        for (const [name, v] of params) {
+          const bad = (v.dataSync() as Float32Array).findIndex((x) => !Number.isFinite(x));
+          if (bad >= 0) throw new Error(`${a.run}: ${a.weights} weights are not finite (${part}.${name}[${bad}] = ${v.dataSync()[bad]}): nothing exported; the run diverged or its checkpoint is damaged`);
+        }
+      }
       const n = writeTorchExport(a.out, {
         unet: { config: b.model.unet.config, params: b.model.unet.params.vars },
         vae: b.vae ? { config: b.vae.config, params: b.vae.params.vars } : undefined,
-        config: run.config, weights: a.weights, step: run.step,
+        // Without the run directory: an export names no local path.
+        config: portableConfig(run.config) as typeof run.config, weights: a.weights, step: run.step,
       });
       console.log(`${run.config.name} (${run.backend.name}, ${a.weights} weights, step ${run.step}): ${n} tensors in PyTorch layout → ${path.resolve(a.out)}`);
       console.log(`load it with: python3 -c "import sys; sys.path.insert(0, 'bench/torch'); from difflab_torch import load_export; models, cfg = load_export('${a.out}')"`);
