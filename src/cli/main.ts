@@ -3,6 +3,7 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitWithParent } from '../runner/parent.js';
+import { RunInterrupted } from '../util/interrupt.js';
 
 interface Entry {
   command: string;
@@ -77,5 +78,6 @@ try {
   const err = e as Error;
   console.error(`difflab: ${err.message}`);
   if (process.env.DIFFLAB_DEBUG && err.stack) console.error(err.stack);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
+  // Interrupted by a signal: the shell's convention (128 + signal number).
+  process.exitCode = err instanceof UsageError ? 2 : err instanceof RunInterrupted ? (/SIGINT/.test(err.reason) ? 130 : /SIGTERM/.test(err.reason) ? 143 : 1) : 1;
 }

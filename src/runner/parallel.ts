@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { loadExperiment } from './config.js';
 import { completePoints, lockResults, readRows } from './results.js';
+import path from 'node:path';
 import { LOCK_PARENT_ENV } from '../util/lock.js';
+import { requestStop, RunInterrupted, STOP_FILE_ENV, stopReason } from '../util/interrupt.js';
 import { PARENT_ENV } from './parent.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
 import { autoencoderGroups, existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
@@ -35,6 +37,9 @@ export interface ParallelOptions extends Omit<RunOptions, 'shard' | 'models'> {
 interface Task { label: string; args: string[] }
 
 /** Runs tasks on a pool of `jobs` child processes; the first failure stops the others and throws. */
+/** The stop file of the run this process leads (see STOP_FILE_ENV), set while it runs. */
+let stopFile: string | undefined;
+
 async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Promise<void> {
   const queue = [...tasks];
   const running = new Set<ReturnType<typeof spawn>>();
@@ -42,10 +47,11 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
   const worker = async (slot: number): Promise<void> => {
     for (let t = queue.shift(); t && !failure; t = queue.shift()) {
       const task = t;
+      if (stopReason()) break;
       log(`[job ${slot}] ${task.label}`);
       await new Promise<void>((resolve) => {
         // Plain progress lines from the children (their output is a pipe, not a terminal).
-        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1', [PARENT_ENV]: String(process.pid), [LOCK_PARENT_ENV]: String(process.pid) } });
+        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1', [PARENT_ENV]: String(process.pid), [LOCK_PARENT_ENV]: String(process.pid), ...(stopFile ? { [STOP_FILE_ENV]: stopFile } : {}) } });
         running.add(child);
         const tail: string[] = [];
         const forward = (buf: Buffer) => {
@@ -60,7 +66,7 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
         child.stderr.on('data', forward);
         child.on('close', (code, signal) => {
           running.delete(child);
-          if (code !== 0 && !failure) {
+          if (code !== 0 && !failure && !stopReason()) {
             failure = new Error(`${task.label} failed (${signal ?? `exit ${code}`}): difflab ${task.args.join(' ')}\n${tail.join('\n')}`);
             for (const c of running) c.kill('SIGTERM');
           }
@@ -70,6 +76,8 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, (_, i) => worker(i + 1)));
+  const why = stopReason();
+  if (why) throw new RunInterrupted(why);
   if (failure) throw failure;
 }
 
@@ -82,9 +90,24 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   // The joined results file is this run's; its workers (shards, training tasks) work under it.
   fs.mkdirSync(dir, { recursive: true });
   const lock = lockResults(metricsFile(dir), log);
+  // A signal asks the workers to stop after their current step or point (they watch this file, and
+  // also stop by themselves when this process is gone); a second signal ends this process at once.
+  stopFile = path.join(dir, `.stop-${process.pid}`);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopReason()) process.exit(sig === 'SIGINT' ? 130 : 143);
+    requestStop(sig);
+    fs.writeFileSync(stopFile!, sig);
+    log(`[run ${exp.name}] ${sig}: the workers stop after their current step or grid point; a second ${sig} stops at once`);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     return await runParallelLocked(opts, exp, root, runId, dir, log);
   } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    fs.rmSync(stopFile, { force: true });
+    stopFile = undefined;
     lock.release();
   }
 }

@@ -1,16 +1,19 @@
 // Workers of `difflab run --jobs N` and their parent: kept apart from the runner so that the CLI can
 // watch its parent without loading the runner.
+import { PARENT_ENV, stopReason } from '../util/interrupt.js';
 
-/** Workers learn their parent's pid here, and exit when it is gone (killed with -9, say). */
-export const PARENT_ENV = 'DIFFLAB_PARENT_PID';
+export { PARENT_ENV };
 
-/** In a worker: exits as soon as the parent that started it no longer runs (checked once a second). */
+/**
+ * In a worker: exits as soon as the parent that started it no longer runs, checked once a second
+ * while the event loop is free (training steps and grid points check it themselves, synchronously).
+ */
 export function exitWithParent(): void {
-  const parent = Number(process.env[PARENT_ENV]);
-  if (!parent) return;
+  if (!Number(process.env[PARENT_ENV])) return;
   const check = () => {
-    if (process.ppid !== parent) {
-      process.stderr.write(`difflab worker ${process.pid}: its parent ${parent} is gone; stopping\n`);
+    const why = stopReason();
+    if (why) {
+      process.stderr.write(`difflab worker ${process.pid}: ${why}; stopping\n`);
       process.exit(1);
     }
   };

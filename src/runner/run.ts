@@ -9,6 +9,7 @@ import { resolveFeatureNet } from '../metrics/features.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { runTraining } from '../backends/training.js';
 import { writeFileAtomic, sweepStaleTemps } from '../util/fs.js';
+import { RunInterrupted, stoppable, yieldAndCheck } from '../util/interrupt.js';
 import { processAlive } from '../util/lock.js';
 import { loadExperiment, type ResolvedExperiment } from './config.js';
 import { evaluationContext, fmtSeconds, netLabel, type PreparedContext } from './context.js';
@@ -75,6 +76,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const lock = stage === 'all' || stage === 'eval' ? lockResults(out, log) : undefined;
   try {
     return await runStages(opts, exp, root, { hash, runId, dir, out, stage }, log);
+  } catch (e) {
+    if (e instanceof RunInterrupted) log(`[run ${exp.name}] ${e.message}`);
+    throw e;
   } finally {
     lock?.release();
   }
@@ -92,7 +96,8 @@ async function runStages(opts: RunOptions, exp: ResolvedExperiment, root: string
   for (const name of usedModels) {
     if (!trained(resolveModelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
   }
-  return evaluateGrid(opts, exp, root, where, points, log);
+  // The grid returns to the event loop between points: there a signal stops it cleanly.
+  return stoppable(() => evaluateGrid(opts, exp, root, where, points, log), log);
 }
 
 /**
@@ -200,6 +205,8 @@ async function evaluateGrid(opts: RunOptions, exp: ResolvedExperiment, root: str
   let evaluated = 0;
   try {
     for (const p of todo) {
+      // Between points: a signal or a gone parent stops the grid here, with every finished point kept.
+      await yieldAndCheck();
       const eta = evaluated ? ((performance.now() - t0) / 1000 / evaluated) * (todo.length - evaluated) : NaN;
       log(progressLine(p, points.length, eta));
       appendRows(out, await measurementOf(p.kind).evaluate(p, ctx, rowBase(p, ctx, where, commit)));

@@ -8,6 +8,7 @@ import { appendFileNamed, readJsonLines, sweepStaleTemps, writeFileAtomic } from
 import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
+import { RunInterrupted, stopReason } from '../util/interrupt.js';
 import { checkpointProblem, latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps, setAside } from './checkpoint.js';
 import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
 import { FlatUpdate, readFlat } from './fused-update.js';
@@ -172,6 +173,13 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       log(`${workers} threads (data-parallel), ready in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     }
     while (step < opts.steps) {
+      // A stop (a --jobs worker whose parent is gone, a requested stop) ends the stage here, between
+      // steps: the step just taken is saved first, so --resume continues from it.
+      const why = stopReason();
+      if (why) {
+        if (lastCheckpoint !== path.join(opts.outDir, `step-${String(step).padStart(6, '0')}`) && step > 0) { flat.syncState(); lastCheckpoint = save(); }
+        throw new RunInterrupted(why);
+      }
       const idx = sampler.next();
       const dropSeed = rng.nextU32();
       let loss: number, grad: Float32Array;

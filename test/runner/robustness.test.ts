@@ -110,6 +110,78 @@ m.exitWithParent(); console.log('ready'); setInterval(() => {}, 1000);\n`);
   assert.ok(gone, 'the worker stopped within 5 s of its parent');
 });
 
+test('SIGTERM, then SIGKILL, to the --jobs parent mid-training: its workers stop within seconds at a step, save it, release their locks, and --resume continues', async () => {
+  const file = path.join(dir, 'long.yaml');
+  fs.writeFileSync(file, `name: long\nmodels:\n  pixel:\n    $ref: ${path.resolve('configs/train/quick-pixel.yaml')}\n    name: long-pixel\n    diffusion: { train: { steps: 5000, checkpointEvery: 5000 } }\ngrid: { backends: [pixel], samplers: [ddim], steps: [2], metrics: [cost] }\neval: { n: 4 }\n`);
+  const results = path.join(dir, 'long-results');
+  const children = (pid: number) => spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  for (const [sig, resume] of [['SIGTERM', false], ['SIGKILL', true]] as const) {
+    const parent = spawn('node', [BIN, 'run', file, '--jobs', '2', '--workers', '1', '--results', results, ...(resume ? ['--resume'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    parent.stderr.on('data', (b) => { out += String(b); });
+    // Wait until the worker trains (a progress line), then signal the parent alone.
+    for (let i = 0; i < 600 && !/\[diffusion\] \d+\/5000/.test(out); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.match(out, /\[diffusion\] \d+\/5000/, out);
+    const workers = children(parent.pid!);
+    assert.ok(workers.length >= 1, 'a worker process runs');
+    const t0 = Date.now();
+    process.kill(parent.pid!, sig);
+    let gone = false;
+    for (let i = 0; i < 200 && !gone; i++) { await new Promise((res) => setTimeout(res, 100)); gone = !alive(parent.pid!) && workers.every((w) => !alive(w)); }
+    for (const w of workers) if (alive(w)) process.kill(w, 'SIGKILL');
+    assert.ok(gone, `${sig}: parent and workers gone within 20 s`);
+    assert.ok(Date.now() - t0 < 20_000);
+    if (sig === 'SIGTERM') assert.match(out, /SIGTERM: the workers stop after their current step/);
+    // The workers released their locks; a parent killed with -9 cannot release its own, which names
+    // a dead process and is taken over by the next run.
+    const locks = spawnSync('find', [results, '-name', '*.lock'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    if (sig === 'SIGTERM') assert.equal(locks, [], `${sig}: locks left: ${locks}`);
+    else {
+      assert.equal(locks.map((l) => path.basename(l)), ['metrics.jsonl.lock'], locks.join(', '));
+      assert.is(JSON.parse(fs.readFileSync(locks[0], 'utf8')).pid, parent.pid);
+    }
+  }
+  const ckpts = spawnSync('find', [results, '-name', 'step-*.safetensors'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  assert.ok(ckpts.length >= 2, `each stop saved the step it reached: ${ckpts.join(', ')}`);
+  const again = spawnSync('node', [BIN, 'run', file, '--stage', 'train', '--jobs', '1', '--results', results, '--resume'], { encoding: 'utf8', timeout: 5000 });
+  assert.match(again.stderr, /resuming from .*step-\d+ at step \d+/, again.stderr);
+});
+
+test('a lock whose pid now belongs to another process, or that an earlier run of the same Slurm job held on another host, is taken over', async () => {
+  const { acquireLock, processStart } = await import('../../src/util/lock.js');
+  const holder = spawn('sleep', ['30']);
+  try {
+    const file = path.join(dir, 'pid.lock');
+    const write = (extra: object) => fs.writeFileSync(file, JSON.stringify({ pid: holder.pid, host: os.hostname(), command: 'difflab run x', since: '2026-01-01T00:00:00Z', ...extra }));
+    // The live pid with its own start time: in use.
+    write({ start: processStart(holder.pid!) });
+    assert.throws(() => acquireLock(file, 'the thing', () => {}), /the thing is in use by process/);
+    // The same pid recorded with another start time: that process is gone and the pid was reused.
+    write({ start: '1' });
+    const notes: string[] = [];
+    acquireLock(file, 'the thing', (l) => notes.push(l)).release();
+    assert.match(notes.join(''), new RegExp(`taking over a stale lock of process ${holder.pid} \\(pid ${holder.pid} now belongs to another process`));
+    // Another host: refused, unless it was this very Slurm job (a requeue runs it once at a time).
+    const other = (job?: string) => fs.writeFileSync(file, JSON.stringify({ pid: 1, host: 'other-node', command: 'difflab', since: '2026-01-01T00:00:00Z', ...(job ? { slurmJob: job } : {}) }));
+    other('77_3');
+    assert.throws(() => acquireLock(file, 'the thing', () => {}), /locked by process 1 on host other-node/);
+    process.env.SLURM_JOB_ID = '80'; process.env.SLURM_ARRAY_JOB_ID = '77'; process.env.SLURM_ARRAY_TASK_ID = '3';
+    try {
+      const n2: string[] = [];
+      acquireLock(file, 'the thing', (l) => n2.push(l)).release();
+      assert.match(n2.join(''), /earlier run of this Slurm job \(77_3\) on host other-node/);
+      other('77_4');
+      assert.throws(() => acquireLock(file, 'the thing', () => {}), /locked by process 1 on host other-node/);
+    } finally {
+      delete process.env.SLURM_JOB_ID; delete process.env.SLURM_ARRAY_JOB_ID; delete process.env.SLURM_ARRAY_TASK_ID;
+      fs.rmSync(file, { force: true });
+    }
+  } finally {
+    holder.kill('SIGKILL');
+  }
+});
+
 test('names must be single safe path segments; sizes are bounded', () => {
   const bad = (text: string) => {
     const f = path.join(dir, 'bad.yaml');
