@@ -13,7 +13,7 @@ import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import type { AdamW, Ema } from './optim.js';
 import { DIFFLAB_LAYOUT } from '../interop/torch.js';
-import { PowerEma, reconstructPosthoc } from './posthoc-ema.js';
+import { MAX_SIGMA_REL, POSTHOC_WARN_ERROR, PowerEma, reconstructPosthoc } from './posthoc-ema.js';
 
 export const CHECKPOINT_FORMAT = 'difflab-checkpoint/1';
 
@@ -237,7 +237,8 @@ export type WeightsChoice = 'model' | 'ema' | `ema:${number}`;
 export function parseWeights(v: string, where = '--weights'): WeightsChoice {
   if (v === 'model' || v === 'ema') return v;
   const m = /^ema:(\d*\.?\d+(?:e-?\d+)?)$/.exec(v);
-  if (m && Number(m[1]) > 0) return v as WeightsChoice;
+  if (m && Number(m[1]) > 0 && Number(m[1]) < MAX_SIGMA_REL) return v as WeightsChoice;
+  if (m) throw new Error(`${where}: ema:<σ_rel> needs σ_rel in (0, ${MAX_SIGMA_REL.toFixed(4)}) (the widest power-function EMA is the running mean), got '${v}'`);
   throw new Error(`${where}: expected model, ema or ema:<σ_rel> (a post-hoc EMA length, e.g. ema:0.05), got '${v}'`);
 }
 
@@ -251,6 +252,7 @@ export function loadWeights(base: string, params: Map<string, tf.Variable>, whic
   const tensors: Record<string, { shape: number[]; data: ArrayLike<number> }> = {};
   if (sigmaRel !== undefined) {
     const r = reconstructPosthoc(path.dirname(base), sigmaRel, meta.step);
+    if (r.relError > POSTHOC_WARN_ERROR) process.stderr.write(`warning: post-hoc EMA σ_rel ${sigmaRel} at step ${r.step}: profile fit error ${(100 * r.relError).toFixed(1)}% (above ${100 * POSTHOC_WARN_ERROR}%): these weights only approximate an EMA of that length\n`);
     for (const [name, t] of r.weights) tensors[`ema.${name}`] = t;
     which = 'ema';
   } else {

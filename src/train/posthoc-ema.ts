@@ -16,6 +16,13 @@ import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 /** The largest relative width a power-function EMA has (γ = 0: the plain running mean). */
 export const MAX_SIGMA_REL = 1 / Math.sqrt(12);
 
+/**
+ * Profile-fit errors (relative L2 of the fitted averaging profile): above WARN a reconstruction is
+ * flagged (refused with --strict); above MAX it is refused, since its weights are no EMA of that length.
+ */
+export const POSTHOC_WARN_ERROR = 0.1;
+export const POSTHOC_MAX_ERROR = 0.25;
+
 export function gammaToSigmaRel(gamma: number): number {
   return Math.sqrt((gamma + 1) / ((gamma + 2) ** 2 * (gamma + 3)));
 }
@@ -55,7 +62,10 @@ export function posthocCoefficients(snapshots: Profile[], target: Profile): { x:
   // A tiny ridge keeps nearly collinear profiles (close snapshot times) solvable.
   const trace = A.reduce((s, row, i) => s + row[i], 0) / A.length;
   A.forEach((row, i) => { row[i] += 1e-12 * trace; });
-  const x = solveLinear(A, b);
+  // Normalised to sum to 1, as EDM2's solve_posthoc_coefficients does (X / X.sum(0)): every profile
+  // integrates to 1, and weights that stay constant through training must be reconstructed as they are.
+  const raw = solveLinear(A, b), sum = raw.reduce((s, v) => s + v, 0);
+  const x = raw.map((v) => v / sum);
   const pp = profileDot(target.t, target.gamma, target.t, target.gamma);
   let fit = 0;
   for (let i = 0; i < x.length; i++) for (let j = 0; j < x.length; j++) fit += x[i] * x[j] * A[i][j];
@@ -133,12 +143,19 @@ export function listSnapshots(stageDir: string, maxStep = Infinity): SnapshotSet
  * The weights of the power-function EMA of length σ_rel at step `atStep` (default: the last
  * snapshot's), as the least-squares combination of every snapshot up to it.
  */
-export function reconstructPosthoc(stageDir: string, sigmaRel: number, atStep?: number): { weights: Map<string, { shape: number[]; data: Float32Array }>; coefficients: number[]; relError: number; snapshots: number; step: number } {
+export function reconstructPosthoc(stageDir: string, sigmaRel: number, atStep?: number, maxError = POSTHOC_MAX_ERROR): { weights: Map<string, { shape: number[]; data: Float32Array }>; coefficients: number[]; relError: number; snapshots: number; step: number } {
+  const all = listSnapshots(stageDir);
+  const last = all.files[all.files.length - 1].step;
+  if (atStep !== undefined && atStep > last) throw new PosthocFitError(`post-hoc EMA at step ${atStep}: the last snapshot is at step ${last}; an EMA can be reconstructed at steps up to it`);
   const set = listSnapshots(stageDir, atStep);
-  const step = atStep ?? set.files[set.files.length - 1].step;
+  const step = atStep ?? last;
   const profiles: Profile[] = [], keys: { file: string; prefix: string }[] = [];
   for (const f of set.files) for (const s of set.sigmaRels) { profiles.push({ t: f.step, gamma: sigmaRelToGamma(s) }); keys.push({ file: f.file, prefix: PowerEma.prefix(s) }); }
   const { x, relError } = posthocCoefficients(profiles, { t: step, gamma: sigmaRelToGamma(sigmaRel) });
+  if (!(relError <= maxError)) {
+    const r = reachableSigmaRels(profiles, step, maxError);
+    throw new PosthocFitError(`post-hoc EMA σ_rel ${sigmaRel} at step ${step}: the ${set.files.length} snapshots (σ_rel ${set.sigmaRels.join(', ')}) fit its averaging profile with ${Number.isFinite(relError) ? `${(100 * relError).toFixed(1)}%` : 'unbounded'} error, above the ${(100 * maxError).toFixed(0)}% bound; ${r ? `with these snapshots σ_rel ${r[0].toPrecision(2)}–${r[1].toPrecision(2)} reconstructs within it` : 'no σ_rel reconstructs within it at this step'} (other train.posthocEma lengths or more snapshots widen the range); nothing written`);
+  }
   const weights = new Map<string, { shape: number[]; data: Float32Array }>();
   let cache: { file: string; tensors: ReturnType<typeof readSafetensors>['tensors'] } | undefined;
   keys.forEach((k, i) => {
@@ -152,6 +169,23 @@ export function reconstructPosthoc(stageDir: string, sigmaRel: number, atStep?: 
     }
   });
   return { weights, coefficients: x, relError, snapshots: set.files.length, step };
+}
+
+export class PosthocFitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PosthocFitError';
+  }
+}
+
+/** The σ_rel range (lowest, highest on a log grid) that `profiles` reconstruct at step t within `bound`. */
+export function reachableSigmaRels(profiles: Profile[], t: number, bound: number): [number, number] | undefined {
+  const ok: number[] = [];
+  for (let i = 0; i <= 120; i++) {
+    const s = 1e-3 * (MAX_SIGMA_REL * 0.999 / 1e-3) ** (i / 120);
+    if (posthocCoefficients(profiles, { t, gamma: sigmaRelToGamma(s) }).relError <= bound) ok.push(s);
+  }
+  return ok.length ? [ok[0], ok[ok.length - 1]] : undefined;
 }
 
 /** Writes reconstructed weights as <stage>/posthoc/ema-<σ_rel>-step-<step>.safetensors (ema.<param> names). */
