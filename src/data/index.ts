@@ -2,6 +2,9 @@
 import { centerCrop, DatasetError, pad, resize, type ImageDataset } from './images.js';
 import { FASHION_MNIST_DIR, loadCifar10, loadFashionMnist, loadImageFolder, loadMnistNpm, type Split } from './sources.js';
 
+/** The most memory the float32 images of a dataset may take (the wasm heap holds at most 4 GiB). */
+export const MAX_DATA_BYTES = 2 * 2 ** 30;
+
 export * from './images.js';
 export * from './sources.js';
 
@@ -15,7 +18,7 @@ export interface DatasetSpec {
   dir?: string;
   /** image-folder: 1 (grey) or 3 (RGB) */
   channels?: 1 | 3;
-  /** Applied in this order: crop, pad, resize (each [height, width]). */
+  /** Applied in this order: crop, pad, resize (each [height, width]); see MAX_DATA_BYTES. */
   crop?: [number, number];
   pad?: [number, number];
   resize?: [number, number];
@@ -47,6 +50,12 @@ export function loadDataset(spec: DatasetSpec): ImageDataset {
   }
   if (spec.crop) ds = centerCrop(ds, spec.crop[0], spec.crop[1]);
   if (spec.pad) ds = pad(ds, spec.pad[0], spec.pad[1]);
-  if (spec.resize) ds = resize(ds, spec.resize[0], spec.resize[1]);
+  if (spec.resize) {
+    // The training tensor holds every image as float32 on a heap of at most 4 GiB: refuse before
+    // allocating what cannot fit, naming the setting.
+    const [h, w] = spec.resize, bytes = ds.n * h * w * ds.channels * 4;
+    if (bytes > MAX_DATA_BYTES) throw new DatasetError('data.resize', `[${h}, ${w}]: ${ds.n} images of ${h}×${w}×${ds.channels} need ${(bytes / 2 ** 30).toFixed(1)} GiB as float32, above the ${MAX_DATA_BYTES / 2 ** 30} GiB a training tensor may take; lower resize or set data.limit`);
+    ds = resize(ds, h, w);
+  }
   return ds;
 }

@@ -7,6 +7,9 @@ import {
   registerGroupNorm, registerResBlock, resBlock, resBlockFlops, silu, timestepEmbedding, upsample2x,
 } from './layers.js';
 
+/** The most memory a network's float32 parameters may take (the wasm heap holds at most 4 GiB). */
+export const MAX_MODEL_BYTES = 2 ** 30;
+
 export interface UNetConfig {
   imageSize: number;
   inChannels: number;
@@ -69,6 +72,10 @@ export class UNet {
   constructor(readonly config: UNetConfig, seed: number) {
     const c = config;
     if (c.channelMult.length < 1) throw new Error('model.channelMult: expected at least one level');
+    // Each level's residual convolutions hold about 2·9·width² weights: refuse, naming the settings,
+    // a network that cannot be allocated (float32 on a heap of at most 4 GiB).
+    const est = c.channelMult.reduce((s, m) => s + 2 * (2 * c.numResBlocks + 1) * 9 * (c.channels * m) ** 2, 0);
+    if (est * 4 > MAX_MODEL_BYTES) throw new Error(`model.channels ${c.channels} × channelMult [${c.channelMult.join(', ')}] (widest level ${c.channels * Math.max(...c.channelMult)} channels): about ${(est / 1e9).toFixed(2)} billion parameters, ${(est * 4 / 2 ** 30).toFixed(1)} GiB as float32, above the ${MAX_MODEL_BYTES / 2 ** 30} GiB a model may take; lower channels or channelMult`);
     this.params = new ParamStore(new Rng(seed));
     const p = this.params, ch = c.channels;
     this.tembDim = 4 * ch;

@@ -158,7 +158,24 @@ export const Experiment = z.strictObject({
   if (e.grid?.metrics.includes('ood') && !e.eval.ood) ctx.addIssue({ code: 'custom', path: ['eval', 'ood'], message: "the 'ood' metric needs the other dataset: eval.ood: { name: mnist | fashion-mnist | ... }" });
   if (e.grid?.metrics.includes('recon') && !e.grid.metrics.includes('fid')) ctx.addIssue({ code: 'custom', path: ['grid', 'metrics'], message: "'recon' scores reconstructions on the FID features: add 'fid'" });
   if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic' || b === 'toy')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
+  // Counted before any point is made: a grid of 1e8 points would exhaust memory while being listed.
+  const n = gridSizeBound(e);
+  if (n > MAX_GRID_POINTS) ctx.addIssue({ code: 'custom', path: ['grid'], message: `up to ${n.toExponential(2)} points (backends × checkpoints × ema × seeds × samplers × steps); at most ${MAX_GRID_POINTS} per experiment: split it into several experiments` });
 });
+
+/** The most grid points one experiment may have. */
+export const MAX_GRID_POINTS = 100_000;
+
+/** An upper bound on an experiment's grid points, from the grid's lengths alone (no point is made). */
+function gridSizeBound(e: { grid?: { backends: string[]; checkpoints: number[]; ema: number[]; seeds: number[]; samplers: unknown[]; steps: number[]; metrics: string[] }; toy?: { dims: number[]; objectives: string[] } }): number {
+  const g = e.grid;
+  if (!g) return 0;
+  const settings = g.samplers.length * g.steps.length, seeds = g.seeds.length;
+  // A trained model: per checkpoint × EMA × seed, bits/dim and each setting's sampling (and
+  // memorization) points; per seed its reconstruction and OOD points.
+  const perModel = Math.max(1, g.checkpoints.length) * Math.max(1, g.ema.length) * seeds * (settings * (g.metrics.includes('memorization') ? 2 : 1) + 1) + 2 * seeds;
+  return g.backends.reduce((total, b) => total + (b === 'toy' ? (e.toy?.dims.length ?? 0) * (e.toy?.objectives.length ?? 0) * seeds * settings : b === 'analytic' ? seeds * settings : perModel), 0);
+}
 
 export type ExperimentT = z.infer<typeof Experiment>;
 export type ResolvedModel = z.infer<typeof TrainConfig>;

@@ -34,3 +34,28 @@ export function runLocation(exp: ResolvedExperiment, root: string, runId?: strin
 export const existingResultsError = (file: string) => new Error(`${file} already has results: pass --resume to continue this run, or --force to start it over`);
 
 export const metricsFile = (dir: string, shard?: Shard) => path.join(dir, shard ? `metrics.shard-${shard.index}-of-${shard.count}.jsonl` : 'metrics.jsonl');
+
+/**
+ * Creates a run directory, or says in one line why it cannot be (a read-only or full results root,
+ * no permission) instead of a bare ENOENT from deep inside.
+ */
+export function makeRunDir(dir: string, root: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+    // A read-only mount accepts access() for root: try a write.
+    const probe = path.join(dir, `.write-test-${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (e0) {
+    // A recursive mkdir under a read-only mount reports ENOENT: the first missing directory, made on
+    // its own, tells the real reason.
+    let e = e0;
+    let d = path.resolve(dir);
+    while (!fs.existsSync(path.dirname(d)) && path.dirname(d) !== d) d = path.dirname(d);
+    if (!fs.existsSync(d)) { try { fs.mkdirSync(d); fs.rmdirSync(d); } catch (e1) { e = e1; } }
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'EROFS' ? 'a read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'no permission to write there' : code === 'ENOSPC' ? 'no space left' : (e as Error).message;
+    throw new Error(`--results ${root}: cannot write the run directory ${dir} (${why}, ${code}); pass --results DIR on a writable disk`);
+  }
+}

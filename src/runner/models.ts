@@ -116,3 +116,11 @@ export function trained(dir: string, cfg: ResolvedModel): boolean {
   };
   return backendEntry(cfg.backend).stages(cfg).every((s) => stepOf(path.join(dir, s.stage)) >= s.steps);
 }
+
+/** The thread count a model's diffusion stage was trained with (its newest checkpoint's state). */
+export function trainedThreads(dir: string): number | undefined {
+  const base = latestCheckpoint(path.join(dir, 'diffusion'));
+  if (!base) return undefined;
+  const meta = readJsonFile<{ state?: { workers?: number } }>(`${base}.json`, 'a checkpoint sidecar');
+  return meta.state?.workers ?? 1;
+}

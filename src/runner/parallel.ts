@@ -9,6 +9,7 @@ import { loadExperiment } from './config.js';
 import { completePoints, lockResults, readRows } from './results.js';
 import path from 'node:path';
 import { LOCK_PARENT_ENV } from '../util/lock.js';
+import { makeRunDir } from './location.js';
 import { requestStop, RunInterrupted, STOP_FILE_ENV, stopReason } from '../util/interrupt.js';
 import { PARENT_ENV } from './parent.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
@@ -88,7 +89,7 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
   const root = opts.resultsRoot ?? 'results';
   const { runId, dir } = runLocation(exp, root, opts.runId);
   // The joined results file is this run's; its workers (shards, training tasks) work under it.
-  fs.mkdirSync(dir, { recursive: true });
+  makeRunDir(dir, root);
   const lock = lockResults(metricsFile(dir), log);
   // A signal asks the workers to stop after their current step or point (they watch this file, and
   // also stop by themselves when this process is gone); a second signal ends this process at once.

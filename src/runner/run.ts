@@ -15,10 +15,10 @@ import { loadExperiment, type ResolvedExperiment } from './config.js';
 import { evaluationContext, fmtSeconds, netLabel, type PreparedContext } from './context.js';
 import { finalize, joinInto } from './finalize.js';
 import { gridPoints, shardPoints, type GridPoint, type Shard } from './grid.js';
-import { existingResultsError, gitCommit, metricsFile, resultFiles, runLocation } from './location.js';
+import { existingResultsError, gitCommit, makeRunDir, metricsFile, resultFiles, runLocation } from './location.js';
 import { measurementOf } from './measurements/index.js';
 import type { RowBase } from './measurements/types.js';
-import { modelBackends, modelDir, resolveModelDir, shareAutoencoder, trained } from './models.js';
+import { modelBackends, modelDir, resolveModelDir, shareAutoencoder, trained, trainedThreads } from './models.js';
 import { appendRows, completePoints, dropPoints, lockResults, readRows } from './results.js';
 
 // The runner's pieces, for callers that import them from here.
@@ -72,7 +72,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const out = metricsFile(dir, opts.shard);
   const stage = opts.stage ?? 'all';
   // One process per results file (shards of one run have their own files and run side by side).
-  fs.mkdirSync(dir, { recursive: true });
+  makeRunDir(dir, root);
   const lock = stage === 'all' || stage === 'eval' ? lockResults(out, log) : undefined;
   try {
     return await runStages(opts, exp, root, { hash, runId, dir, out, stage }, log);
@@ -145,7 +145,10 @@ function trainModels(opts: RunOptions, exp: ResolvedExperiment, root: string, lo
     const cfg = { ...exp.models[name], out: resolveModelDir(exp, name, root) };
     const tag = `[train ${i + 1}/${usedModels.length}]`;
     if (trained(cfg.out, cfg)) {
-      log(`${tag} ${name}: reusing ${cfg.out} (same config hash)`);
+      // The thread count is not in the config hash (its default follows the machine's cores): say
+      // when the reused model was trained on another count than this run would use.
+      const was = trainedThreads(cfg.out), now = opts.workers ?? 1;
+      log(`${tag} ${name}: reusing ${cfg.out} (same config hash${was !== undefined && was !== now ? `; trained on ${was} thread(s), this run would use ${now}: each count draws its own noise, so the models are statistically alike, not identical` : ''})`);
       continue;
     }
     log(`${tag} ${name} (${cfg.backend}) → ${cfg.out}`);

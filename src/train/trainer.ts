@@ -110,6 +110,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   let step = 0;
   const state = { params: task.params, ema, optimizer: opt, powerEma };
   let workers = Math.min(opts.workers ?? 1, opts.batchSize);
+  if ((opts.workers ?? 1) > opts.batchSize) log(`note: ${opts.workers} threads for a batch of ${opts.batchSize}: training on ${workers} (each thread takes at least one item)`);
   // libtensorflow (tfjs-node) already computes on every core, and its addon is not loaded per thread.
   if (workers > 1 && !['wasm', 'cpu'].includes(currentBackend())) {
     log(`note: the ${currentBackend()} backend computes on all cores itself; training on one thread instead of ${workers}`);

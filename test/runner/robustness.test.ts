@@ -182,6 +182,40 @@ test('a lock whose pid now belongs to another process, or that an earlier run of
   }
 });
 
+test('bounds: a 1e8-point grid, an oversized model or dataset, DIFFLAB_WORKERS=1000, a read-only results root, a one-row feature file: one-line errors naming the setting', async () => {
+  const big = path.join(dir, 'huge.yaml');
+  const list = (n: number) => `[${Array.from({ length: n }, (_, i) => i + 1).join(', ')}]`;
+  fs.writeFileSync(big, `name: huge\nanalytic: { gmm: ${GMM} }\ngrid:\n  backends: [analytic]\n  samplers: [euler]\n  steps: ${list(10000)}\n  seeds: ${list(10000)}\n  metrics: [sw2]\n`);
+  const t0 = performance.now();
+  assert.throws(() => loadExperiment(big), /huge\.yaml: grid: up to 1\.00e\+8 points .*; at most 100000 per experiment/);
+  assert.ok(performance.now() - t0 < 5000, 'refused before any point is made');
+  const { UNet } = await import('../../src/models/unet.js');
+  assert.throws(() => new UNet({ imageSize: 16, inChannels: 1, outChannels: 1, channels: 1024, channelMult: [16, 16], numResBlocks: 2, attentionResolutions: [], dropout: 0, heads: 1, scaleShiftNorm: true } as never, 0), /model\.channels 1024 × channelMult \[16, 16\] \(widest level 16384 channels\): about [\d.]+ billion parameters, [\d.]+ GiB as float32/);
+  const { loadDataset } = await import('../../src/data/index.js');
+  assert.throws(() => loadDataset({ name: 'mnist', split: 'all', resize: [4096, 4096] }), /data\.resize: \[4096, 4096\]: \d+ images of 4096×4096×1 need [\d.]+ GiB as float32/);
+  const { parseWorkers } = await import('../../src/train/data-parallel.js');
+  process.env.DIFFLAB_WORKERS = '1000';
+  try { assert.throws(() => parseWorkers('auto'), /DIFFLAB_WORKERS: expected a positive integer \(at most 64\), got '1000'/); } finally { delete process.env.DIFFLAB_WORKERS; }
+  // A feature file of one row: the error names it.
+  const { writeNpy } = await import('../../src/util/npy.js');
+  const one = path.join(dir, 'one.npy'), five = path.join(dir, 'five.npy');
+  writeNpy(one, new Float32Array(4), [1, 4]);
+  writeNpy(five, Float32Array.from({ length: 20 }, (_, i) => Math.sin(i)), [5, 4]);
+  const r = spawnSync('node', [BIN, 'fid', '--real', five, '--fake', one], { encoding: 'utf8' });
+  assert.match(r.stderr, new RegExp(`--fake ${one.replace(/[.]/g, '\\.')}: 1 sample\\(s\\); FID needs at least 2`));
+  if (process.getuid?.() !== 0) { console.log('  note: skipped the read-only results root: mounting needs root'); return; }
+  const ro = path.join(dir, 'ro');
+  fs.mkdirSync(ro);
+  spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+  try {
+    let msg = '';
+    try { await run(experiment('readonly'), { resultsRoot: ro }); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, /--results .*ro: cannot write the run directory .*readonly.* \(a read-only file system, EROFS\); pass --results DIR on a writable disk/);
+  } finally {
+    spawnSync('umount', [ro]);
+  }
+});
+
 test('names must be single safe path segments; sizes are bounded', () => {
   const bad = (text: string) => {
     const f = path.join(dir, 'bad.yaml');

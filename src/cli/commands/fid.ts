@@ -106,6 +106,10 @@ export const fidCommand: CommandModule<object, FidArgs> = {
       return m;
     };
     const fr = await feats(real), ff = await feats(fake);
+    // FID needs a covariance of each set: name the input that has too few rows for one.
+    for (const [m, flag, spec] of [[fr, '--real', a.real], [ff, '--fake', a.fake]] as const) {
+      if (m.rows < 2) throw new Error(`${flag} ${spec}: ${m.rows} sample(s); FID needs at least 2 (a covariance), and more than the feature dimension (${m.cols}) for a full-rank one`);
+    }
     const label = net ? `@${net.name}` : '';
     const r = fid(fr, ff);
     const out: Record<string, unknown> = { [`fid${label}`]: r.value, n_real: fr.rows, n_fake: ff.rows, dim: r.dim, offset: r.offset, warnings: r.warnings };
