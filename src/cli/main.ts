@@ -4,6 +4,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitWithParent } from '../runner/parent.js';
 import { RunInterrupted } from '../util/interrupt.js';
+import { closest } from './suggest.js';
 
 interface Entry {
   command: string;
@@ -12,7 +13,7 @@ interface Entry {
 }
 
 const COMMANDS: Entry[] = [
-  { command: 'run <experiment>', describe: 'Run an experiment file: train (or reuse) its models, evaluate its grid into metrics.jsonl, write charts and report.html', load: async () => (await import('./commands/run.js')).runCommand as never },
+  { command: 'run [experiment]', describe: 'Run an experiment file: train (or reuse) its models, evaluate its grid into metrics.jsonl, write charts and report.html', load: async () => (await import('./commands/run.js')).runCommand as never },
   { command: 'merge <dir>', describe: 'Join the shard results of a run directory into metrics.jsonl and write its charts and report', load: async () => (await import('./commands/run.js')).mergeCommand as never },
   { command: 'config <file>', describe: 'Validate an experiment file; --print shows it fully resolved (presets merged, defaults filled)', load: async () => (await import('./commands/run.js')).configCommand as never },
   { command: 'info', describe: 'Show versions, the compute backend chosen (and why others were skipped), threads and memory', load: async () => (await import('./commands/info.js')).infoCommand as never },
@@ -43,8 +44,15 @@ export async function main(rawArgv: string[]): Promise<void> {
   // Only the command being run is loaded; the others are listed by name and description.
   const name = argv.find((a) => !a.startsWith('-'));
   let cli: Argv = yargs(argv).scriptName('difflab').usage('$0 <command> [options]');
+  // The options of the command being run, for "did you mean --…?" (its builder defines them).
+  let known: Record<string, unknown> = {};
   for (const c of COMMANDS) {
-    const full = c.command.split(' ')[0] === name ? { ...(await c.load()), describe: c.describe } : { command: c.command, describe: c.describe, handler: () => {} };
+    let full: CommandModule<object, never> | { command: string; describe: string; handler: () => void } = { command: c.command, describe: c.describe, handler: () => {} };
+    if (c.command.split(' ')[0] === name) {
+      const m = await c.load();
+      const builder = m.builder as ((y: Argv) => Argv) | undefined;
+      full = { ...m, describe: c.describe, builder: (y: Argv) => { const r = builder ? builder(y) : y; known = (r as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key; return r; } } as never;
+    }
     cli = cli.command(full as never);
   }
   await cli
@@ -54,9 +62,27 @@ export async function main(rawArgv: string[]): Promise<void> {
     .alias('h', 'help')
     .version(false)
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      throw err ?? new UsageError(withSuggestion(msg, argv, known));
     })
     .parseAsync();
+}
+
+/** A usage error with "did you mean …?" for a mistyped command or flag. */
+function withSuggestion(msg: string, argv: string[], options: Record<string, unknown>): string {
+  const commands = COMMANDS.map((c) => c.command.split(' ')[0]);
+  const unknown = /^Unknown arguments?: (.+)$/.exec(msg);
+  if (!unknown) return msg;
+  const words = unknown[1].split(', ');
+  // The first word that is not an option is the command: if it is unknown, suggest a command.
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && words[0] === first && !commands.includes(first)) {
+    const c = closest(first, commands);
+    return `unknown command '${first}'${c ? `; did you mean \`difflab ${c}\`?` : ''} (difflab --help lists them)`;
+  }
+  // Option names as written on the command line (yargs also lists their camelCase aliases).
+  const flags = Object.keys(options).filter((k) => k.length > 1 && !/[A-Z]/.test(k));
+  const hints = words.map((w) => { const c = closest(w, flags); return c ? `--${w}: did you mean --${c}?` : undefined; }).filter(Boolean);
+  return hints.length ? `${msg} (${hints.join('; ')})` : msg;
 }
 
 class UsageError extends Error {}

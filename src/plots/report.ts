@@ -52,7 +52,7 @@ export interface Claim {
   claim: string;
   /** what this run measured, in words, with the numbers */
   evidence: string;
-  verdict: 'supported' | 'contradicted' | 'mixed' | 'inconclusive' | 'not measured' | `not measured: ${string}`;
+  verdict: 'supported' | 'contradicted' | 'mixed' | 'inconclusive' | 'not measured' | 'design fact' | `not measured: ${string}`;
 }
 
 export interface ReportInput {
@@ -69,6 +69,8 @@ export interface ReportInput {
   notes?: string[];
   /** said first, in a box: what a reader must know before reading any number (e.g. under-trained models) */
   warnings?: string[];
+  /** what the under-training guard passed, per model (shown when no warning replaces it) */
+  passed?: string[];
   /** each metric's real-data floor, printed under the results table */
   floors?: Record<string, { value: number; low?: number; high?: number; n: number }>;
 }
@@ -96,7 +98,7 @@ body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:12
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
 figure{display:inline-block;margin:0.5em;vertical-align:top}figure.chartfig{display:block;margin:1em 0}.chart{width:100%}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
-.verdict.supported,.verdict.agrees{color:#1a7f37}.verdict.disagrees{color:#b42318}.verdict.partly-agrees{color:#9a6700}.verdict.not-yet-run{color:#6e7781}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}
+.verdict.supported,.verdict.agrees{color:#1a7f37}.verdict.disagrees{color:#b42318}.verdict.partly-agrees{color:#9a6700}.verdict.not-yet-run{color:#6e7781}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}.verdict.design-fact{color:#6e7781;font-style:italic}
 .warning{border:2px solid #b42318;background:#fff5f5;padding:0.5em 1em;margin:1em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
 </style>
@@ -108,6 +110,7 @@ ${inlineScript('vega-embed', 'build/vega-embed.min.js')}
 ${r.description ? `<p>${esc(r.description)}</p>` : ''}
 ${r.paper ? paperSection(r.paper) : ''}
 ${r.warnings?.length ? `<div class="warning"><strong>Read this first.</strong><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
+${r.passed?.length ? `<p class="guard"><strong>Under-training guard passed:</strong> ${r.passed.map(esc).join('; ')}.</p>` : ''}
 <dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 ${r.notes?.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Charts</h2>

@@ -188,7 +188,7 @@ export interface ResolvedExperiment extends Omit<ExperimentT, 'models'> {
 
 /** Reads, composes and validates an experiment file; `quick`: with its quick block merged in. */
 export function loadExperiment(file: string, o: { quick?: boolean } = {}): ResolvedExperiment {
-  let raw = resolveRefs(readStructured(file, file), file);
+  let raw = resolveRefs(readStructured(file, file, { excerpt: true }), file);
   if (o.quick) {
     if (!isObject(raw) || !isObject(raw.quick)) throw new ConfigError(`${file}: quick: --quick needs a quick block (overrides for a short run); this experiment has none`);
     const { quick, ...full } = raw;

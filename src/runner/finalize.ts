@@ -161,6 +161,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
     charts, rows: input.allRows, grids: families.some((f) => f.name === 'samples') ? input.grids : [],
     claims,
     floors: input.floors, warnings: guarded.filter((g) => !g.passed).map((g) => `${g.reason}. Comparisons with this model are shown but not judged: train it longer (or check its recipe) before reading a verdict.`),
+    passed: guarded.filter((g) => g.passed).map((g) => `${g.model}: ${g.reason}`),
     config: cfg,
     // Only the notes that apply to the metrics this run has.
     notes: metricNotes(input.allRows),

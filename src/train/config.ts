@@ -190,5 +190,5 @@ export function parseTrainConfig(raw: unknown, file: string, saved = false): Tra
 /** Reads a YAML or JSON training config; `$ref: preset.yaml` pulls a preset and overrides its fields. */
 export function loadTrainConfig(file: string): TrainConfigT {
   if (!fs.existsSync(file)) throw new ConfigError(`${file}: cannot read: no such file`);
-  return parseTrainConfig(resolveRefs(readStructured(file, file), file), file);
+  return parseTrainConfig(resolveRefs(readStructured(file, file, { excerpt: true }), file), file);
 }

@@ -45,13 +45,19 @@ export function readConfigText(file: string, where: string): string {
   }
 }
 
-export function readStructured(file: string, where: string): unknown {
+/**
+ * A YAML or JSON file's value. `excerpt`: a YAML syntax error shows the lines around it (for the file
+ * a user names on the command line; a file read through $ref is never quoted).
+ */
+export function readStructured(file: string, where: string, o: { excerpt?: boolean } = {}): unknown {
   const text = readConfigText(file, where);
   try {
     return file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text, { maxAliasCount: 1000 });
   } catch (e) {
     if (e instanceof RangeError) throw new ConfigError(`${file}: nested too deeply to read`);
-    throw new ConfigError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${parseMessage(e)}`);
+    const full = ((e as Error).message ?? '').replace(/\s+$/, '');
+    const excerpt = o.excerpt && !file.endsWith('.json') && full.includes('\n') ? `\n${full.split('\n').slice(1).filter((l, i, a) => l.trim() || (i > 0 && i < a.length - 1)).map((l) => `    ${l}`).join('\n')}` : '';
+    throw new ConfigError(`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${parseMessage(e)}${excerpt}`);
   }
 }
 
@@ -129,7 +135,7 @@ class RefResolver {
     const key = `${real}#${pointer}`;
     if (stack.includes(key)) throw new ConfigError(`${at}: circular reference: ${[...stack.slice(stack.indexOf(key)), key].map((k) => path.relative(process.cwd(), k)).join(' → ')}`);
     if (stack.length >= MAX_REF_CHAIN) throw new ConfigError(`${at}: more than ${MAX_REF_CHAIN} $refs in a chain`);
-    if (!this.resolved.has(key)) this.resolved.set(key, this.at(real, pointer, at, [...stack, key]));
+    if (!this.resolved.has(key)) this.resolved.set(key, this.at(real, pointer, at, [...stack, key], rel || path.basename(real)));
     return this.resolved.get(key);
   }
 
@@ -146,7 +152,7 @@ class RefResolver {
   }
 
   /** The part of a file at a pointer, its $refs resolved (a $ref met on the way is resolved first). */
-  private at(real: string, pointer: string, at: string, stack: string[]): unknown {
+  private at(real: string, pointer: string, at: string, stack: string[], shown: string): unknown {
     if (!this.parsed.has(real)) this.parsed.set(real, readStructured(real, at));
     let node = this.parsed.get(real);
     const parts = pointerParts(pointer), walked: string[] = [];
@@ -155,7 +161,7 @@ class RefResolver {
       const index = Array.isArray(node) && /^(0|[1-9]\d*)$/.test(part) ? Number(part) : undefined;
       if (index !== undefined && index < (node as unknown[]).length) node = (node as unknown[])[index];
       else if (isObject(node) && Object.hasOwn(node, part)) node = node[part];
-      else throw new ConfigError(`${at}: ${path.relative(process.cwd(), real)} has nothing at ${pointer} ('${part}' not found)`);
+      else throw new ConfigError(`${at}: ${shown} has nothing at ${pointer} ('${part}' not found)`);
       walked.push(part);
     }
     return this.resolve(node, real, walked, stack, walked.length);
@@ -212,6 +218,15 @@ function keysAt(schema: z.ZodType, p: PropertyKey[]): string[] | undefined {
   return d.type === 'object' && d.shape ? Object.keys(d.shape) : undefined;
 }
 
+/** "expected one of …" for an enum, a literal or a union of them (zod's own text is "Invalid input"). */
+function acceptedValues(i: z.core.$ZodIssue): string | undefined {
+  const values = (x: z.core.$ZodIssue): unknown[] => (x.code === 'invalid_value' ? [...x.values] : x.code === 'invalid_union' ? x.errors.flatMap((branch) => branch.filter((b) => b.path.length === 0).flatMap(values)) : []);
+  const v = values(i);
+  if (!v.length) return undefined;
+  const objectToo = i.code === 'invalid_union' && i.errors.some((branch) => branch.some((b) => b.code === 'invalid_type' && b.expected === 'object'));
+  return `expected one of ${v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(', ')}${objectToo ? ' (or an object naming one)' : ''}`;
+}
+
 export function formatIssues(issues: z.core.$ZodIssue[], file: string, prefix: string[], schema: z.ZodType): string {
   return issues.map((i) => {
     const p = [...prefix, ...i.path.map(String)];
@@ -220,7 +235,7 @@ export function formatIssues(issues: z.core.$ZodIssue[], file: string, prefix: s
       const keys = keysAt(schema, i.path);
       return `${file}: ${where ? `${where}: ` : ''}unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}${keys ? `; accepted: ${keys.join(', ')}` : ''}`;
     }
-    return `${file}: ${where}: ${i.message}`;
+    return `${file}: ${where}: ${acceptedValues(i) ?? i.message}`;
   }).join('\n');
 }
 

@@ -6,7 +6,7 @@ import { selectBackend } from '../../src/compute/backend.js';
 import { memorization, nearestTwo } from '../../src/metrics/memorization.js';
 import { Rng } from '../../src/util/rng.js';
 
-await selectBackend('cpu');
+test.before(async () => { await selectBackend('cpu'); });
 
 /** Brute force in float64: the two smallest distances per query. */
 function bruteForce(q: Float32Array, r: Float32Array, d: number) {

@@ -106,4 +106,17 @@ test('verdicts come from the interval of the paired difference, and under-traine
   assert.is(speed.verdict, 'supported');
 });
 
+test('the claims rule README states: supported or contradicted only when every interval excludes 0 on that side', async () => {
+  const { verdictOf } = await import('../../src/plots/claims.js');
+  const iv = (low: number, high: number) => ({ low, high });
+  assert.is(verdictOf([iv(1, 2), iv(0.5, 3)]), 'supported');
+  assert.is(verdictOf([iv(-2, -1), iv(-3, -0.1)]), 'contradicted');
+  // The quickstart's case: two settings against the claim and one whose interval holds 0.
+  assert.is(verdictOf([iv(-9, -2), iv(-3.47, 11.2), iv(-20, -5)]), 'inconclusive');
+  assert.is(verdictOf([iv(1, 2), iv(-3, 4)]), 'inconclusive');
+  assert.is(verdictOf([iv(1, 2), iv(-3, -1)]), 'mixed');
+  assert.is(verdictOf([iv(1, 2), iv(-3, -1), iv(-1, 1)]), 'mixed');
+  assert.is(verdictOf([]), 'not measured');
+});
+
 test.run();

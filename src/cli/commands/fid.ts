@@ -90,12 +90,14 @@ export const fidCommand: CommandModule<object, FidArgs> = {
     .option('seed', { type: 'number', default: 0, describe: 'KID subsets, and the real subsample of --pr' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<FidArgs>,
   handler: async (a: ArgumentsCamelCase<FidArgs>) => {
+    // The compute backend first: reading images makes tensors, and on tfjs's default backend the first
+    // one prints its greeting.
+    await selectBackend(computeOf(a));
     const real = readInput(a.real, '--real'), fake = readInput(a.fake, '--fake');
     let net: FeatureNet | undefined;
     const feats = async (inp: Input): Promise<Matrix> => {
       if (inp.kind === 'features') return inp.m;
       if (!net) {
-        await selectBackend(computeOf(a));
         const dataset = real.kind === 'images' ? real.dataset ?? (fake.kind === 'images' ? fake.dataset : undefined) : undefined;
         const spec = a.features ?? (dataset ? 'lenet' : undefined);
         if (!spec) throw new Error('--features: needed for image sets that are not a dataset name (e.g. --features lenet-mnist, or a TF.js model.json)');

@@ -1,6 +1,10 @@
 // `difflab run`, `difflab merge`, `difflab config`: experiments from files, shards, resolved configs.
 import { parseWorkers } from '../../train/data-parallel.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { closest } from '../suggest.js';
 import { BACKEND_NAMES, type BackendRequest } from '../../compute/backend.js';
 import { loadExperiment } from '../../runner/config.js';
 import { defaultJobs, runParallel } from '../../runner/parallel.js';
@@ -25,10 +29,31 @@ interface RunArgs {
   printOnly: boolean;
 }
 
+/** The experiment files difflab ships (experiments/*.yaml beside the package). */
+function shippedExperiments(): string[] {
+  const dir = fileURLToPath(new URL('../../../experiments/', import.meta.url));
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join(path.relative(process.cwd(), dir) || '.', f)) : [];
+}
+
+/**
+ * The experiment file a user named, or a one-line error that says what `run` takes: the file's path
+ * (with the closest shipped experiment when the name is near one) and the shipped experiments.
+ */
+export function experimentFile(name: string | undefined): string {
+  const shipped = shippedExperiments();
+  const listing = `shipped experiments: ${shipped.map((f) => path.basename(f, '.yaml')).join(', ')} (in ${path.dirname(shipped[0] ?? 'experiments/x')}/)`;
+  if (!name) throw new Error(`run takes an experiment file, e.g. difflab run ${shipped.find((f) => f.endsWith('quickstart.yaml')) ?? 'experiments/quickstart.yaml'}; ${listing}`);
+  if (fs.existsSync(name)) return name;
+  const stem = path.basename(name).replace(/\.(ya?ml|json)$/, '');
+  const guess = closest(stem, shipped.map((f) => path.basename(f, '.yaml')));
+  const hint = guess ? `did you mean ${shipped.find((f) => path.basename(f, '.yaml') === guess)}? ` : '';
+  throw new Error(`${name}: no such experiment file; ${hint}${listing}`);
+}
+
 export const runCommand: CommandModule<object, RunArgs> = {
-  command: 'run <experiment>',
+  command: 'run [experiment]',
   builder: (y: Argv) => y
-    .positional('experiment', { type: 'string', demandOption: true, describe: 'experiment file (YAML or JSON), e.g. experiments/quickstart.yaml' })
+    .positional('experiment', { type: 'string', describe: 'experiment file (YAML or JSON), e.g. experiments/quickstart.yaml' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue a run: finished grid points are skipped, interrupted training resumes' })
     .option('force', { type: 'boolean', default: false, describe: 'discard earlier results of this run id and start over' })
     .option('shard', { type: 'string', describe: 'i/n: evaluate only every n-th grid point starting at i (0-based); join with difflab merge' })
@@ -44,6 +69,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     .option('sbatch-args', { type: 'string', describe: 'with --slurm: options for every sbatch job, e.g. "--partition=cpu --time=02:00:00"' })
     .option('print-only', { type: 'boolean', default: false, describe: 'with --slurm: print the job scripts and sbatch commands instead of submitting' }) as unknown as Argv<RunArgs>,
   handler: async (a: ArgumentsCamelCase<RunArgs>) => {
+    a.experiment = experimentFile(a.experiment);
     if (a.slurm !== undefined) {
       if (a.shard || a.force || a.stage !== 'all' || a.model) throw new Error('--slurm runs the whole experiment as jobs: it takes no --shard, --force, --stage or --model');
       // Under Slurm the array's tasks are the processes; threads per training job come from --workers.
