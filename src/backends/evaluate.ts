@@ -42,11 +42,12 @@ export interface SamplingSetting {
   seed: number;
   /** samples per sampler call (changes no sample) */
   batchSize?: number;
+  onBatch?: (done: number, total: number) => void;
 }
 
 /** Draws samples for one setting and measures their cost. The caller disposes `images`. */
 export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Tensor4D; labels?: Int32Array; cost: SampleCost } {
-  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, batchSize: s.batchSize });
+  const r = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: s.n, seed: s.seed, batchSize: s.batchSize, onBatch: s.onBatch });
   return { images: r.images, labels: r.labels, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 

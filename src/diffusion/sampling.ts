@@ -208,6 +208,8 @@ export interface ImageRequest {
   clipDenoised?: [number, number];
   /** initial noise to use instead of each sample's stream (n × latent size) */
   z?: Float32Array;
+  /** called after each batch with the samples drawn so far (progress for long draws) */
+  onBatch?: (done: number, total: number) => void;
 }
 
 /**
@@ -259,6 +261,7 @@ export function sampleImages(b: DiffusionBackend, opts: ImageRequest): { images:
       r.x.dispose();
       evaluations += r.nfe * count;
       plan = r.plan;
+      opts.onBatch?.(start + count, opts.n);
     }
     const images = (parts.length === 1 ? parts[0].clone() : tf.concat(parts, 0)) as tf.Tensor4D;
     return { images, labels, nfe: evaluations / opts.n, seconds: (performance.now() - t0) / 1000, plan: plan! };

@@ -23,7 +23,7 @@ import { MEASUREMENTS } from './measurements/index.js';
 import { safeFileName } from './measurements/common.js';
 import type { ChartFamily, ChartInput } from './measurements/types.js';
 import { modelBackends, resolveModelDir } from './models.js';
-import { joinResults, lockResults, readRows, writeRows } from './results.js';
+import { completePoints, joinResults, lockResults, readRows, writeRows } from './results.js';
 
 /** Charts of the run as a whole, after the measurements' own: training loss, schedules, sample grids. */
 export const RUN_CHARTS: readonly ChartFamily[] = [
@@ -169,3 +169,19 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   writeFileAtomic(path.join(dir, 'report.html'), html);
   log(`[report] ${charts.length} charts in ${path.join(dir, 'charts')}; ${path.join(dir, 'report.html')}`);
 }
+
+/**
+ * The report of a finished run (every grid point complete in metrics.jsonl, and report.html written
+ * after it), or undefined while anything is left to do.
+ */
+export function finishedReport(dir: string, exp: ResolvedExperiment): { report: string; points: number } | undefined {
+  const metrics = metricsFile(dir), report = path.join(dir, 'report.html');
+  if (!fs.existsSync(metrics) || !fs.existsSync(report) || fs.statSync(report).mtimeMs < fs.statSync(metrics).mtimeMs) return undefined;
+  const keys = gridPoints(exp).map((p) => p.key);
+  const done = completePoints(readRows(metrics));
+  return keys.every((k) => done.has(k)) ? { report, points: keys.length } : undefined;
+}
+
+/** What a finished run says when asked to run again without --resume or --force. */
+export const finishedError = (dir: string, f: { report: string; points: number }) =>
+  new Error(`${dir}: this run is complete (${f.points} grid points); its report is ${f.report}. --force starts it over, --run-id NAME runs it again beside it`);

@@ -4,16 +4,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { selectBackend, type BackendRequest } from '../compute/backend.js';
-import { isQualityGroup } from '../metrics/evaluate.js';
-import { resolveFeatureNet } from '../metrics/features.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { runTraining } from '../backends/training.js';
 import { writeFileAtomic, sweepStaleTemps } from '../util/fs.js';
 import { RunInterrupted, stoppable, yieldAndCheck } from '../util/interrupt.js';
 import { processAlive } from '../util/lock.js';
 import { loadExperiment, type ResolvedExperiment } from './config.js';
-import { evaluationContext, fmtSeconds, netLabel, type PreparedContext } from './context.js';
-import { finalize, joinInto } from './finalize.js';
+import { evaluationContext, fmtSeconds, type PreparedContext } from './context.js';
+import { finalize, finishedError, finishedReport, joinInto } from './finalize.js';
 import { gridPoints, shardPoints, type GridPoint, type Shard } from './grid.js';
 import { existingResultsError, gitCommit, makeRunDir, metricsFile, resultFiles, runLocation } from './location.js';
 import { measurementOf } from './measurements/index.js';
@@ -75,6 +73,13 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   makeRunDir(dir, root);
   const lock = stage === 'all' || stage === 'eval' ? lockResults(out, log) : undefined;
   try {
+    // A finished run answers at once: with --resume, where its report is; without, that it is done.
+    const finished = !opts.force && !opts.shard && lock ? finishedReport(dir, exp) : undefined;
+    if (finished && !opts.resume) throw finishedError(dir, finished);
+    if (finished) {
+      log(`[run ${exp.name}] complete (${finished.points} grid points): ${finished.report}`);
+      return { dir, evaluated: 0, skipped: finished.points, rows: readRows(out) };
+    }
     return await runStages(opts, exp, root, { hash, runId, dir, out, stage }, log);
   } catch (e) {
     if (e instanceof RunInterrupted) log(`[run ${exp.name}] ${e.message}`);
@@ -92,7 +97,9 @@ async function runStages(opts: RunOptions, exp: ResolvedExperiment, root: string
   if (where.stage === 'autoencoders') { trainAutoencoders(opts, exp, root, log); return nothing(where.dir); }
   if (where.stage === 'all' || where.stage === 'train') trainModels(opts, exp, root, log);
   if (where.stage === 'train') return nothing(where.dir);
-  if (where.stage === 'features') { await prepareFeatureNets(exp, log); return nothing(where.dir); }
+  // The feature networks, real statistics and floors, once: the grid's shards then find them cached
+  // instead of each computing the same floor side by side.
+  if (where.stage === 'features') { (await evaluationContext(exp, where.dir, root, points, log)).dispose(); return nothing(where.dir); }
   for (const name of usedModels) {
     if (!trained(resolveModelDir(exp, name, root), exp.models[name])) throw new Error(`model '${name}' is not trained yet (${modelDir(exp, name, root)}): run with --stage train or all first`);
   }
@@ -159,16 +166,6 @@ function trainModels(opts: RunOptions, exp: ResolvedExperiment, root: string, lo
   }
 }
 
-/** The feature networks of the grid's datasets, trained once into the cache (--stage features). */
-async function prepareFeatureNets(exp: ResolvedExperiment, log: (l: string) => void): Promise<void> {
-  if (!exp.grid?.metrics.some(isQualityGroup)) return;
-  for (const data of new Set(modelBackends(exp).map((n) => exp.models[n].data.name))) {
-    const net = await resolveFeatureNet(exp.eval.features, { dataset: data });
-    log(`[features] ${netLabel(net)} ready`);
-    net.dispose();
-  }
-}
-
 /** The progress line of a grid point, with the ETA of the points left. */
 function progressLine(p: GridPoint, total: number, eta: number): string {
   return `[grid ${p.index + 1}/${total}] ${p.backend}${p.checkpoint !== null ? ` @ step ${p.checkpoint}` : ''}${p.ema !== null ? ` (post-hoc EMA σ_rel ${p.ema})` : ''} ${measurementOf(p.kind).describe(p)} seed ${p.seed}${Number.isFinite(eta) ? ` (ETA ${fmtSeconds(eta)})` : ''}`;
@@ -224,7 +221,8 @@ async function evaluateGrid(opts: RunOptions, exp: ResolvedExperiment, root: str
     joinInto(dir, log);
     await finalize(dir, exp, root, log);
   } else {
-    log(`[run ${exp.name}] shard written to ${out}; join the shards with: difflab merge ${dir}`);
+    // A worker of a --jobs run is joined by its parent; a shard run by hand is joined with merge.
+    if (!process.env.DIFFLAB_WORKER) log(`[run ${exp.name}] shard written to ${out}; join the shards with: difflab merge ${dir}`);
   }
   return { dir, evaluated, skipped: mine.length - todo.length, rows: readRows(out) };
 }

@@ -216,6 +216,42 @@ test('bounds: a 1e8-point grid, an oversized model or dataset, DIFFLAB_WORKERS=1
   }
 });
 
+test('Ctrl-C (SIGINT) to difflab run stops between grid points with a note and exit 130; --resume finishes; a finished run answers at once', async () => {
+  const file = path.join(dir, 'ctrlc.yaml');
+  fs.writeFileSync(file, `name: ctrlc\nanalytic: { gmm: ${GMM} }\ngrid:\n  backends: [analytic]\n  samplers: [euler, heun, dpm-solver++-2m, ddim]\n  steps: [8, 16, 32, 64, 128]\n  metrics: [path-rms, sw2, cost]\neval: { n: 400 }\ncharts: [sampler-error]\n`);
+  const results = path.join(dir, 'ctrlc-results');
+  const child = spawn('node', [BIN, 'run', file, '--results', results], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b) => { err += String(b); });
+  for (let i = 0; i < 600 && !/\[grid 3\/20\]/.test(err); i++) await new Promise((res) => setTimeout(res, 50));
+  const t0 = Date.now();
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  assert.is(code, 130, err);
+  assert.ok(Date.now() - t0 < 15_000, 'stopped within one grid point');
+  assert.match(err, /SIGINT: stopping after the current step/);
+  assert.match(err, /difflab: interrupted \(SIGINT\); --resume continues where it stopped/);
+  const runDir = fs.readdirSync(path.join(results, 'ctrlc')).map((d) => path.join(results, 'ctrlc', d))[0];
+  assert.not.ok(fs.existsSync(path.join(runDir, 'metrics.jsonl.lock')), 'the lock is released');
+  const again = spawnSync('node', [BIN, 'run', file, '--results', results], { encoding: 'utf8' });
+  assert.match(again.stderr, /metrics\.jsonl already has results: pass --resume/);
+  const resumed = spawnSync('node', [BIN, 'run', file, '--results', results, '--resume'], { encoding: 'utf8' });
+  assert.is(resumed.status, 0, resumed.stderr);
+  const rows = readRows(path.join(runDir, 'metrics.jsonl'));
+  assert.is(new Set(rows.map((r) => r.point)).size, 20);
+  assert.is(rows.length, new Set(rows.map((r) => `${r.point} ${r.metric}`)).size, 'every row once');
+  // Finished: a plain run says so and names the report; --resume answers without redoing anything.
+  const done = spawnSync('node', [BIN, 'run', file, '--results', results], { encoding: 'utf8' });
+  assert.is.not(done.status, 0);
+  assert.match(done.stderr, /this run is complete \(20 grid points\); its report is .*report\.html/);
+  const t1 = Date.now();
+  const quick = spawnSync('node', [BIN, 'run', file, '--results', results, '--resume'], { encoding: 'utf8' });
+  assert.is(quick.status, 0);
+  assert.match(quick.stderr, /complete \(20 grid points\): .*report\.html/);
+  assert.not.match(quick.stderr, /\[report\]|\[grid 1/);
+  assert.ok(Date.now() - t1 < 10_000);
+});
+
 test('names must be single safe path segments; sizes are bounded', () => {
   const bad = (text: string) => {
     const f = path.join(dir, 'bad.yaml');

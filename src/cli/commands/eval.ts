@@ -11,6 +11,7 @@ import {
   type MetricGroup, type MetricValue,
 } from '../../metrics/evaluate.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
+import { progress } from '../../util/progress.js';
 import { parseWeights, type WeightsChoice } from '../../train/checkpoint.js';
 
 interface EvalArgs extends ComputeArgs {
@@ -74,8 +75,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       const quality = groups.filter(isQualityGroup);
       if (quality.length || groups.includes('cost')) {
         const setting = parseSamplerSetting({ name: a.sampler, ...(a.guidance !== undefined ? { guidance: a.guidance } : {}), ...(a.guidanceInterval ? { guidanceInterval: a.guidanceInterval } : {}) }, '--sampler');
-        const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: a.steps, n: a.n, seed: a.seed });
+        // Long work shows progress: the samples batch by batch, then each later phase by name.
+        const bar = progress(`sampling ${a.sampler} ${a.steps} steps`, a.n, 5);
+        const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: a.steps, n: a.n, seed: a.seed, onBatch: (done) => bar.update(done) });
+        bar.stop();
         if (quality.length) {
+          process.stderr.write(`[eval] features of ${a.n} samples and ${a.realN} real test images, then ${quality.join(', ')}\n`);
           const net = await resolveFeatureNet(a.features ?? 'lenet', { dataset: run.config.data.name, layer: a.layer });
           const test = testImages(run.config.data, a.realN, a.seed), real = imagesOf(test);
           const ref = realReference(net, real, quality.includes('class') ? test.labels : undefined);
@@ -89,6 +94,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         images.dispose();
       }
       const methods = (['nll', 'nll-ode'] as const).filter((m) => groups.includes(m));
+      if (methods.length) process.stderr.write(`[eval] bits/dim of ${a.nllN} test images (${methods.join(', ')})\n`);
       for (const { value } of evaluateBitsPerDim(run, methods, { nllN: a.nllN, terms, seed: a.seed })) rows.push(value);
     } finally {
       run.dispose();

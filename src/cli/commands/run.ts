@@ -105,7 +105,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const r = jobs > 1
       ? await runParallel({ file: a.experiment, resume: a.resume, force: a.force, runId: a.runId, stage: a.stage, resultsRoot: a.results, jobs, compute: a.compute, workers: a.workers === 'auto' ? undefined : workers, quick: a.quick })
       : await runExperiment({ file: a.experiment, resume: a.resume, force: a.force, shard: a.shard ? parseShard(a.shard) : undefined, runId: a.runId, stage: a.stage, models: a.model, resultsRoot: a.results, compute: a.compute, workers, quick: a.quick });
-    console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
+    // A worker's parent reports for the whole run.
+    if (!process.env.DIFFLAB_WORKER) console.log(`${r.dir}: ${r.evaluated} grid point(s) evaluated, ${r.skipped} skipped as done${a.shard || a.stage === 'train' || a.stage === 'features' ? '' : `; report: ${r.dir}/report.html`}`);
   },
 };
 
