@@ -9,10 +9,12 @@ import { CHART_NAMES, GRID_METRICS, loadExperiment } from '../../src/runner/conf
 import { chartFamilies, RUN_CHARTS } from '../../src/runner/finalize.js';
 import { gridPoints } from '../../src/runner/grid.js';
 import { MEASUREMENTS, measurementOf } from '../../src/runner/measurements/index.js';
-import { runExperiment } from '../../src/runner/run.js';
+import { resolveModelDir, runExperiment } from '../../src/runner/run.js';
 import { readRows } from '../../src/runner/results.js';
 import { selectBackend } from '../../src/compute/backend.js';
 import '../helpers/cache.js';
+import { spawnSync } from 'node:child_process';
+import { BIN } from '../helpers/cli.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-measurements-'));
 const write = (name: string, text: string) => { const f = path.join(tmp, name); fs.writeFileSync(f, text); return f; };
@@ -96,6 +98,40 @@ eval: { n: 12, bootstrap: 20 }
   assert.ok(ratio.ci_low! <= ratio.value && ratio.value <= ratio.ci_high!, 'the interval holds the estimate');
   assert.match(ratio.notes![0], /nearest of 8 training images/);
   assert.ok(fs.existsSync(path.join(out.dir, 'charts', 'memorization.vl.json')));
+});
+
+test('the same samples give the same FID through difflab run and through difflab fid (the real set brought to the samples\' size)', async () => {
+  const file = write('fidsame.yaml', `name: fidsame
+models:
+  pixel:
+    name: memo-pixel
+    seed: 2
+    backend: pixel
+    data: { name: mnist, limit: 8, resize: [8, 8] }
+    diffusion: { model: { channels: 8, channelMult: [1], attentionResolutions: [] }, objective: flow, schedule: null, train: { steps: 3, batchSize: 8, lr: 1.0e-3, checkpointEvery: 3 } }
+grid:
+  backends: [pixel]
+  samplers: [euler]
+  steps: [2]
+  metrics: [fid]
+eval: { n: 12, realN: 100000, bootstrap: 10 }
+`);
+  const results = path.join(tmp, 'results');
+  const out = await runExperiment({ file, resultsRoot: results, workers: 1, log: () => {} });
+  const inRun = readRows(path.join(out.dir, 'metrics.jsonl')).find((r) => r.metric === 'fid@lenet-mnist')!;
+  // The model is the memorization test's (same config): found by its hash, wherever it was trained.
+  const model = resolveModelDir(loadExperiment(file), 'pixel', results);
+  const npy = path.join(tmp, 'same.npy');
+  const s = spawnSync('node', [BIN, 'sample', '--checkpoint', model, '--sampler', 'euler', '--steps', '2', '--n', '12', '--seed', '0', '--out', npy], { encoding: 'utf8' });
+  assert.is(s.status, 0, s.stderr);
+  const f = spawnSync('node', [BIN, 'fid', '--real', 'mnist:test', '--fake', npy, '--json'], { encoding: 'utf8' });
+  assert.is(f.status, 0, f.stderr);
+  assert.match(f.stderr, /--real mnist:test is 28×28, the samples 8×8: resizing the real images to 8×8/);
+  const viaFid = JSON.parse(f.stdout)['fid@lenet-mnist'];
+  assert.ok(Math.abs(viaFid - inRun.value) <= 1e-6 * Math.max(1, inRun.value), `fid ${viaFid} vs run ${inRun.value}`);
+  // Images of two sizes given as arrays are refused, naming both.
+  const big = spawnSync('node', [BIN, 'fid', '--real', 'mnist:test', '--real-resize', '16', '16', '--fake', npy, '--json'], { encoding: 'utf8' });
+  assert.match(big.stderr, /--real mnist:test has 16×16 images, --fake .*same\.npy 8×8/);
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

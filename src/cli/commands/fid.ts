@@ -23,7 +23,13 @@ interface FidArgs extends ComputeArgs {
   kidSubsetSize: number;
   seed: number;
   json: boolean;
+  realCrop?: number[];
+  realPad?: number[];
+  realResize?: number[];
 }
+
+/** Preparation of a dataset given as --real, as a training config's data block writes it. */
+type Prep = { crop?: [number, number]; pad?: [number, number]; resize?: [number, number] };
 
 /** A set given on the command line: a feature matrix, or images still to be featurized. */
 type Input = { kind: 'features'; m: Matrix } | { kind: 'images'; x: tf.Tensor4D; dataset?: DatasetName };
@@ -42,7 +48,7 @@ function parseCsv(file: string): Matrix {
 }
 
 /** Reads --real / --fake: .npy or .csv features, .npy NHWC images, a PNG folder, or a dataset name. */
-function readInput(spec: string, flag: string): Input {
+function readInput(spec: string, flag: string, prep: Prep = {}): Input {
   if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) {
     // Read as RGB; the feature network converts to the channels it takes (grey = mean of R, G, B).
     const ds = loadImageFolder(spec, 3);
@@ -72,7 +78,8 @@ function readInput(spec: string, flag: string): Input {
   } catch (e) {
     throw new Error(`${flag} ${spec}: not a file, folder or dataset (${(e as Error).message})`);
   }
-  const images = loadDataset(ds);
+  // Cropped, padded and resized exactly as a training config's data block prepares images.
+  const images = loadDataset({ ...ds, ...prep });
   return { kind: 'images', x: toFloat(images, Int32Array.from({ length: images.n }, (_, i) => i)), dataset: ds.name };
 }
 
@@ -88,12 +95,38 @@ export const fidCommand: CommandModule<object, FidArgs> = {
     .option('kid-subsets', { type: 'number', default: 100, describe: 'KID: number of subsets (torch-fidelity default)' })
     .option('kid-subset-size', { type: 'number', default: 1000, describe: 'KID: samples per subset, capped at the smaller set (torch-fidelity default 1000)' })
     .option('seed', { type: 'number', default: 0, describe: 'KID subsets, and the real subsample of --pr' })
-    .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<FidArgs>,
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+    .option('real-crop', { type: 'number', array: true, describe: 'a dataset --real: center-crop to H W first (as data.crop)' })
+    .option('real-pad', { type: 'number', array: true, describe: 'a dataset --real: then pad to H W (as data.pad)' })
+    .option('real-resize', { type: 'number', array: true, describe: "a dataset --real: then resize to H W (as data.resize); default: the --fake images' size, with a note" }) as unknown as Argv<FidArgs>,
   handler: async (a: ArgumentsCamelCase<FidArgs>) => {
     // The compute backend first: reading images makes tensors, and on tfjs's default backend the first
     // one prints its greeting.
     await selectBackend(computeOf(a));
-    const real = readInput(a.real, '--real'), fake = readInput(a.fake, '--fake');
+    const pair = (v: number[] | undefined, flag: string): [number, number] | undefined => {
+      if (v === undefined) return undefined;
+      if (v.length !== 2 || v.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${flag}: expected two positive integers H W, got ${v.join(' ')}`);
+      return [v[0], v[1]];
+    };
+    const prep: Prep = { crop: pair(a.realCrop, '--real-crop'), pad: pair(a.realPad, '--real-pad'), resize: pair(a.realResize, '--real-resize') };
+    const fake = readInput(a.fake, '--fake');
+    let real = readInput(a.real, '--real', prep);
+    // A dataset's images at another size than the samples would be compared silently at two sizes:
+    // bring them to the samples' size as a data block's resize would, and say so.
+    if (real.kind === 'images' && fake.kind === 'images') {
+      const [, rh, rw] = real.x.shape, [, fh, fw] = fake.x.shape;
+      if (rh !== fh || rw !== fw) {
+        const explicit = prep.crop || prep.pad || prep.resize;
+        if (!real.dataset || explicit) {
+          real.x.dispose();
+          fake.x.dispose();
+          throw new Error(`--real ${a.real} has ${rh}×${rw} images, --fake ${a.fake} ${fh}×${fw}: FID compares images of one size; ${real.dataset ? 'set --real-crop/--real-pad/--real-resize to end at the samples\' size' : 'bring them to one size first'}`);
+        }
+        real.x.dispose();
+        process.stderr.write(`note: --real ${a.real} is ${rh}×${rw}, the samples ${fh}×${fw}: resizing the real images to ${fh}×${fw} as a data block's resize does (--real-crop/--real-pad/--real-resize prepare them otherwise)\n`);
+        real = readInput(a.real, '--real', { resize: [fh, fw] });
+      }
+    }
     let net: FeatureNet | undefined;
     const feats = async (inp: Input): Promise<Matrix> => {
       if (inp.kind === 'features') return inp.m;
