@@ -51,3 +51,20 @@ export function drawSamples(run: LoadedRun, s: SamplingSetting): { images: tf.Te
   return { images: r.images, labels: r.labels, cost: sampleCost(run, r.nfe, r.seconds, s.n) };
 }
 
+
+/**
+ * Wall-clock seconds per sample of one setting, as the median of `rounds` timed draws of `count`
+ * samples (after the caller's own draw, so kernels are compiled and memory is warm): one draw of a
+ * grid point is a single measurement, easily doubled by another process on the same cores.
+ */
+export function timeSampling(run: LoadedRun, s: Omit<SamplingSetting, 'n'>, o: { count?: number; rounds?: number } = {}): { secondsPerSample: number; count: number; rounds: number } {
+  const count = o.count ?? 16, rounds = o.rounds ?? 3;
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t = sampleImages(run.backend, { setting: s.sampler, steps: s.steps, n: count, seed: s.seed, batchSize: count });
+    t.images.dispose();
+    times.push(t.seconds / count);
+  }
+  times.sort((a, b) => a - b);
+  return { secondsPerSample: times[Math.floor(rounds / 2)], count, rounds };
+}

@@ -179,10 +179,10 @@ export function bpdValue(r: BpdResult, metric: string): MetricValue {
   return { metric, value: r.bitsPerDim, std: r.stderr, n: r.n, unit: 'bits/dim', notes: [`= ${(r.bitsPerDim * r.dims * Math.LN2).toFixed(2)} nats per image (D = ${r.dims})`, ...r.notes, `parts (bits/dim): ${Object.entries(r.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`, `${r.nfe} network evaluations, ${r.seconds.toFixed(1)} s`] };
 }
 
-export function costValues(c: SampleCost, n: number): MetricValue[] {
+export function costValues(c: SampleCost, n: number, timing?: string): MetricValue[] {
   return [
     { metric: 'nfe', value: c.nfe, n },
-    { metric: 'seconds_per_sample', value: c.secondsPerSample, n, unit: 's' },
+    { metric: 'seconds_per_sample', value: c.secondsPerSample, n, unit: 's', ...(timing ? { notes: [timing] } : {}) },
     { metric: 'gflop_per_sample', value: c.gflopPerSample, n, unit: 'GFLOP', notes: [`denoiser ${c.denoiserGflop.toFixed(4)} GFLOP × ${c.nfe} NFE${c.decoderGflop ? ` + VAE decoder ${c.decoderGflop.toFixed(4)} GFLOP` : ''}`] },
   ];
 }

@@ -53,7 +53,7 @@ async function pool(tasks: Task[], jobs: number, log: (l: string) => void): Prom
       log(`[job ${slot}] ${task.label}`);
       await new Promise<void>((resolve) => {
         // Plain progress lines from the children (their output is a pipe, not a terminal).
-        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1', [PARENT_ENV]: String(process.pid), [LOCK_PARENT_ENV]: String(process.pid), ...(stopFile ? { [STOP_FILE_ENV]: stopFile } : {}) } });
+        const child = spawn(process.execPath, [BIN, ...task.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: process.env.CI ?? 'true', DIFFLAB_WORKER: '1', DIFFLAB_JOBS: String(jobs), [PARENT_ENV]: String(process.pid), [LOCK_PARENT_ENV]: String(process.pid), ...(stopFile ? { [STOP_FILE_ENV]: stopFile } : {}) } });
         running.add(child);
         const tail: string[] = [];
         const forward = (buf: Buffer) => {

@@ -3,7 +3,8 @@
 // and a grid of the first 64 for the report.
 import fs from 'node:fs';
 import path from 'node:path';
-import { drawSamples } from '../../backends/evaluate.js';
+import os from 'node:os';
+import { drawSamples, timeSampling } from '../../backends/evaluate.js';
 import { tf } from '../../compute/backend.js';
 import { costValues, isQualityGroup, QUALITY_GROUPS, qualityFromFeatures } from '../../metrics/evaluate.js';
 import type { ResultRow } from '../../metrics/result-row.js';
@@ -43,7 +44,10 @@ export const sampleQuality: Measurement = {
     const shift = setting.grid.shift ?? run.backend.sampling.shift;
     Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}) });
     const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: p.steps!, n: exp.eval.n, seed: p.seed, batchSize: exp.eval.batchSize });
-    const common = { ...base, nfe: cost.nfe, seconds: cost.secondsPerSample, gflop: cost.gflopPerSample };
+    // Seconds from three short timed draws (median), not the one scored draw: a single measurement
+    // moves with whatever else runs on the cores. Every row of the point carries the same figure.
+    const t = g.metrics.includes('cost') ? timeSampling(run, { sampler: setting, steps: p.steps!, seed: p.seed, batchSize: exp.eval.batchSize }) : undefined;
+    const common = { ...base, nfe: cost.nfe, seconds: t?.secondsPerSample ?? cost.secondsPerSample, gflop: cost.gflopPerSample };
     if (ctx.quality.length) {
       const ref = ctx.reference(run.config.data), f = ref.net.features(images);
       // The generated set's features, kept for paired comparisons between models (claims).
@@ -52,7 +56,11 @@ export const sampleQuality: Measurement = {
         rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes });
       }
     }
-    if (g.metrics.includes('cost')) for (const v of costValues(cost, exp.eval.n)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes });
+    if (t) {
+      const shared = Number(process.env.DIFFLAB_JOBS) > 1 ? `; ${process.env.DIFFLAB_JOBS} worker processes shared the machine's ${os.availableParallelism()} core(s) while timing: compare seconds within this run, not across runs` : '';
+      const timing = `median of ${t.rounds} timed draws of ${t.count} samples after the scored draw (compiled, warm), one process${shared}`;
+      for (const v of costValues({ ...cost, secondsPerSample: t.secondsPerSample }, exp.eval.n, timing)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes });
+    }
     // A grid of the first 64 samples for the report.
     const k = Math.min(64, images.shape[0]);
     const first = tf.tidy(() => images.slice([0, 0, 0, 0], [k, -1, -1, -1]));
