@@ -18,7 +18,10 @@ export const WIDTH = 360, HEIGHT = 240;
 // with fixed ranges, samplers indexed by the registry (a label's options keep its base sampler's
 // look), the backends pixel/latent/analytic fixed and other model names by a stable hash.
 export const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d', '#ff9da6', '#bab0ac', '#1b9e77', '#7570b3', '#d95f02', '#66a61e', '#e7298a', '#393b79'];
-export const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left', 'wedge', 'triangle'];
+// Every shape a solid, visible area at chart size (a 'wedge' or thin 'triangle' showed only its error
+// bar); the eighth and ninth are a four-point star and a hexagon drawn as SVG paths.
+export const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'triangle-right', 'triangle-left',
+  'M0,-1L0.35,-0.35L1,0L0.35,0.35L0,1L-0.35,0.35L-1,0L-0.35,-0.35Z', 'M-0.5,-0.87L0.5,-0.87L1,0L0.5,0.87L-0.5,0.87L-1,0Z'];
 export const DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [10, 2], [1, 3], [6, 2, 2, 2], [3, 6], [12, 4], [2, 6], [5, 1]];
 export const KNOWN_BACKENDS = ['pixel', 'latent', 'analytic'];
 /**
@@ -118,7 +121,8 @@ export type Floors = Record<string, { value: number; low?: number; high?: number
 
 /**
  * The layers every FID/KID chart adds to its own: 95% intervals as error bars where the rows have
- * them, and the metric's floor (real training images against the same reference) as a dashed rule.
+ * them, and the metric's floor (real training images against the same reference) as a solid grey
+ * rule, so that it is never read as one of the dashed series.
  */
 export function intervalAndFloor(metric: string, values: Record<string, unknown>[], x: Record<string, unknown>, floors: Floors | undefined, keys: string[]): object[] {
   const layers: object[] = [];
@@ -134,13 +138,15 @@ export function intervalAndFloor(metric: string, values: Record<string, unknown>
   const f = floors?.[metric];
   if (f) {
     const text = `${family(metric) === 'class_acc' ? 'real data' : 'real-data floor'} ${f.value.toPrecision(3)} (n = ${f.n})`;
-    layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'rule', strokeDash: [4, 3], color: '#333' }, encoding: { y: { field: 'floor', type: 'quantitative', title: label(metric) } } });
+    layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'rule', color: FLOOR_COLOR, strokeWidth: 2 }, encoding: { y: { field: 'floor', type: 'quantitative', title: label(metric) } } });
     layers.push({ data: { values: [{ floor: f.value, text }] }, mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10, color: '#333' }, encoding: { x: { value: 0 }, y: { field: 'floor', type: 'quantitative', title: label(metric) }, text: { field: 'text' } } });
   }
   return layers;
 }
 
-export const CI_NOTE = 'bars: 95% bootstrap interval; dashed: real-data floor';
+export const CI_NOTE = 'bars: 95% bootstrap interval; grey line: real-data floor';
+/** The floor's colour: a solid grey line in every chart. */
+export const FLOOR_COLOR = '#9a9a9a';
 
 export function label(m: string): string {
   const net = m.split('@')[1] ?? '';

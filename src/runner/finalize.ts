@@ -3,7 +3,7 @@
 // report.html.
 import fs from 'node:fs';
 import path from 'node:path';
-import { discreteSchedule } from '../diffusion/schedules.js';
+import { discreteSchedule, type DiscreteSchedule } from '../diffusion/schedules.js';
 import { pairedFidStatistic } from '../metrics/bootstrap.js';
 import { trainingGuard, type GuardResult } from '../metrics/guard.js';
 import type { ResultRow } from '../metrics/result-row.js';
@@ -28,9 +28,27 @@ import { completePoints, joinResults, lockResults, readRows, writeRows } from '.
 /** Charts of the run as a whole, after the measurements' own: training loss, schedules, sample grids. */
 export const RUN_CHARTS: readonly ChartFamily[] = [
   { name: 'loss', byDefault: true, draw: (c) => lossCurves(c.losses) },
-  { name: 'schedules', byDefault: true, draw: (c) => (c.exp.schedules ? schedulePlots(c.exp.schedules.names.map((n) => discreteSchedule(n, { T: c.exp.schedules!.T }))) : []) },
+  { name: 'schedules', byDefault: true, draw: (c) => schedulePlots(runSchedules(c.exp)) },
   { name: 'samples', byDefault: true, draw: (c) => sampleGrids(c.grids) },
 ];
+
+/**
+ * The noise schedules a run's report draws: those its models were trained with (rectified flows and
+ * EDM models have none), or, for an experiment without models, those its `schedules` block lists.
+ */
+export function runSchedules(exp: ResolvedExperiment): DiscreteSchedule[] {
+  const models = Object.values(exp.models);
+  if (!models.length) return exp.schedules ? exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T })) : [];
+  const seen = new Map<string, DiscreteSchedule>();
+  for (const m of models) {
+    // eps, x0 and v default to the linear schedule (T = 1000) when none is written.
+    const s = m.diffusion.schedule === undefined && ['eps', 'x0', 'v'].includes(m.diffusion.objective.name) ? { name: 'linear' as const, T: 1000, zeroTerminalSnr: false } : m.diffusion.schedule;
+    if (!s) continue;
+    const key = JSON.stringify(s);
+    if (!seen.has(key)) seen.set(key, discreteSchedule(s.name, { T: s.T, zeroTerminalSnr: s.zeroTerminalSnr }));
+  }
+  return [...seen.values()];
+}
 
 /**
  * The chart families a run draws, in report order: those of the measurements its grid has points of,
@@ -142,8 +160,9 @@ function metricNotes(allRows: ResultRow[]): string[] {
 export async function finalize(dir: string, exp: ResolvedExperiment, root: string, log: (l: string) => void): Promise<void> {
   const input = chartInput(dir, exp, root);
   const families = chartFamilies(exp);
-  let charts: Chart[] = families.flatMap((f) => f.draw(input));
-  if (exp.paper) charts = charts.map((c) => withSource(c, `${exp.paper!.cite}, ${exp.paper!.figure}`));
+  // The paper's figure is named under the charts that reproduce it, the measurements' own; not under
+  // the training loss, the schedules or the sample grids.
+  const charts: Chart[] = families.flatMap((f) => f.draw(input).map((c) => (exp.paper && !RUN_CHARTS.includes(f) ? withSource(c, `${exp.paper.cite}, ${exp.paper.figure}`) : c)));
   await writeCharts(path.join(dir, 'charts'), charts);
   const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
   const guarded = guards(input);
@@ -158,7 +177,8 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': input.rows[0]?.git_commit ?? gitCommit(),
       'grid points': String(new Set(input.rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
     },
-    charts, rows: input.allRows, grids: families.some((f) => f.name === 'samples') ? input.grids : [],
+    // The sample grids have their own section: not a second time among the charts.
+    charts: charts.filter((c) => c.name !== 'samples'), rows: input.allRows, grids: families.some((f) => f.name === 'samples') ? input.grids : [],
     claims,
     floors: input.floors, warnings: guarded.filter((g) => !g.passed).map((g) => `${g.reason}. Comparisons with this model are shown but not judged: train it longer (or check its recipe) before reading a verdict.`),
     passed: guarded.filter((g) => g.passed).map((g) => `${g.model}: ${g.reason}`),

@@ -44,17 +44,3 @@ export function writeGrid(file: string, values: Float32Array, shape: number[], o
   writeFileAtomic(file, encodeGrid(values, n, h, w, c, opts));
 }
 
-/** Several grids of the same image shape side by side, left to right, with a wider grey gap between them. */
-export function encodeGridsSideBySide(sets: Float32Array[], n: number, h: number, w: number, c: number, opts: GridOptions = {}): Uint8Array {
-  const pngs = sets.map((v) => gridPng(v, n, h, w, c, opts));
-  const sep = 6 * (opts.scale ?? 1);
-  const W = pngs.reduce((s, p) => s + p.width, 0) + sep * (pngs.length - 1), H = Math.max(...pngs.map((p) => p.height));
-  const out = new PNG({ width: W, height: H });
-  out.data.fill(160);
-  let x0 = 0;
-  for (const p of pngs) {
-    PNG.bitblt(p, out, 0, 0, p.width, p.height, x0, 0);
-    x0 += p.width + sep;
-  }
-  return PNG.sync.write(out);
-}

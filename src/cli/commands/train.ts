@@ -8,10 +8,10 @@ import { loadTrainConfig } from '../../train/config.js';
 import { parseWorkers } from '../../train/data-parallel.js';
 import { runDir, runTraining, type Stage } from '../../backends/training.js';
 import { lossLog } from '../../train/loss-log.js';
-import { lossCurves } from '../../plots/specs.js';
-import { writeCharts } from '../../plots/render.js';
+import { lossCurves, sampleGrids } from '../../plots/specs.js';
+import { svgToPng, toSvg, writeCharts } from '../../plots/render.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { encodeGridsSideBySide, gridScale } from '../../util/png.js';
+import { encodeGrid, gridScale } from '../../util/png.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
 
 interface TrainArgs extends ComputeArgs {
@@ -66,8 +66,13 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
           run.dispose();
         }
       }
+      // Two labelled grids (the halves of one unlabelled picture could be taken for each other).
       const file = path.join(dir, 'samples.png');
-      writeFileAtomic(file, encodeGridsSideBySide(sets, shape[0], shape[1], shape[2], shape[3], { scale: gridScale(shape[1]) }));
+      const grids = sets.map((v, k) => {
+        const png = Buffer.from(encodeGrid(v, shape[0], shape[1], shape[2], shape[3], { scale: gridScale(shape[1]) }));
+        return { label: k === 0 ? 'raw weights (model)' : 'EMA weights', dataUri: `data:image/png;base64,${png.toString('base64')}`, width: 0, height: 0 };
+      });
+      writeFileAtomic(file, svgToPng(await toSvg(sampleGrids(grids, `ddim, 50 steps, seed ${cfg.seed}: the same noise for both`)[0].spec)));
       console.log(`  samples: ${file} (ddim, 50 steps, same noise; left: raw weights, right: EMA weights; ${seconds.toFixed(1)} s)`);
     }
   },

@@ -39,7 +39,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
   const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
   return metrics.map((metric) => {
     const values = guided.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: withoutGuidance(r.sampler, r.steps), w: r.guidance }));
-    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; dashed: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; dashed: real-data floor'}`;
+    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; grey line: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; grey line: real-data floor'}`;
     return metricVsSetting(metric, values, {
       name: `quality-vs-guidance-${family(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
       subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`,
@@ -65,62 +65,68 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
 export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
   return qualityMetrics(rows).map((metric) => {
     const values = rows.filter((r) => r.metric === metric).map((r) => ({ backend: r.backend, sampler: r.sampler, nfe: r.nfe, value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null, seed: r.seed, n: r.n }));
-    const x = { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)' };
+    // Ticks at the NFEs the grid has (a log axis otherwise labels round numbers between them).
+    const ticks = [...new Set(values.map((v) => v.nfe))].filter((v): v is number => v != null).sort((a, b) => a - b);
+    const x = { field: 'nfe', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'NFE (denoiser evaluations per sample)', axis: { values: ticks, format: 'd' } };
+    const color = { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) };
+    const shape = { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } };
     return {
       name: `quality-vs-nfe-${family(metric)}`,
       title: `${label(metric)} vs NFE`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; lower is better; ${CI_NOTE}`),
+        title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; colour: backend, shape: sampler; lower is better; ${CI_NOTE}`),
         width: WIDTH, height: HEIGHT,
-        layer: [...linesWithPoints({
-          data: { values },
-          transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }],
-          mark: { type: 'line', point: true },
-          encoding: {
-            x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
-            color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-            strokeDash: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).dash, legend: { labelLimit: 400 } },
-            shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
-            tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-          },
-        }), ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe'])],
+        layer: [
+          // Solid lines, one per backend and sampler (the shape tells samplers apart; dashes are the floor's).
+          { data: { values }, transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }], mark: { type: 'line', opacity: 0.7 }, encoding: { x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } }, color, detail: { field: 'sampler' } } },
+          { data: { values }, transform: [{ aggregate: [{ op: 'mean', field: 'value', as: 'value' }], groupby: ['backend', 'sampler', 'nfe'] }], mark: { type: 'point', filled: true, size: 70, opacity: 1 }, encoding: { x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } }, color, shape, tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'nfe', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+          ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'nfe']),
+        ],
       } as TopLevelSpec,
     };
   });
 }
 
-/** Quality against cost per sample (wall-clock and GFLOP): the cost frontier, per backend. */
+/**
+ * Quality against cost per sample (wall-clock and GFLOP), per backend: every sampler × step count as a
+ * point labelled with its steps, and each backend's cost frontier (the points no cheaper point beats)
+ * as a line.
+ */
 export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
   const out: Chart[] = [];
   for (const metric of qualityMetrics(rows)) {
     for (const [field, title, stem] of [['seconds', 'wall-clock seconds per sample', 'seconds'], ['gflop', 'GFLOP per sample', 'gflop']] as const) {
       const values = rows.filter((r) => r.metric === metric && r[field] !== null).map((r) => ({ backend: r.backend, sampler: r.sampler, steps: r.steps, cost: r[field], value: r.value, ci_low: r.ci_low ?? null, ci_high: r.ci_high ?? null }));
-      const x = { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title };
       if (!values.length) continue;
+      // Each backend's frontier: in order of cost, the points that beat every cheaper one.
+      const frontier = [...new Set(values.map((v) => v.backend))].flatMap((b) => {
+        let best = Infinity;
+        return values.filter((v) => v.backend === b).sort((p, q) => (p.cost as number) - (q.cost as number)).filter((v) => (v.value < best ? ((best = v.value), true) : false));
+      });
+      const x = { field: 'cost', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title, axis: { tickCount: 6, format: '~g', labelOverlap: true } };
+      const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
+      const color = { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) };
       out.push({
         name: `cost-frontier-${family(metric)}-${stem}`,
         title: `${label(metric)} vs ${title}`,
         spec: {
           $schema: SCHEMA,
-          title: heading(`${family(metric).toUpperCase()} vs ${title}`, `each point is one sampler × step count; lower left is better; ${CI_NOTE}`),
+          title: heading(`${family(metric).toUpperCase()} vs ${title}`, `each point is one sampler × step count (labelled with its steps); line: each backend's cost frontier; lower left is better; ${CI_NOTE}`),
           width: WIDTH, height: HEIGHT,
-          layer: [{
-            data: { values },
-            mark: { type: 'point', filled: true, size: 70 },
-            encoding: {
-              x, y: { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } },
-              color: { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) },
-              shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } },
-              tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }],
-            },
-          }, ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost'])],
+          layer: [
+            { data: { values: frontier }, mark: { type: 'line', opacity: 0.6 }, encoding: { x, y, color, order: { field: 'cost', type: 'quantitative' } } },
+            { data: { values }, mark: { type: 'point', filled: true, size: 70 }, encoding: { x, y, color, shape: { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } }, tooltip: [{ field: 'backend' }, { field: 'sampler' }, { field: 'steps' }, { field: 'cost', type: 'quantitative', format: '.3g' }, { field: 'value', type: 'quantitative', format: '.4g' }] } },
+            { data: { values }, mark: { type: 'text', align: 'left', dx: 6, dy: -5, fontSize: 9, color: '#444' }, encoding: { x, y, text: { field: 'steps' } } },
+            ...intervalAndFloor(metric, values, x, floors, ['backend', 'sampler', 'steps', 'cost']),
+          ],
         } as TopLevelSpec,
       });
     }
   }
   return out;
 }
+
 
 /**
  * Quality against the training compute that produced each checkpoint: the compute-matched comparison.

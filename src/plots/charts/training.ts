@@ -30,6 +30,7 @@ export function lossCurves(points: LossPoint[]): Chart[] {
 
 /** ᾱ and log-SNR against t/T for each schedule. */
 export function schedulePlots(schedules: DiscreteSchedule[]): Chart[] {
+  if (!schedules.length) return [];
   const values: { schedule: string; t: number; alphaBar: number; logSnr: number }[] = [];
   for (const s of schedules) {
     // Every step near both ends, where log-SNR bends sharply (cosine falls to −19.8 in its last steps),
