@@ -15,7 +15,7 @@ export function sampleGrids(images: GridImage[], subtitle = 'same seed and initi
       $schema: SCHEMA,
       title: heading('Samples', subtitle),
       data: { values: images.map((g, i) => ({ label: g.label, url: g.dataUri, col: i % 3, row: Math.floor(i / 3) })) },
-      facet: { field: 'label', type: 'nominal', title: null, header: { labelFontSize: 11, labelLimit: size + 40, labelAnchor: 'start', labelPadding: 4 } },
+      facet: { field: 'label', type: 'nominal', title: null, sort: images.map((g) => g.label), header: { labelFontSize: 11, labelLimit: size + 40, labelAnchor: 'start', labelPadding: 4 } },
       columns: Math.min(3, images.length),
       spec: {
         width: size, height: size,
