@@ -155,7 +155,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
     // The subsets overlap (at n = 256 each holds the whole generated set), so the interval of their
     // mean would be far too narrow: the 2.5–97.5% range of the subset estimates themselves is used.
     const ci = percentileInterval(Array.from(r.values), 0.95);
-    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, low: ci.low, high: ci.high, n, unit: 'MMD²', notes: [`${r.subsets} subsets of ${r.subsetSize}; std over subsets; 95% range of the subset estimates`, ...r.warnings] });
+    out.push({ metric: `kid@${net}`, value: r.mean, std: r.std, low: ci.low, high: ci.high, n, unit: 'MMD²', notes: [`unbiased MMD² (a U-statistic: its expectation does not depend on n, unlike FID's plug-in estimate); ${r.subsets} subsets of ${r.subsetSize}; std over subsets; 95% range of the subset estimates`, ...r.warnings] });
   }
   if (opts.groups.includes('pr')) {
     // Precision/recall are defined for equal set sizes: the real set is subsampled to n.

@@ -52,12 +52,14 @@ export interface GuardResult {
 export function trainingGuard(model: string, loss: LossPoint[], bestFid: number | undefined, floor: number | undefined, factor: number): GuardResult {
   const trend = lossTrend(loss);
   const why: string[] = [];
-  if (bestFid !== undefined && floor !== undefined && bestFid > factor * floor) why.push(`FID ${bestFid.toPrecision(3)} vs floor ${floor.toPrecision(3)}, more than ${factor}×`);
+  // Nothing to judge quality against is a failure, not a pass.
+  if (bestFid === undefined || floor === undefined || !Number.isFinite(bestFid) || !Number.isFinite(floor)) why.push(`no ${bestFid === undefined || !Number.isFinite(bestFid) ? 'FID' : 'real-data floor'} to judge its quality against`);
+  else if (bestFid > factor * floor) why.push(`FID ${bestFid.toPrecision(3)} vs floor ${floor.toPrecision(3)}, more than ${factor}×`);
   if (trend && !trend.flat) why.push(`loss still falling (${trend.change.toPrecision(2)} over steps ${trend.window[0]}–${trend.window[1]}, slope ${(trend.slope / trend.se).toFixed(1)} standard errors)`);
   if (!trend) why.push('too few logged steps (under 5) to tell whether the loss has flattened');
   const passed = why.length === 0;
   const reason = passed
-    ? `FID ${bestFid?.toPrecision(3) ?? '?'} within ${factor}× the floor ${floor?.toPrecision(3) ?? '?'}; loss flat over the last 20% of steps`
+    ? `FID ${bestFid!.toPrecision(3)} within ${factor}× the floor ${floor!.toPrecision(3)}; loss not significantly falling over steps ${trend!.window[0]}–${trend!.window[1]}`
     : `${model} under-trained (${why.join('; ')})`;
   return { model, passed, bestFid, floor, factor, trend, reason };
 }

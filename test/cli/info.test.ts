@@ -18,7 +18,7 @@ test('every command has --help; an unknown command exits 2 with a short message'
   assert.match(execFileSync('node', [BIN, 'info', '--help'], { encoding: 'utf8' }), /--backend/);
   const r = spawnSync('node', [BIN, 'nonsense'], { encoding: 'utf8' });
   assert.is(r.status, 2);
-  assert.match(r.stderr, /difflab: Unknown argument: nonsense/);
+  assert.match(r.stderr, /difflab: unknown command 'nonsense'/);
   assert.ok(r.stderr.length < 500, 'error output stays short');
 });
 

@@ -77,6 +77,12 @@ test('the guard fires on a 20-step model (loss still falling, FID far from the f
   assert.ok(ok.passed, ok.reason);
   assert.ok(lossTrend(flat)!.flat);
   assert.not.ok(lossTrend(flat.map((p) => ({ ...p, loss: p.loss + 1e-4 * (1000 - p.step) })))!.flat, 'a steady fall beyond the noise is caught');
+  // The reason states the window it looked at; a missing FID or floor fails, naming what is missing.
+  assert.match(ok.reason, /loss not significantly falling over steps 801–1000/);
+  const noFloor = trainingGuard('m', flat, 50, undefined, 10);
+  assert.not.ok(noFloor.passed);
+  assert.match(noFloor.reason, /^m under-trained \(no real-data floor to judge its quality against\)/);
+  assert.match(trainingGuard('m', flat, undefined, 6, 10).reason, /no FID to judge its quality against/);
 });
 
 const row = (backend: string, sampler: string, steps: number, value: number): ResultRow => ({

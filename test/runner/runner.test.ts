@@ -111,7 +111,8 @@ test('a tiny analytic experiment runs end to end: metrics.jsonl, valid Vega-Lite
     await runExperiment({ file: f, resultsRoot: root, log: quiet });
     assert.unreachable('overwrote results');
   } catch (e) {
-    assert.match((e as Error).message, /already has results: pass --resume to continue this run, or --force to start it over/);
+    // The run is finished: the refusal says so and names its report.
+    assert.match((e as Error).message, /this run is complete \(\d+ grid points\); its report is .*report\.html\. --force starts it over/);
   }
 });
 
@@ -257,7 +258,7 @@ test('--jobs 2: models train in parallel processes, the grid runs as two shards,
   // A second run without --resume or --force is refused; with --resume nothing is left to do.
   const again = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--results', path.join(dir, 'par')], { encoding: 'utf8' });
   assert.is(again.status, 1);
-  assert.match(again.stderr, /already has results: pass --resume/);
+  assert.match(again.stderr, /this run is complete \(6 grid points\); its report is .*report\.html/);
   const resumed = spawnSync('node', [BIN, 'run', f, '--jobs', '2', '--resume', '--results', path.join(dir, 'par')], { encoding: 'utf8' });
   assert.is(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stdout, /0 grid point\(s\) evaluated, 6 skipped as done/);

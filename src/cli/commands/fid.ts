@@ -109,8 +109,8 @@ export const fidCommand: CommandModule<object, FidArgs> = {
       return [v[0], v[1]];
     };
     const prep: Prep = { crop: pair(a.realCrop, '--real-crop'), pad: pair(a.realPad, '--real-pad'), resize: pair(a.realResize, '--real-resize') };
-    const fake = readInput(a.fake, '--fake');
     let real = readInput(a.real, '--real', prep);
+    const fake = readInput(a.fake, '--fake');
     // A dataset's images at another size than the samples would be compared silently at two sizes:
     // bring them to the samples' size as a data block's resize would, and say so.
     if (real.kind === 'images' && fake.kind === 'images') {
