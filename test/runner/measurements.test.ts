@@ -73,10 +73,8 @@ test('charts: the grid\'s measurements decide which families are drawn; an expli
   assert.equal(chartFamilies(loadExperiment(picked)).map((f) => f.name), ['ood-likelihood', 'loss']);
 });
 
-test('memorization, a measurement added as one file: a model trained on 8 images is scored against them; its rows and chart are written', async () => {
-  await selectBackend('wasm');
-  const file = write('memo.yaml', `name: memo
-models:
+/** A pixel model trained on 8 images for 3 steps, one sampler setting: the two end-to-end tests share it (trained once). */
+const TINY = `models:
   pixel:
     name: memo-pixel
     seed: 2
@@ -87,7 +85,12 @@ grid:
   backends: [pixel]
   samplers: [euler]
   steps: [2]
-  metrics: [memorization]
+`;
+
+test('memorization, a measurement added as one file: a model trained on 8 images is scored against them; its rows and chart are written', async () => {
+  await selectBackend('wasm');
+  const file = write('memo.yaml', `name: memo
+${TINY}  metrics: [memorization]
 eval: { n: 12, bootstrap: 20 }
 `);
   const out = await runExperiment({ file, resultsRoot: path.join(tmp, 'results'), workers: 1, log: () => {} });
@@ -102,18 +105,7 @@ eval: { n: 12, bootstrap: 20 }
 
 test('the same samples give the same FID through difflab run and through difflab fid (the real set brought to the samples\' size)', async () => {
   const file = write('fidsame.yaml', `name: fidsame
-models:
-  pixel:
-    name: memo-pixel
-    seed: 2
-    backend: pixel
-    data: { name: mnist, limit: 8, resize: [8, 8] }
-    diffusion: { model: { channels: 8, channelMult: [1], attentionResolutions: [] }, objective: flow, schedule: null, train: { steps: 3, batchSize: 8, lr: 1.0e-3, checkpointEvery: 3 } }
-grid:
-  backends: [pixel]
-  samplers: [euler]
-  steps: [2]
-  metrics: [fid]
+${TINY}  metrics: [fid]
 eval: { n: 12, realN: 100000, bootstrap: 10 }
 `);
   const results = path.join(tmp, 'results');
