@@ -155,6 +155,7 @@ async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof l
   const points = gridPoints(exp).length;
   const shards = Math.max(1, Math.min(opts.jobs, points));
   log(`[run ${exp.name}] grid of ${points} point(s) in ${shards} shard(s)`);
+  if (shards > 1 && exp.grid?.metrics.includes('cost')) log(`note: seconds per sample are timed while ${shards} shards share the machine's ${os.availableParallelism()} core(s): compare them within this run (each row's note says so); --jobs 1 times them alone`);
   await pool(Array.from({ length: shards }, (_, i) => ({
     label: `grid shard ${i}/${shards}`,
     args: ['run', opts.file, '--stage', 'eval', '--shard', `${i}/${shards}`, '--resume', ...common],
