@@ -48,12 +48,13 @@ await yargs(hideBin(process.argv))
       .option('profile', { type: 'boolean', default: false, describe: 'per-kernel time of one step (tfjs profiler) and the update pass' })
       .option('against', { choices: ['torch'] as const, describe: 'also time the PyTorch twin of the step (bench/torch/train_step.py; needs torch)' })
       .option('python', { type: 'string', default: '/usr/bin/python3', describe: 'interpreter with torch, for --against torch' })
+      .option('torch-malloc', { choices: ['keep', 'default'] as const, default: 'keep' as const, describe: "--against torch: glibc told to keep freed memory, as PyTorch's users run it (keep), or glibc's defaults (default: ~1.5× slower from page faults)" })
       .option('backends', { type: 'string', array: true, choices: BACKEND_NAMES.filter((b) => b !== 'auto'), describe: 'backends (default: every one that loads, except cpu)' })
       .option('out', { type: 'string', default: 'results/bench' }),
     async (a) => {
       await benchTrain({
         pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out,
-        workers: a.workers, profile: a.profile, against: a.against, rounds: a.rounds, python: a.python, models: a.models as ('pixel' | 'latent')[],
+        workers: a.workers, profile: a.profile, against: a.against, rounds: a.rounds, python: a.python, models: a.models as ('pixel' | 'latent')[], torchMalloc: a.torchMalloc,
       });
     },
   )

@@ -34,7 +34,7 @@ export interface TrainBenchRow {
   /** One denoiser evaluation at this batch (plus the VAE decode, for latent, reported separately). */
   msPerSampleStep?: number;
   msDecode?: number;
-  /** The same step in PyTorch (one thread), when run with --against torch; medians of interleaved rounds. */
+  /** The same step in PyTorch at the same thread count, when run with --against torch; medians of interleaved rounds. */
   torchMsPerStep?: number;
   /** difflab's step time / PyTorch's, both one thread, from the same rounds. */
   vsTorch?: number;
@@ -140,15 +140,22 @@ async function profileStep(s: Subject, batch: number): Promise<{ rows: ProfileRo
 }
 
 /** The PyTorch twin's step on the same network (exported weights); undefined with a note when torch is missing. */
-function torchStep(s: Subject, batch: number, steps: number, python: string): { ms: number; raw: unknown; blas: string } | { note: string } {
+function torchStep(s: Subject, batch: number, steps: number, python: string, malloc: 'keep' | 'default' = 'keep', threads = 1): { ms: number; raw: unknown; blas: string } | { note: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-torch-'));
   try {
     const file = path.join(dir, 'unet.safetensors');
     writeTorchExport(file, { unet: { config: s.model.unet.config, params: s.model.unet.params.vars }, config: s.cfg, weights: 'model', step: 0 });
     const script = new URL('./torch/train_step.py', import.meta.url).pathname;
-    // One thread everywhere: torch's intra-op pool, OpenMP and OpenBLAS's own threads.
-    const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
-    const r = spawnSync(python, [script, file, '--size', String(s.size), '--batch', String(batch), '--steps', String(steps), '--threads', '1'], { encoding: 'utf8', env });
+    // `threads` everywhere: torch's intra-op pool, OpenMP and OpenBLAS's own threads. glibc told to
+    // keep freed memory (as PyTorch's CPU performance guide advises, or jemalloc): with its defaults
+    // torch returns memory to the OS and page-faults thousands of times a step, ~1.5× slower.
+    const keep = 'glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456';
+    const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), ...(malloc === 'keep' ? { GLIBC_TUNABLES: keep } : {}) };
+    // The step the config trains: objective, schedule, learning rate, clipping and EMA.
+    const d = s.cfg.diffusion, tr = d.train;
+    const step = ['--objective', d.objective.name, '--schedule', d.schedule?.name ?? 'linear', '--T', String(d.schedule?.T ?? 1000), '--lr', String(tr.lr), '--clip', String(tr.clipNorm ?? 1e30), '--ema', String(tr.emaDecay)];
+    if (!['eps', 'x0', 'v', 'flow'].includes(d.objective.name)) return { note: `the PyTorch twin has no ${d.objective.name} step` };
+    const r = spawnSync(python, [script, file, '--size', String(s.size), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads), ...step], { encoding: 'utf8', env });
     if (r.status !== 0) return { note: `${python} ${path.basename(script)} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}` };
     const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { msPerStep: number; blas: string };
     return { ms: out.msPerStep, raw: out, blas: out.blas };
@@ -160,6 +167,8 @@ function torchStep(s: Subject, batch: number, steps: number, python: string): { 
 export async function benchTrain(opts: {
   pixel: string; latent: string; batch: number; steps: number; backends?: ComputeBackend[]; outDir: string;
   workers: number[]; profile: boolean; against?: 'torch'; rounds: number; python: string; models: ('pixel' | 'latent')[];
+  /** torch's allocator: glibc told to keep freed memory (as its users run it), or glibc's defaults */
+  torchMalloc?: 'keep' | 'default';
 }) {
   const rows: TrainBenchRow[] = [];
   const profiles: { backend: string; model: string; batch: number; stepMs: number; kernelMs: number; updateMs: number; tensorTailMs: number; kernels: ProfileRow[] }[] = [];
@@ -172,7 +181,8 @@ export async function benchTrain(opts: {
         const flops = s.model.unet.flopsPerImage();
         // Rounds interleave the thread counts (and PyTorch): this machine's speed drifts between runs.
         const times = new Map<number, number[]>(opts.workers.map((w) => [w, []]));
-        const torchTimes: number[] = [];
+        // PyTorch at each thread count difflab is timed at (its intra-op threads against difflab's replicas).
+        const torchTimes = new Map<number, number[]>(opts.workers.map((w) => [w, []]));
         let peak = 0;
         for (let r = 0; r < opts.rounds; r++) {
           for (const w of opts.workers) {
@@ -180,10 +190,10 @@ export async function benchTrain(opts: {
             times.get(w)!.push(t.ms);
             peak = Math.max(peak, t.peak);
           }
-          if (opts.against === 'torch') {
-            const t = torchStep(s, opts.batch, opts.steps, opts.python);
+          for (const w of opts.against === 'torch' ? opts.workers : []) {
+            const t = torchStep(s, opts.batch, opts.steps, opts.python, opts.torchMalloc ?? 'keep', w);
             if ('note' in t) { notes.push(t.note); break; }
-            torchTimes.push(t.ms);
+            torchTimes.get(w)!.push(t.ms);
             // The attention's matrix products run on torch's BLAS: Debian's reference libblas makes them
             // several times slower than OpenBLAS (apt-get install libopenblas0-pthread).
             if (t.blas !== 'openblas' && t.blas !== 'mkl') notes.push(`PyTorch runs on the ${t.blas} BLAS: its matrix products are far slower than with OpenBLAS (apt-get install libopenblas0-pthread), which flatters difflab`);
@@ -204,11 +214,11 @@ export async function benchTrain(opts: {
             speedup: one !== undefined ? one / ms : undefined, gflops: (3 * flops * opts.batch) / ms / 1e6, peakRssMiB: peak / 2 ** 20,
           };
           if (w === opts.workers[0]) { row.msPerSampleStep = sampleMs; row.msDecode = msDecode; }
-          if (w === 1 && torchTimes.length) { row.torchMsPerStep = median(torchTimes); row.vsTorch = ms / row.torchMsPerStep; }
+          if (torchTimes.get(w)?.length) { row.torchMsPerStep = median(torchTimes.get(w)!); row.vsTorch = ms / row.torchMsPerStep; }
           rows.push(row);
           console.log(`[bench train] ${b} ${s.label}, batch ${opts.batch}, ${w} thread(s): ${ms.toFixed(0)} ms/step, ${row.imagesPerSec.toFixed(1)} img/s` +
             `${row.speedup !== undefined && w !== 1 ? ` (${row.speedup.toFixed(2)}× one thread)` : ''}, ${row.gflops.toFixed(2)} GFLOP/s (3× forward)` +
-            `${row.torchMsPerStep !== undefined ? `; PyTorch (1 thread) ${row.torchMsPerStep.toFixed(0)} ms/step → difflab/PyTorch ${row.vsTorch!.toFixed(2)}×` : ''}` +
+            `${row.torchMsPerStep !== undefined ? `; PyTorch (${w} thread(s), ${opts.torchMalloc === 'default' ? 'glibc malloc defaults' : 'malloc keeping memory'}) ${row.torchMsPerStep.toFixed(0)} ms/step → difflab/PyTorch ${row.vsTorch!.toFixed(2)}×` : ''}` +
             `${row.msPerSampleStep !== undefined ? `; sampling step ${row.msPerSampleStep.toFixed(0)} ms` : ''}${row.msDecode !== undefined ? `, VAE decode (32) ${row.msDecode.toFixed(0)} ms` : ''}` +
             ` [medians of ${opts.rounds} round(s) × ${opts.steps} steps]`);
         }

@@ -3,11 +3,15 @@
 
     /usr/bin/python3 bench/torch/train_step.py EXPORT.safetensors --size 16 --batch 32 --steps 7 --threads 1
 
-The step is difflab's ε-objective step on the same network: per-sample σ from the VP schedule's
-discrete levels, x_in = c_in·(x0 + σ·ε), F(x_in, c_noise), mean squared error against ε, backward,
-global-norm clipping (1.0), AdamW and an EMA of the weights. The images are random (the step's cost
-does not depend on them). Prints one JSON line: the median step in ms over `--steps` timed steps after
-two warm-up steps, and the per-phase medians.
+The step is the one the training config names (--objective, --schedule, --T, --lr, --clip, --ema,
+which `npm run bench -- train` reads from the config): eps, x0 or v on the config's discrete VP
+schedule (per-sample level t, σ_t = √((1 − ᾱ_t)/ᾱ_t), x_in = c_in·(x0 + σ·ε), F(x_in, t), mean
+squared error against ε, x0 or v), or flow (t ~ U(0, 1), x_t = (1 − t)·x0 + t·ε, F(x_t, 1000·t),
+error against ε − x0); then backward, global-norm clipping, AdamW and an EMA of the weights. The
+images are random (the step's cost does not depend on them). Prints one JSON line: the median step in
+ms over `--steps` timed steps after two warm-up steps, the per-phase medians, and the allocator
+settings the process ran with (glibc returning freed memory to the OS costs torch thousands of page
+faults per step: run it as its users do, with GLIBC_TUNABLES or jemalloc).
 """
 import argparse
 import json
@@ -42,6 +46,12 @@ def main():
     ap.add_argument("--steps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=16, help="image side the network runs at")
+    ap.add_argument("--objective", choices=["eps", "x0", "v", "flow"], default="eps")
+    ap.add_argument("--schedule", choices=["linear", "scaled-linear", "cosine"], default="linear")
+    ap.add_argument("--T", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--ema", type=float, default=0.995)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -50,32 +60,47 @@ def main():
     for p in net.parameters():
         p.requires_grad_(True)
     ema = [p.detach().clone() for p in net.parameters()]
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.0)
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.0)
     u = net.tree["in"].weight.shape[1]
     size = a.size
-    # Linear VP schedule, T = 1000: σ_t = sqrt((1 − ᾱ_t)/ᾱ_t).
-    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
-    abar = torch.cumprod(1 - betas, 0)
+    # The discrete VP schedule (DDPM's linear, LDM's scaled-linear, Nichol & Dhariwal's cosine).
+    T = a.T
+    if a.schedule == "linear":
+        abar = torch.cumprod(1 - torch.linspace(1e-4 * 1000 / T, 0.02 * 1000 / T, T, dtype=torch.float64), 0)
+    elif a.schedule == "scaled-linear":
+        abar = torch.cumprod(1 - torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, T, dtype=torch.float64) ** 2, 0)
+    else:
+        s = torch.arange(T + 1, dtype=torch.float64) / T
+        f = torch.cos((s + 0.008) / 1.008 * torch.pi / 2) ** 2
+        abar = torch.cumprod(1 - (1 - f[1:] / f[:-1]).clamp(max=0.999), 0)
     sig_table = ((1 - abar) / abar).sqrt().float()
     x0 = torch.randn(a.batch, u, size, size).clamp(-1, 1)
 
     def step():
-        t = torch.randint(0, 1000, (a.batch,))
-        sigma = sig_table[t].view(-1, 1, 1, 1)
         eps = torch.randn_like(x0)
-        c_in = 1 / (1 + sigma ** 2).sqrt()
         t0 = time.perf_counter()
-        out = net(c_in * (x0 + sigma * eps), t.float())
-        loss = ((out - eps) ** 2).mean()
+        if a.objective == "flow":
+            t = torch.rand(a.batch)
+            tt = t.view(-1, 1, 1, 1)
+            out = net((1 - tt) * x0 + tt * eps, 1000 * t)
+            target = eps - x0
+        else:
+            t = torch.randint(0, T, (a.batch,))
+            sigma = sig_table[t].view(-1, 1, 1, 1)
+            c_in = 1 / (1 + sigma ** 2).sqrt()
+            out = net(c_in * (x0 + sigma * eps), t.float())
+            # v = α·ε − σ_vp·x0 with α = c_in·… in VP terms: √ᾱ·ε − √(1−ᾱ)·x0.
+            target = eps if a.objective == "eps" else x0 if a.objective == "x0" else c_in * eps - sigma * c_in * x0
+        loss = ((out - target) ** 2).mean()
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         t2 = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), a.clip)
         opt.step()
         with torch.no_grad():
-            torch._foreach_mul_(ema, 0.995)
-            torch._foreach_add_(ema, [p.detach() for p in net.parameters()], alpha=0.005)
+            torch._foreach_mul_(ema, a.ema)
+            torch._foreach_add_(ema, [p.detach() for p in net.parameters()], alpha=1 - a.ema)
         t3 = time.perf_counter()
         return (t3 - t0) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
 
@@ -85,7 +110,8 @@ def main():
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
     print(json.dumps({"torch": torch.__version__, "blas": blas(), "threads": torch.get_num_threads(), "batch": a.batch,
                       "msPerStep": med[0], "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
-                      "params": sum(p.numel() for p in net.parameters())}))
+                      "params": sum(p.numel() for p in net.parameters()), "objective": a.objective,
+                      "malloc": os.environ.get("GLIBC_TUNABLES", "glibc defaults")}))
 
 
 if __name__ == "__main__":

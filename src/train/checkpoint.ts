@@ -108,6 +108,8 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
     format: CHECKPOINT_FORMAT, step: String(meta.step), config: JSON.stringify(full.config),
     layout: `${DIFFLAB_LAYOUT}; tensors: model.<param>, ema.<param>, optim.m.<param>, optim.v.<param>, phema.<σ_rel>.<param>`,
   });
+  // Hashed from the file as written (not the cache: a rewrite within one mtime tick must not reuse it).
+  shaCache.delete(`${base}.safetensors`);
   full.sha256 = fileSha256(`${base}.safetensors`);
   writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
   writeFileAtomic(path.join(dir, 'latest.json'), JSON.stringify({ checkpoint: stem(meta.step) }) + '\n');
