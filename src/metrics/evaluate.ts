@@ -147,7 +147,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
     const ci = fidInterval(ref.features, f.features, { replicates: opts.bootstrap ?? 100, seed: opts.seed, value: r.value });
     out.push({
       metric: `fid@${net}`, value: r.value, low: ci.low, high: ci.high, n,
-      notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, `95% interval from ${ci.replicates} bootstrap resamples of both sets`, ...r.warnings],
+      notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, `plug-in FID at this n (biased upward by O(tr Σ / n): compare it with the floor and other models at the same n); 95% interval from ${ci.replicates} bootstrap resamples of both sets, of FID at this n`, ...r.warnings],
     });
   }
   if (opts.groups.includes('kid')) {
