@@ -34,7 +34,9 @@ export function resultsTable(rows: ResultRow[]): string {
   // NFE has its own column; the cost group's 'nfe' rows would repeat it.
   const metrics = [...new Set(rows.map((r) => r.metric))].filter((m) => m !== 'nfe');
   const points = [...new Set(rows.map((r) => r.point))];
-  const head = ['backend', 'sampler', 'steps', 'seed', 'NFE', ...metrics];
+  // The training step of the evaluated weights, where a row records one (checkpoints of one model differ by it).
+  const trainStep = rows.some((r) => r.train_step != null);
+  const head = ['backend', ...(trainStep ? ['train step'] : []), 'sampler', 'steps', 'seed', 'NFE', ...metrics];
   const body = points.map((p) => {
     const rs = rows.filter((r) => r.point === p);
     const r0 = rs[0];
@@ -42,7 +44,7 @@ export function resultsTable(rows: ResultRow[]): string {
       const r = rs.find((x) => x.metric === m);
       return r ? `${fmt(r.value)}${r.ci_low != null && r.ci_high != null ? ` [${fmt(r.ci_low)}, ${fmt(r.ci_high)}]` : r.std !== null && r.std !== undefined ? ` ± ${fmt(r.std)}` : ''}` : '';
     });
-    return [r0.backend, r0.sampler ?? '—', r0.steps === null ? '—' : String(r0.steps), String(r0.seed), fmt(r0.nfe), ...cells];
+    return [r0.backend, ...(trainStep ? [r0.train_step == null ? '—' : String(r0.train_step)] : []), r0.sampler ?? '—', r0.steps === null ? '—' : String(r0.steps), String(r0.seed), fmt(r0.nfe), ...cells];
   });
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((b) => `<tr>${b.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}</tbody></table>`;
 }

@@ -175,7 +175,8 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
     paper: exp.paper,
     runInfo: {
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': input.rows[0]?.git_commit ?? gitCommit(),
-      'grid points': String(new Set(input.rows.map((r) => r.point)).size), 'written': new Date().toISOString(),
+      // Every point evaluated, all checkpoints included (the charts read the final ones).
+      'grid points': String(new Set(input.allRows.map((r) => r.point)).size), 'written': new Date().toISOString(),
     },
     // The sample grids have their own section: not a second time among the charts.
     charts: charts.filter((c) => c.name !== 'samples'), rows: input.allRows, grids: families.some((f) => f.name === 'samples') ? input.grids : [],
