@@ -3,6 +3,7 @@
 // report.html.
 import fs from 'node:fs';
 import path from 'node:path';
+import { getObjective } from '../diffusion/objectives/index.js';
 import { discreteSchedule, type DiscreteSchedule } from '../diffusion/schedules.js';
 import { pairedFidStatistic } from '../metrics/bootstrap.js';
 import { trainingGuard, type GuardResult } from '../metrics/guard.js';
@@ -41,8 +42,8 @@ export function runSchedules(exp: ResolvedExperiment): DiscreteSchedule[] {
   if (!models.length) return exp.schedules ? exp.schedules.names.map((n) => discreteSchedule(n, { T: exp.schedules!.T })) : [];
   const seen = new Map<string, DiscreteSchedule>();
   for (const m of models) {
-    // eps, x0 and v default to the linear schedule (T = 1000) when none is written.
-    const s = m.diffusion.schedule === undefined && ['eps', 'x0', 'v'].includes(m.diffusion.objective.name) ? { name: 'linear' as const, T: 1000, zeroTerminalSnr: false } : m.diffusion.schedule;
+    // An objective that uses a discrete schedule defaults to the linear one (T = 1000) when none is written.
+    const s = m.diffusion.schedule === undefined && getObjective(m.diffusion.objective.name).usesSchedule ? { name: 'linear' as const, T: 1000, zeroTerminalSnr: false } : m.diffusion.schedule;
     if (!s) continue;
     const key = JSON.stringify(s);
     if (!seen.has(key)) seen.set(key, discreteSchedule(s.name, { T: s.T, zeroTerminalSnr: s.zeroTerminalSnr }));
@@ -203,6 +204,14 @@ export function finishedReport(dir: string, exp: ResolvedExperiment): { report: 
   return keys.every((k) => done.has(k)) ? { report, points: keys.length } : undefined;
 }
 
-/** What a finished run says when asked to run again without --resume or --force. */
-export const finishedError = (dir: string, f: { report: string; points: number }) =>
-  new Error(`${dir}: this run is complete (${f.points} grid points); its report is ${f.report}. --force starts it over, --run-id NAME runs it again beside it`);
+/**
+ * A finished run's answer: with --resume, where its report is (the outcome of a run that had nothing
+ * left to do); without, a refusal that says it is complete. Undefined while anything is left to do.
+ */
+export function finishedRun(dir: string, exp: ResolvedExperiment, resume: boolean | undefined, log: (l: string) => void): { dir: string; evaluated: number; skipped: number; rows: ResultRow[] } | undefined {
+  const f = finishedReport(dir, exp);
+  if (!f) return undefined;
+  if (!resume) throw new Error(`${dir}: this run is complete (${f.points} grid points); its report is ${f.report}. --force starts it over, --run-id NAME runs it again beside it`);
+  log(`[run ${exp.name}] complete (${f.points} grid points): ${f.report}`);
+  return { dir, evaluated: 0, skipped: f.points, rows: readRows(metricsFile(dir)) };
+}

@@ -14,7 +14,7 @@ import { requestStop, RunInterrupted, STOP_FILE_ENV, stopReason } from '../util/
 import { PARENT_ENV } from './parent.js';
 import { isQualityGroup } from '../metrics/evaluate.js';
 import { autoencoderGroups, existingResultsError, gridPoints, mergeShards, metricsFile, modelBackends, resultFiles, runLocation, type RunOptions, type RunOutcome } from './run.js';
-import { finishedError, finishedReport } from './finalize.js';
+import { finishedRun } from './finalize.js';
 
 /**
  * The default --jobs: one process per core (at most 4: availableParallelism can report the host's
@@ -116,12 +116,8 @@ export async function runParallel(opts: ParallelOptions): Promise<RunOutcome> {
 
 async function runParallelLocked(opts: ParallelOptions, exp: ReturnType<typeof loadExperiment>, root: string, runId: string, dir: string, log: (l: string) => void): Promise<RunOutcome> {
   const existing = resultFiles(dir);
-  const finished = !opts.force && (opts.stage ?? 'all') !== 'train' ? finishedReport(dir, exp) : undefined;
-  if (finished && !opts.resume) throw finishedError(dir, finished);
-  if (finished) {
-    log(`[run ${exp.name}] complete (${finished.points} grid points): ${finished.report}`);
-    return { dir, evaluated: 0, skipped: finished.points, rows: readRows(metricsFile(dir)) };
-  }
+  const finished = !opts.force && (opts.stage ?? 'all') !== 'train' ? finishedRun(dir, exp, opts.resume, log) : undefined;
+  if (finished) return finished;
   if (existing.length && !opts.resume && !opts.force) throw existingResultsError(existing[0]);
   if (opts.force) for (const f of existing) fs.rmSync(f);
   const doneBefore = new Set(opts.force ? [] : existing.flatMap((f) => [...completePoints(readRows(f))]));

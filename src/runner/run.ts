@@ -11,7 +11,7 @@ import { RunInterrupted, stoppable, yieldAndCheck } from '../util/interrupt.js';
 import { processAlive } from '../util/lock.js';
 import { loadExperiment, type ResolvedExperiment } from './config.js';
 import { evaluationContext, fmtSeconds, type PreparedContext } from './context.js';
-import { finalize, finishedError, finishedReport, joinInto } from './finalize.js';
+import { finalize, finishedRun, joinInto } from './finalize.js';
 import { gridPoints, shardPoints, type GridPoint, type Shard } from './grid.js';
 import { existingResultsError, gitCommit, makeRunDir, metricsFile, resultFiles, runLocation } from './location.js';
 import { measurementOf } from './measurements/index.js';
@@ -74,12 +74,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunOutcome> {
   const lock = stage === 'all' || stage === 'eval' ? lockResults(out, log) : undefined;
   try {
     // A finished run answers at once: with --resume, where its report is; without, that it is done.
-    const finished = !opts.force && !opts.shard && lock ? finishedReport(dir, exp) : undefined;
-    if (finished && !opts.resume) throw finishedError(dir, finished);
-    if (finished) {
-      log(`[run ${exp.name}] complete (${finished.points} grid points): ${finished.report}`);
-      return { dir, evaluated: 0, skipped: finished.points, rows: readRows(out) };
-    }
+    const finished = !opts.force && !opts.shard && lock ? finishedRun(dir, exp, opts.resume, log) : undefined;
+    if (finished) return finished;
     return await runStages(opts, exp, root, { hash, runId, dir, out, stage }, log);
   } catch (e) {
     if (e instanceof RunInterrupted) log(`[run ${exp.name}] ${e.message}`);

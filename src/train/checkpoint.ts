@@ -56,6 +56,9 @@ export function portableConfig(c: unknown): unknown {
 
 const stem = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
+/** The checkpoint of `step` in a stage directory, as a path without extension. */
+export const checkpointBase = (dir: string, step: number) => path.join(dir, stem(step));
+
 /**
  * The checkpoint of a stage directory at a training step (or its newest with no step), as a path
  * without extension; a missing one is an error that lists the saved steps.

@@ -9,7 +9,7 @@ import { acquireLock, processAlive } from '../util/lock.js';
 import { progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { RunInterrupted, stopReason } from '../util/interrupt.js';
-import { checkpointProblem, latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps, setAside } from './checkpoint.js';
+import { checkpointBase, checkpointProblem, latestCheckpoint, loadCheckpoint, removeCheckpoints, saveCheckpoint, savedSteps, setAside } from './checkpoint.js';
 import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './optim.js';
 import { FlatUpdate, readFlat } from './fused-update.js';
 import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
@@ -134,7 +134,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       // Nothing intact to continue from: the damaged files go aside (kept, not deleted) and the run
       // starts at step 0.
       for (const st of existing) {
-        const base = path.join(opts.outDir, `step-${String(st).padStart(6, '0')}`);
+        const base = checkpointBase(opts.outDir, st);
         log(`note: ${base} is damaged (${checkpointProblem(base)}); moved to ${setAside(base)}`);
       }
       fs.rmSync(path.join(opts.outDir, 'latest.json'), { force: true });
@@ -178,7 +178,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
       // steps: the step just taken is saved first, so --resume continues from it.
       const why = stopReason();
       if (why) {
-        if (lastCheckpoint !== path.join(opts.outDir, `step-${String(step).padStart(6, '0')}`) && step > 0) { flat.syncState(); lastCheckpoint = save(); }
+        if (lastCheckpoint !== checkpointBase(opts.outDir, step) && step > 0) { flat.syncState(); lastCheckpoint = save(); }
         throw new RunInterrupted(why);
       }
       const idx = sampler.next();

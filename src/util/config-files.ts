@@ -109,9 +109,9 @@ const pointerParts = (pointer: string) => (pointer === '' ? [] : pointer.slice(1
  * resolved once, however often it is named.
  */
 class RefResolver {
-  private parsed = new Map<string, unknown>();
   private resolved = new Map<string, unknown>();
-  constructor(private roots: string[]) {}
+  /** `parsed`: each file's value as read, by real path (the file being resolved is already read). */
+  constructor(private roots: string[], private parsed: Map<string, unknown>) {}
 
   resolve(value: unknown, file: string, where: string[], stack: string[], depth: number): unknown {
     if (depth > MAX_CONFIG_DEPTH) throw new ConfigError(`${file}: ${where.slice(0, 8).join('.')}…: nested deeper than ${MAX_CONFIG_DEPTH} levels`);
@@ -147,7 +147,6 @@ class RefResolver {
     if (!this.roots.some((r) => inside(real, r))) {
       throw new ConfigError(`${at}: ${rel} is outside the project tree (${this.roots[0]}) and difflab's presets: $ref reads only there; to allow another directory, add it to DIFFLAB_REF_ROOTS`);
     }
-    if (!this.parsed.has(real)) this.parsed.set(real, readStructured(real, at));
     return real;
   }
 
@@ -185,7 +184,7 @@ function expandedSize(v: unknown, memo = new Map<object, number>()): number {
  */
 export function resolveRefs(value: unknown, file: string, roots: string[] = refRoots(file)): unknown {
   const real = fs.existsSync(file) ? fs.realpathSync(file) : path.resolve(file);
-  const out = new RefResolver(roots).resolve(value, file, [], [`${real}#`], 0);
+  const out = new RefResolver(roots, new Map([[real, value]])).resolve(value, file, [], [`${real}#`], 0);
   if (expandedSize(out) > MAX_RESOLVED_VALUES) throw new ConfigError(`${file}: its $refs expand to more than ${MAX_RESOLVED_VALUES} values (a file referenced many times over)`);
   return out;
 }
