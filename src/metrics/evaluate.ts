@@ -9,6 +9,7 @@ import { classifierScore } from './classifier-score.js';
 import type { FeatureNet } from './features.js';
 import { fidInterval, percentileInterval, wilsonInterval } from './bootstrap.js';
 import { fid } from './fid.js';
+import { fidInfinity, FID_INF_MIN_RATIO } from './fid-infinity.js';
 import { kid } from './kid.js';
 import { matrix, type Matrix } from '../util/linalg.js';
 import { prdc } from './prdc.js';
@@ -149,6 +150,15 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
       metric: `fid@${net}`, value: r.value, low: ci.low, high: ci.high, n,
       notes: [`${ref.n} real / ${n} generated images, ${r.dim}-d features`, `plug-in FID at this n (biased upward by O(tr Σ / n): compare it with the floor and other models at the same n); 95% interval from ${ci.replicates} bootstrap resamples of both sets, of FID at this n`, ...r.warnings],
     });
+    // FID∞ where both sets are large enough for its line to hold (tested down to 4·d rows).
+    const need = FID_INF_MIN_RATIO * r.dim;
+    if (Math.min(ref.n, n) >= need) {
+      const inf = fidInfinity(ref.features, f.features, { seed: opts.seed });
+      out.push({
+        metric: `fid_inf@${net}`, value: inf.value, std: inf.se, low: inf.low, high: inf.high, n,
+        notes: [`FID∞ (Chong & Forsyth 2020): plug-in FID on random subsets of ${inf.fits.map((x) => x.fraction.toFixed(2)).join('/')} of both sets, the line in 1/n read at n → ∞ (FID at this n ${r.value.toPrecision(4)}, so the n-bias removed is ${(r.value - inf.value).toPrecision(3)}); an estimate of the population FID, comparable across n; 95% interval from the delta method plus the line's own scatter`],
+      });
+    } else out[out.length - 1].notes!.push(`no FID∞: it needs ≥ ${need} real and generated images for ${r.dim}-d features (${FID_INF_MIN_RATIO}·d), this point has ${Math.min(ref.n, n)}`);
   }
   if (opts.groups.includes('kid')) {
     const r = kid(ref.features, f.features, { subsets: opts.kidSubsets, subsetSize: opts.kidSubsetSize, seed: opts.seed });

@@ -1,5 +1,5 @@
 // The Fréchet distance between Gaussians fitted to two feature sets (FID's formula, as pytorch-fid computes it).
-import { colMeans, covariance, matmulSquare, symmetricEigen, type Matrix } from '../util/linalg.js';
+import { colMeans, covariance, matmulSquare, symmetricEigen, symmetricEigenvalues, type Matrix } from '../util/linalg.js';
 
 export interface GaussianStats {
   mu: Float64Array;
@@ -93,7 +93,7 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number, 
     m[i * d + j] = v;
     m[j * d + i] = v;
   }
-  const ev = symmetricEigen(m, d).values;
+  const ev = symmetricEigenvalues(m, d);
   const maxEig = Math.max(ev[d - 1], 0);
   let trace = 0;
   for (const l of ev) trace += Math.sqrt(Math.max(l, 0));

@@ -29,7 +29,7 @@ export interface QualityFloor {
  */
 export function qualityFloor(ref: RealReference, data: DatasetSpec, n: number, opts: QualityOptions, log: (l: string) => void = () => {}): QualityFloor {
   const spec = { ...data, split: 'train' as const };
-  const key = { data: spec, net: ref.net.name, n, realN: ref.n, seed: opts.seed, groups: [...opts.groups].sort(), kidSubsets: opts.kidSubsets, kidSubsetSize: opts.kidSubsetSize, bootstrap: opts.bootstrap, labels: !!ref.labels, v: 1 };
+  const key = { data: spec, net: ref.net.name, n, realN: ref.n, seed: opts.seed, groups: [...opts.groups].sort(), kidSubsets: opts.kidSubsets, kidSubsetSize: opts.kidSubsetSize, bootstrap: opts.bootstrap, labels: !!ref.labels, v: 2 };
   const hash = crypto.createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 12);
   const file = path.join(cacheDir(), 'floors', `${data.name}-${ref.net.name}-n${n}-s${opts.seed}-${hash}.json`);
   if (fs.existsSync(file)) return readJsonFile<QualityFloor>(file, 'a cached metric floor');
