@@ -88,7 +88,7 @@ export function fidInterval(real: Matrix, fake: Matrix, opts: BootstrapOptions &
 }
 
 /** θ̂ ± z·se, se the standard deviation of the replicates; optionally bounded below. */
-function normal(value: number, vals: number[], level: number, floor = -Infinity): Omit<Interval, 'replicates'> {
+export function normal(value: number, vals: number[], level: number, floor = -Infinity): Omit<Interval, 'replicates'> {
   const { se } = percentileInterval(vals, level);
   const z = normalQuantile((1 + level) / 2);
   return { low: Math.max(floor, value - z * se), high: Math.max(floor, value + z * se), level, se };
@@ -122,8 +122,6 @@ export function fidDifferenceInterval(real: Matrix, a: Matrix, b: Matrix, opts: 
  * shared by all generated sets.
  */
 export function pairedFidStatistic(real: Matrix, sets: Matrix[], stat: (fids: number[]) => number, opts: BootstrapOptions = {}): Interval & { value: number } {
-  const n = sets[0].rows;
-  if (sets.some((s) => s.rows !== n)) throw new Error(`paired bootstrap: the sets must be paired row by row, got ${sets.map((s) => s.rows).join(', ')} rows`);
   return bootstrapFids(real, sets, stat, opts);
 }
 
@@ -133,17 +131,31 @@ export function pairedFidStatistic(real: Matrix, sets: Matrix[], stat: (fids: nu
  * resampled on its own).
  */
 function bootstrapFids(real: Matrix, sets: Matrix[], stat: (fids: number[]) => number, opts: BootstrapOptions & { value?: number }, floor = -Infinity): Interval & { value: number } {
-  const n = sets[0].rows, B = opts.replicates ?? 100, rng = new Rng(opts.seed ?? 0);
   const r0 = opts.value === undefined ? gaussianStats(real) : undefined;
   const value = opts.value ?? stat(sets.map((s) => frechetDistance(r0!, gaussianStats(s)).value));
-  const vals: number[] = [];
+  const vals = pairedFidReplicates(real, sets, opts).replicates.map(stat);
+  return { value, ...normal(value, vals, opts.level ?? 0.95, floor), replicates: vals.length };
+}
+
+/**
+ * The FIDs of several generated sets whose rows correspond (the same seeds and noise), and B
+ * bootstrap replicates of them: each replicate resamples the real set once and draws one index
+ * resample shared by all the sets. Any statistic of the FIDs (a difference, a ratio, an argmin over
+ * an axis) is then computed on each replicate, so what the sets share cancels in it.
+ */
+export function pairedFidReplicates(real: Matrix, sets: Matrix[], opts: BootstrapOptions = {}): { values: number[]; replicates: number[][] } {
+  const n = sets[0].rows, B = opts.replicates ?? 100, rng = new Rng(opts.seed ?? 0);
+  if (sets.some((s) => s.rows !== n)) throw new Error(`paired bootstrap: the sets must be paired row by row, got ${sets.map((s) => s.rows).join(', ')} rows`);
+  const r0 = gaussianStats(real);
+  const values = sets.map((s) => frechetDistance(r0, gaussianStats(s)).value);
+  const replicates: number[][] = [];
   for (let r = 0; r < B; r++) {
     const rs = weightedStats(real, resampleCounts(real.rows, rng)), idx = resampleCounts(n, rng);
     // The real resample's covariance root is shared by every set's FID in this replicate.
     const root = sqrtPsd(rs.sigma, rs.dim);
-    vals.push(stat(sets.map((s) => frechetDistance(rs, weightedStats(s, idx), 1e-6, root).value)));
+    replicates.push(sets.map((s) => frechetDistance(rs, weightedStats(s, idx), 1e-6, root).value));
   }
-  return { value, ...normal(value, vals, opts.level ?? 0.95, floor), replicates: B };
+  return { values, replicates };
 }
 
 /** Wilson score interval of a proportion k/n at `level` (Wilson 1927): sound near 0 and 1 and at small n. */

@@ -33,6 +33,8 @@ export interface MetricValue {
   n: number;
   unit?: string;
   notes?: string[];
+  /** FID∞: tr Σ of the real features */
+  referenceVariance?: number;
 }
 
 export interface SampleCost {
@@ -155,7 +157,7 @@ export function qualityFromFeatures(ref: RealReference, f: { features: Matrix; p
     if (Math.min(ref.n, n) >= need) {
       const inf = fidInfinity(ref.features, f.features, { seed: opts.seed });
       out.push({
-        metric: `fid_inf@${net}`, value: inf.value, std: inf.se, low: inf.low, high: inf.high, n,
+        metric: `fid_inf@${net}`, value: inf.value, std: inf.se, low: inf.low, high: inf.high, n, referenceVariance: inf.referenceVariance,
         notes: [`FID∞ (Chong & Forsyth 2020): plug-in FID on random subsets of ${inf.fits.map((x) => x.fraction.toFixed(2)).join('/')} of both sets, the line in 1/n read at n → ∞ (FID at this n ${r.value.toPrecision(4)}, so the n-bias removed is ${(r.value - inf.value).toPrecision(3)}); an estimate of the population FID, comparable across n; 95% interval from the delta method plus the line's own scatter`],
       });
     } else out[out.length - 1].notes!.push(`no FID∞: it needs ≥ ${need} real and generated images for ${r.dim}-d features (${FID_INF_MIN_RATIO}·d), this point has ${Math.min(ref.n, n)}`);

@@ -41,6 +41,8 @@ export interface FidInfinity {
   /** the mean subset FID at each fraction */
   fits: { fraction: number; fid: number }[];
   n: [number, number];
+  /** tr Σ of the real features */
+  referenceVariance: number;
 }
 
 export interface FidInfinityOptions {
@@ -152,7 +154,9 @@ export function fidInfinity(real: Matrix, fake: Matrix, opts: FidInfinityOptions
   const first = influenceVariance(real, sr, sg) / nr + influenceVariance(fake, sg, sr) / ng;
   const se = Math.sqrt(first + extrapolationVariance(xs, line.resVar));
   const z = normalQuantile((1 + level) / 2);
-  return { value: line.a, low: line.a - z * se, high: line.a + z * se, level, se, slope: line.b, atN, fits, n: [nr, ng] };
+  let trace = 0;
+  for (let i = 0; i < d; i++) trace += sr.sigma[i * d + i];
+  return { value: line.a, low: line.a - z * se, high: line.a + z * se, level, se, slope: line.b, atN, fits, n: [nr, ng], referenceVariance: trace };
 }
 
 /**

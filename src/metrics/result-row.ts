@@ -31,6 +31,8 @@ export interface ResultRow {
   /** toy points: the ambient dimension and the objective of the MLP denoiser */
   dim?: number;
   objective?: string;
+  /** FID∞ rows: tr Σ of the real reference's features, the scale the under-training guard reads FID∞ against */
+  reference_variance?: number;
   /** model backends: the diffusion-stage training step of the evaluated checkpoint */
   train_step?: number | null;
   /**

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ResultRow } from '../metrics/result-row.js';
+import { contrastValueText, type ContrastResult } from './contrasts.js';
 import type { Chart, GridImage } from './specs.js';
 
 const require = createRequire(import.meta.url);
@@ -61,7 +62,9 @@ export interface ReportInput {
   title: string;
   description?: string;
   /** the published figure the experiment reproduces (its `paper` block) */
-  paper?: { cite: string; figure: string; finding: string; here?: string; agreement: string; why?: string };
+  paper?: { cite: string; figure: string; finding: string; here?: string; why?: string };
+  /** the experiment's pre-registered contrasts, computed on this run */
+  contrasts?: ContrastResult[];
   runInfo: Record<string, string>;
   charts: Chart[];
   rows: ResultRow[];
@@ -77,13 +80,20 @@ export interface ReportInput {
   floors?: Record<string, { value: number; low?: number; high?: number; n: number }>;
 }
 
-/** What the paper found, next to what a recorded run here found (written after that run). */
-function paperSection(p: NonNullable<ReportInput['paper']>): string {
+/**
+ * What the paper found; this run's computed verdicts on the experiment's pre-registered contrasts;
+ * then, labelled as another run's, what a recorded run here found.
+ */
+function paperSection(p: NonNullable<ReportInput['paper']>, contrasts: ContrastResult[] | undefined): string {
+  const table = contrasts?.length
+    ? `<table class="contrasts"><thead><tr><th>contrast</th><th>statistic</th><th>this run (95% interval)</th><th>verdict</th><th>basis</th></tr></thead><tbody>${contrasts.map((c) =>
+      `<tr><td>${esc(c.name)}${c.source ? `<br><small>${esc(c.source)}</small>` : ''}</td><td>${esc(c.statistic)}<br><small>${esc(c.detail)}</small></td><td>${esc(contrastValueText(c))}</td><td class="verdict ${esc(c.verdict.split(':')[0].replace(/ /g, '-'))}">${esc(c.verdict)}</td><td><small>${esc(c.basis)}</small></td></tr>`).join('\n')}</tbody></table>`
+    : '<p>No contrasts are declared for this experiment: nothing here is judged.</p>';
   return `<h2>Reproduces</h2><dl class="paper"><dt>paper</dt><dd>${esc(p.cite)}</dd><dt>figure</dt><dd>${esc(p.figure)}</dd>` +
-    `<dt>the paper found</dt><dd>${esc(p.finding)}</dd>` +
-    `<dt>recorded here</dt><dd>${p.here ? esc(p.here) : 'no recorded run yet'} <span class="verdict ${p.agreement.replace(/ /g, '-')}">(${esc(p.agreement)})</span>` +
-    ` — from the run documented in experiments/README.md; this report's own numbers are below.</dd>` +
-    `${p.why ? `<dt>likely reason</dt><dd>${esc(p.why)}</dd>` : ''}</dl>`;
+    `<dt>the paper found</dt><dd>${esc(p.finding)}</dd></dl>` +
+    `<h3>This run's verdicts</h3><p>Each contrast was declared in the experiment file before the run, with the direction the paper predicts; the verdict follows from this run's interval: <em>reproduces</em> when it lies on the predicted side of the reference value, <em>contradicts</em> when it lies on the other, <em>inconclusive</em> when it holds it.</p>${table}` +
+    `<dl class="paper"><dt>a recorded run (not this run)</dt><dd>${p.here ? esc(p.here) : 'no recorded run yet'} — from the run documented in experiments/README.md, for comparison; it is not this report's measurement.</dd>` +
+    `${p.why ? `<dt>likely reason for differences</dt><dd>${esc(p.why)}</dd>` : ''}</dl>`;
 }
 
 export function renderReport(r: ReportInput): string {
@@ -100,7 +110,7 @@ body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:2em auto;max-width:12
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}
 figure{display:inline-block;margin:0.5em;vertical-align:top}figure.chartfig{display:block;margin:1em 0}.chart{width:100%}figcaption{font-size:12px;color:#555;text-align:center}
 .grid img{image-rendering:pixelated;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}
-.verdict.supported,.verdict.agrees{color:#1a7f37}.verdict.disagrees{color:#b42318}.verdict.partly-agrees{color:#9a6700}.verdict.not-yet-run{color:#6e7781}.verdict.contradicted{color:#b42318}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}.verdict.design-fact{color:#6e7781;font-style:italic}
+.verdict.supported,.verdict.reproduces{color:#1a7f37}.verdict.contradicted,.verdict.contradicts{color:#b42318}.verdict.not-judged,.verdict.not-measured{color:#6e7781}.verdict.mixed{color:#9a6700}.verdict.inconclusive{color:#6e7781}.verdict.design-fact{color:#6e7781;font-style:italic}
 .warning{border:2px solid #b42318;background:#fff5f5;padding:0.5em 1em;margin:1em 0}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}dt{font-weight:600}
 </style>
@@ -110,7 +120,7 @@ ${inlineScript('vega-embed', 'build/vega-embed.min.js')}
 </head><body>
 <h1>${esc(r.title)}</h1>
 ${r.description ? `<p>${esc(r.description)}</p>` : ''}
-${r.paper ? paperSection(r.paper) : ''}
+${r.paper ? paperSection(r.paper, r.contrasts) : ''}
 ${r.warnings?.length ? `<div class="warning"><strong>Read this first.</strong><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
 ${r.passed?.length ? `<p class="guard"><strong>Under-training guard passed:</strong> ${r.passed.map(esc).join('; ')}.</p>` : ''}
 <dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>

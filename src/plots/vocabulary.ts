@@ -113,7 +113,7 @@ export function samplerScales(values: readonly object[], field = 'sampler') {
 export const family = (metric: string) => metric.split('@')[0];
 
 export function qualityMetrics(rows: ResultRow[]): string[] {
-  return [...new Set(rows.filter((r) => ['fid', 'kid'].includes(family(r.metric))).map((r) => r.metric))].sort();
+  return [...new Set(rows.filter((r) => ['fid', 'fid_inf', 'kid'].includes(family(r.metric))).map((r) => r.metric))].sort();
 }
 
 /** The real-data floor of each metric (src/metrics/floors.ts), as charts draw it. */
@@ -145,6 +145,10 @@ export function intervalAndFloor(metric: string, values: Record<string, unknown>
 }
 
 export const CI_NOTE = 'bars: 95% bootstrap interval; grey line: real-data floor';
+/** A metric's short name for chart titles: FID, FID∞, KID. */
+export const shortName = (metric: string) => (family(metric) === 'fid_inf' ? 'FID∞' : family(metric).toUpperCase());
+/** The interval note of a metric's chart: FID∞'s interval is the delta method's, the others the bootstrap's. */
+export const ciNote = (metric: string) => (family(metric) === 'fid_inf' ? "bars: 95% interval of the population FID (delta method); grey line: the real-data floor's FID∞ (0 within its interval when train and test images share a distribution)" : family(metric) === 'fid' ? `${CI_NOTE}; FID at this n` : CI_NOTE);
 /** The floor's colour: a solid grey line in every chart. */
 export const FLOOR_COLOR = '#9a9a9a';
 
@@ -152,6 +156,7 @@ export function label(m: string): string {
   const net = m.split('@')[1] ?? '';
   switch (family(m)) {
     case 'fid': return `FID (${net} features)`;
+    case 'fid_inf': return `FID∞ (${net} features)`;
     case 'kid': return `KID (${net} features)`;
     case 'fid_class': return `per-class FID (${net} features)`;
     case 'class_acc': return `class accuracy (${net})`;

@@ -24,6 +24,57 @@ export const ANALYTIC_METRICS = ['sw2', 'path-rms'] as const;
 export const GRID_METRICS = [...METRIC_GROUPS, 'recon', 'ood', 'memorization', ...ANALYTIC_METRICS] as const;
 export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-training-steps', 'likelihood-vs-quality', 'quality-vs-dimension', 'autoencoders', 'quality-vs-shift', 'ood-likelihood', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'memorization', 'samples'] as const;
 
+/** Grid coordinates that pick an arm's rows (each given field must match; checkpoint defaults to each model's final one). */
+const ArmSelector = z.strictObject({
+  /** a grid backend, or a list of them (an argmin across models) */
+  backend: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** a training step, or 'final' (default), or 'all' (every checkpoint: the axis of steps-to-target) */
+  checkpoint: z.union([z.number().int().nonnegative(), z.enum(['final', 'all'])]).optional(),
+  /** a sampler name (any of its settings), a full setting label (euler(guidance=1)), or a list of full labels */
+  sampler: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  steps: z.number().int().positive().optional(),
+  seed: z.number().int().optional(),
+  ema: z.number().positive().optional(),
+  shift: z.number().positive().optional(),
+  guidance: z.number().optional(),
+  dim: z.number().int().positive().optional(),
+  objective: z.string().optional(),
+});
+export type ArmSelectorT = z.infer<typeof ArmSelector>;
+
+export const CONTRAST_STATISTICS = ['difference', 'ratio', 'argmin', 'steps-to-target', 'auroc'] as const;
+
+/**
+ * One pre-registered contrast. `statistic` of `metric` on arm a (and b), against its reference value
+ * (difference, steps-to-target: 0; ratio: 1; auroc: 0.5; argmin: `than`, or 0 for argmin(a) − argmin(b));
+ * `predicts` says on which side of it the cited finding puts the statistic.
+ */
+export const Contrast = z.strictObject({
+  /** a short name, shown in the report */
+  name: z.string().min(1),
+  /** a metric family (fid, bits_per_dim, sw2, auroc-raw, …) or a full metric name (fid@lenet-mnist) */
+  metric: z.string().min(1),
+  statistic: z.enum(CONTRAST_STATISTICS),
+  a: ArmSelector,
+  b: ArmSelector.optional(),
+  /** argmin: the row field the minimum is taken over (guidance, shift, ema, steps, dim, …) */
+  over: z.string().optional(),
+  /** argmin without b: the value the argmin is compared with */
+  than: z.number().optional(),
+  /** steps-to-target: the metric value to reach (the first checkpoint at or below it, interpolated in steps) */
+  target: z.number().optional(),
+  predicts: z.enum(['above', 'below']),
+  /** where the prediction comes from (figure, table) */
+  source: z.string().optional(),
+}).superRefine((c, ctx) => {
+  const need = (ok: boolean, path: string, message: string) => { if (!ok) ctx.addIssue({ code: 'custom', path: [path], message }); };
+  if (c.statistic === 'difference' || c.statistic === 'ratio') need(!!c.b, 'b', `a ${c.statistic} needs two arms, a and b`);
+  if (c.statistic === 'argmin') { need(!!c.over, 'over', "argmin needs the field it runs over ('over: guidance')"); need(!!c.b || c.than !== undefined, 'than', 'argmin needs arm b or a value to compare with (than: 1)'); }
+  if (c.statistic === 'steps-to-target') { need(c.target !== undefined, 'target', 'steps-to-target needs the metric value to reach (target: 30)'); need(!!c.b, 'b', 'steps-to-target compares two arms, a and b'); }
+  if (c.statistic === 'auroc') need(!c.b, 'b', 'auroc is one arm against 0.5: drop b');
+});
+export type ContrastT = z.infer<typeof Contrast>;
+
 const Eval = z.strictObject({
   /** generated samples per grid point */
   n: z.number().int().min(2).max(1_000_000).default(256),
@@ -38,10 +89,14 @@ const Eval = z.strictObject({
   /** bootstrap resamples behind each FID interval and paired comparison */
   bootstrap: z.number().int().min(10).max(10_000).default(100),
   /**
-   * under-training guard: a model is compared only when its best FID is within this factor of the
-   * metric's floor (and its training loss has flattened)
+   * under-training guard, quality bar: a model is compared only when the upper end of its best
+   * final-checkpoint FID∞ interval is at most this share of the real features' total variance tr Σ
    */
-  guardFactor: z.number().min(1).default(10),
+  guardQuality: z.number().positive().default(0.25),
+  /** under-training guard, loss bar: the 90% interval of the loss's relative change over the last fifth must lie inside ±this */
+  guardMargin: z.number().positive().lt(1).default(0.05),
+  /** deprecated (FID ÷ floor at n depended on n): replaced by guardQuality; accepted and ignored */
+  guardFactor: z.number().min(1).optional(),
   /** samples per sampler call at a grid point (default: 2¹⁶ latent pixels per call, 256 at 16×16); every sample has its own noise stream, so it changes no sample */
   batchSize: z.number().int().positive().optional(),
   /** feature network: lenet (the dataset's) or a TF.js model.json path */
@@ -119,10 +174,16 @@ export const Experiment = z.strictObject({
     finding: z.string().min(1),
     /** what a recorded run here measured; written after running, see experiments/README.md */
     here: z.string().optional(),
-    agreement: z.enum(['agrees', 'partly agrees', 'disagrees', 'not yet run']).default('not yet run'),
+    /** deprecated: verdicts are computed from `contrasts`; accepted and ignored */
+    agreement: z.enum(['agrees', 'partly agrees', 'disagrees', 'not yet run']).optional(),
     /** the likely reason where the small-scale result differs */
     why: z.string().optional(),
   }).optional(),
+  /**
+   * pre-registered contrasts: what the cited paper predicts, as a statistic of this run's rows with a
+   * predicted direction; the report computes each one's interval and verdict (src/plots/contrasts.ts)
+   */
+  contrasts: z.array(Contrast).default([]),
   /**
    * overrides for a short run of the same experiment (`difflab run EXP --quick`): merged into the
    * file as $ref overrides are; the run is named <name>-quick
@@ -158,6 +219,14 @@ export const Experiment = z.strictObject({
   if (e.grid?.metrics.includes('ood') && !e.eval.ood) ctx.addIssue({ code: 'custom', path: ['eval', 'ood'], message: "the 'ood' metric needs the other dataset: eval.ood: { name: mnist | fashion-mnist | ... }" });
   if (e.grid?.metrics.includes('recon') && !e.grid.metrics.includes('fid')) ctx.addIssue({ code: 'custom', path: ['grid', 'metrics'], message: "'recon' scores reconstructions on the FID features: add 'fid'" });
   if (e.grid?.checkpoints.length && e.grid.backends.every((b) => b === 'analytic' || b === 'toy')) ctx.addIssue({ code: 'custom', path: ['grid', 'checkpoints'], message: 'checkpoints apply to trained models; the analytic backend has none' });
+  for (const [i, c] of e.contrasts.entries()) {
+    for (const arm of ['a', 'b'] as const) {
+      const b = c[arm]?.backend;
+      for (const name of b === undefined ? [] : Array.isArray(b) ? b : [b]) {
+        if (!(e.grid?.backends ?? []).includes(name)) ctx.addIssue({ code: 'custom', path: ['contrasts', i, arm, 'backend'], message: `'${name}' is not in grid.backends (${(e.grid?.backends ?? []).join(', ') || 'none'})` });
+      }
+    }
+  }
   // Counted before any point is made: a grid of 1e8 points would exhaust memory while being listed.
   const n = gridSizeBound(e);
   if (n > MAX_GRID_POINTS) ctx.addIssue({ code: 'custom', path: ['grid'], message: `up to ${n.toExponential(2)} points (backends × checkpoints × ema × seeds × samplers × steps); at most ${MAX_GRID_POINTS} per experiment: split it into several experiments` });
@@ -196,6 +265,8 @@ export function loadExperiment(file: string, o: { quick?: boolean } = {}): Resol
   }
   const r = Experiment.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(r.error.issues, file, [], Experiment as unknown as z.ZodType));
+  if (r.data.paper?.agreement !== undefined) process.stderr.write(`note: ${file}: paper.agreement is deprecated and ignored: the report computes its verdicts from contrasts:\n`);
+  if (r.data.eval.guardFactor !== undefined) process.stderr.write(`note: ${file}: eval.guardFactor is deprecated and ignored (FID ÷ floor at n depends on n): the guard reads FID∞ against eval.guardQuality\n`);
   const models: Record<string, ResolvedModel> = {};
   for (const [name, m] of Object.entries(r.data.models)) {
     const withName = isObject(m) ? { name: `${r.data.name}-${name}`, ...m } : m;

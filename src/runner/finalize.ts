@@ -5,10 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getObjective } from '../diffusion/objectives/index.js';
 import { discreteSchedule, type DiscreteSchedule } from '../diffusion/schedules.js';
-import { pairedFidStatistic } from '../metrics/bootstrap.js';
+import { normal, pairedFidReplicates } from '../metrics/bootstrap.js';
+import { FID_INF_MIN_RATIO } from '../metrics/fid-infinity.js';
 import { trainingGuard, type GuardResult } from '../metrics/guard.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { buildClaims, type ClaimContext } from '../plots/claims.js';
+import { computeContrasts, type ContrastResult } from '../plots/contrasts.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import { family, finalCheckpointRows, lossCurves, sampleGrids, schedulePlots, withSource, type Chart, type Floors, type GridImage } from '../plots/specs.js';
@@ -91,10 +93,11 @@ export function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
 }
 
 /**
- * Paired bootstrap over a run's grid points from their kept features (features/<point>.npy) and the
- * real reference's: one real resample and one index resample shared by all points per replicate.
+ * Paired bootstrap replicates over a run's grid points from their kept features (features/<point>.npy)
+ * and the real reference's: one real resample and one index resample shared by all points per
+ * replicate; undefined where a point's features were not kept.
  */
-function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
+function pairedReplicatesFrom(dir: string, exp: ResolvedExperiment): (points: string[]) => { values: number[]; replicates: number[][] } | undefined {
   const fdir = path.join(dir, 'features');
   const reals = fs.existsSync(fdir) ? fs.readdirSync(fdir).filter((f) => f.startsWith('real-')) : [];
   // Each feature file is read once, however many comparisons use it.
@@ -103,10 +106,21 @@ function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'
     if (!loaded.has(f)) { const a = readNpy(f); loaded.set(f, matrix(a.shape[0], a.shape[1], a.data)); }
     return loaded.get(f)!;
   };
-  return (points, stat) => {
+  return (points) => {
     const file = (p: string) => path.join(fdir, `${safeFileName(p)}.npy`);
     if (reals.length !== 1 || points.some((p) => !fs.existsSync(file(p)))) return undefined;
-    return pairedFidStatistic(load(path.join(fdir, reals[0])), points.map((p) => load(file(p))), stat, { replicates: exp.eval.bootstrap, seed: exp.seed });
+    return pairedFidReplicates(load(path.join(fdir, reals[0])), points.map((p) => load(file(p))), { replicates: exp.eval.bootstrap, seed: exp.seed });
+  };
+}
+
+/** The claims' paired statistic: `stat` of the points' FIDs with its normal bootstrap interval. */
+function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
+  const reps = pairedReplicatesFrom(dir, exp);
+  return (points, stat) => {
+    const r = reps(points);
+    if (!r) return undefined;
+    const value = stat(r.values);
+    return { value, ...normal(value, r.replicates.map(stat), 0.95), replicates: r.replicates.length };
   };
 }
 
@@ -136,16 +150,39 @@ function chartInput(dir: string, exp: ResolvedExperiment, root: string): ChartIn
   };
 }
 
-/** The under-training guard for every trained model the grid scored with FID. */
+/**
+ * The under-training guard for every trained model of the grid: its diffusion loss log, and, where
+ * the grid scores FID, its best FID∞ among its final checkpoint's rows (or why it has none).
+ */
 function guards(input: ChartInput): GuardResult[] {
   const out: GuardResult[] = [];
+  const bars = { margin: input.exp.eval.guardMargin, quality: input.exp.eval.guardQuality };
   for (const name of modelBackends(input.exp)) {
     const fids = input.rows.filter((r) => r.backend === name && family(r.metric) === 'fid');
-    if (!fids.length) continue;
-    const best = Math.min(...fids.map((r) => r.value)), floor = input.floors?.[fids[0].metric]?.value;
-    out.push(trainingGuard(name, input.losses.filter((l) => l.model === name && l.stage === 'diffusion'), best, floor, input.exp.eval.guardFactor));
+    // A model the grid scores without FID (bits/dim, OOD) is still checked on its loss.
+    if (!fids.length) {
+      out.push(trainingGuard(name, input.losses.filter((l) => l.model === name && l.stage === 'diffusion'), undefined, bars, null));
+      continue;
+    }
+    const inf = input.rows.filter((r) => r.backend === name && family(r.metric) === 'fid_inf' && r.ci_high != null && r.reference_variance != null);
+    const best = inf.length ? inf.reduce((a, b) => (b.value < a.value ? b : a)) : undefined;
+    const quality = best ? { metric: best.metric, value: best.value, low: best.ci_low!, high: best.ci_high!, scale: best.reference_variance! } : undefined;
+    // The FID row says why it has no FID∞ (too few images for the feature dimension).
+    const note = fids.flatMap((r) => r.notes ?? []).find((x) => x.startsWith('no FID∞'));
+    const missing = note ?? `no FID∞ to judge its quality n-free (rows written before FID∞ existed, or fewer than ${FID_INF_MIN_RATIO}× the feature dimension in images)`;
+    out.push(trainingGuard(name, input.losses.filter((l) => l.model === name && l.stage === 'diffusion'), quality, bars, missing));
   }
   return out;
+}
+
+/** Marks the contrasts that differ from those declared when the run started (contrasts.json). */
+function markLate(dir: string, exp: ResolvedExperiment, results: ContrastResult[]): ContrastResult[] {
+  const f = path.join(dir, 'contrasts.json');
+  const declared = fs.existsSync(f) ? readJsonFile<{ declared: string; contrasts: unknown[] }>(f, 'the contrasts declared at the start of the run') : undefined;
+  const before = new Set((declared?.contrasts ?? []).map((c) => JSON.stringify(c)));
+  return results.map((r, i) => (declared && !before.has(JSON.stringify(exp.contrasts[i]))
+    ? { ...r, basis: `${r.basis}; declared or changed after this run started (${declared.declared}): not pre-registered` }
+    : r));
 }
 
 /** Notes for the metrics this run has. */
@@ -168,12 +205,14 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
   const guarded = guards(input);
   const tc = performance.now();
+  const contrasts = exp.contrasts?.length ? markLate(dir, exp, computeContrasts(exp.contrasts, input.allRows, { guards: guarded, paired: pairedReplicatesFrom(dir, exp), seed: exp.seed })) : undefined;
+  if (contrasts) log(`[contrasts] ${contrasts.map((c) => `${c.name}: ${c.verdict.split(':')[0]}`).join('; ')}`);
   const claims = exp.claims ? buildClaims(input.allRows, exp, { floors: input.floors, guards: guarded, paired: pairedFrom(dir, exp) }) : undefined;
   if (claims) log(`[claims] ${claims.length} claims, differences by paired bootstrap (${exp.eval.bootstrap} resamples each), ${fmtSeconds((performance.now() - tc) / 1000)}`);
   const html = renderReport({
     title: `difflab · ${exp.name}`,
     description: exp.description,
-    paper: exp.paper,
+    paper: exp.paper, contrasts,
     runInfo: {
       'run directory': dir, 'config hash': cfg.configHash ?? '', 'git commit': input.rows[0]?.git_commit ?? gitCommit(),
       // Every point evaluated, all checkpoints included (the charts read the final ones).

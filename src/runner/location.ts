@@ -24,8 +24,9 @@ export function resultFiles(dir: string): string[] {
 /** A run's config hash, run id (default: the hash) and directory, results/<experiment>/<run-id>. */
 export function runLocation(exp: ResolvedExperiment, root: string, runId?: string): { hash: string; runId: string; dir: string } {
   // What a run computes decides its id; its prose (description, the paper block with the recorded
-  // finding) and the quick preset of a full run do not: writing down a result keeps the run.
-  const { file: _file, description: _d, paper: _p, quick: _q, ...cfgForHash } = exp;
+  // finding), its contrasts (read from the rows afterwards) and the quick preset of a full run do not:
+  // writing down a result keeps the run.
+  const { file: _file, description: _d, paper: _p, quick: _q, contrasts: _c, ...cfgForHash } = exp;
   const hash = configHash(cfgForHash);
   if (runId !== undefined && !SAFE_NAME.test(runId)) throw new Error(`--run-id '${runId}': expected ${SAFE_NAME_MESSAGE}`);
   return { hash, runId: runId ?? hash, dir: path.join(root, exp.name, runId ?? hash) };

@@ -119,6 +119,10 @@ async function prepareRunDir(opts: RunOptions, exp: ResolvedExperiment, where: R
   }
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, 'config.json'), JSON.stringify({ ...exp, configHash: hash }, null, 2) + '\n');
+  // The contrasts as declared when the run started: one added or changed later (they do not change
+  // the run id) is marked in the report as not pre-registered.
+  const declared = path.join(dir, 'contrasts.json');
+  if (opts.force || !fs.existsSync(declared)) writeFileAtomic(declared, JSON.stringify({ declared: new Date().toISOString(), contrasts: exp.contrasts ?? [] }, null, 2) + '\n');
   const points = gridPoints(exp);
   writeFileAtomic(path.join(dir, 'points.json'), JSON.stringify(points.map((p) => p.key)) + '\n');
   const choice = await selectBackend(opts.compute ?? exp.compute);

@@ -27,10 +27,24 @@ test('every experiment file validates, and so does its quick preset; paper-* fil
       assert.ok(exp.paper, `${f}: a paper block`);
       assert.ok(exp.paper!.cite && exp.paper!.figure && exp.paper!.finding, f);
       assert.ok(exp.quick, `${f}: a quick preset`);
+      // Verdicts are computed: each paper file pre-registers its contrasts, and types none.
+      assert.ok(exp.contrasts.length >= 2, `${f}: contrasts`);
+      assert.is(exp.paper!.agreement, undefined, `${f}: a typed agreement`);
     }
     if (exp.quick) assert.is(loadExperiment(file, { quick: true }).name, `${exp.name}-quick`);
   }
   assert.throws(() => loadExperiment('experiments/samplers-gmm.yaml', { quick: true }), /samplers-gmm\.yaml: quick: --quick needs a quick block/);
+});
+
+test('a contrast names its file, field and what was expected when it is malformed', () => {
+  const file = path.join(dir, 'bad-contrast.yaml');
+  const body = (c: string) => `name: bad\nanalytic: { gmm: ${path.resolve('configs/gmm/8-gaussians.json')} }\ngrid: { backends: [analytic], samplers: [euler], steps: [5], metrics: [sw2] }\ncontrasts:\n  - ${c}\n`;
+  fs.writeFileSync(file, body('{ name: x, metric: sw2, statistic: difference, a: { backend: pixel }, b: { backend: analytic }, predicts: above }'));
+  assert.throws(() => loadExperiment(file), /bad-contrast\.yaml: contrasts\.0\.a\.backend: 'pixel' is not in grid\.backends \(analytic\)/);
+  fs.writeFileSync(file, body('{ name: x, metric: sw2, statistic: difference, a: { backend: analytic }, predicts: above }'));
+  assert.throws(() => loadExperiment(file), /contrasts\.0\.b: a difference needs two arms, a and b/);
+  fs.writeFileSync(file, body('{ name: x, metric: sw2, statistic: argmin, a: { backend: analytic }, predicts: sideways }'));
+  assert.throws(() => loadExperiment(file), /contrasts\.0\.predicts/);
 });
 
 test('a quick run of a paper experiment: the quick overrides apply; the report and every chart name the source', async () => {
@@ -45,6 +59,8 @@ grid:
   metrics: [path-rms, sw2, cost]
 eval: { n: 400 }
 charts: [sampler-error]
+contrasts:
+  - { name: Heun beats Euler at 5 steps, metric: sw2, statistic: difference, a: { backend: analytic, sampler: euler, steps: 5 }, b: { backend: analytic, sampler: heun, steps: 5 }, predicts: above }
 paper:
   cite: Karras et al. 2022, Elucidating the Design Space of Diffusion-Based Generative Models
   figure: "Fig. 2: error vs NFE"
@@ -61,6 +77,11 @@ quick:
   assert.match(html, /<h2>Reproduces<\/h2>/);
   assert.match(html, /Elucidating the Design Space of Diffusion-Based Generative Models/);
   assert.match(html, /no recorded run yet/);
+  // This run's computed verdicts, and the declared contrast on record beside the run.
+  assert.match(html, /<h3>This run's verdicts<\/h3>/);
+  assert.match(html, /Heun beats Euler at 5 steps/);
+  assert.match(html, /class="verdict (reproduces|contradicts|inconclusive|not-measured)"/);
+  assert.ok(fs.existsSync(path.join(r.dir, 'contrasts.json')));
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json'));
   assert.ok(charts.length > 0);
   const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));

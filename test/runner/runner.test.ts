@@ -47,7 +47,7 @@ test('config errors name the file, the path inside it and what is accepted', () 
     try { loadExperiment(f); } catch (e) { return (e as Error).message; }
     return 'no error';
   };
-  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardFactor, batchSize, features/);
+  assert.match(bad(tiny().replace('eval: { n: 200 }', 'eval: { n: 200, samples: 3 }')), /bad\.yaml: eval: unknown key 'samples'; accepted: n, realN, nllN, nllTerms, kidSubsets, kidSubsetSize, bootstrap, guardQuality, guardMargin, guardFactor, batchSize, features/);
   assert.match(bad(tiny().replace('eval: { n: 200 }', "eval: { n: 'many' }")), /bad\.yaml: eval\.n: Invalid input: expected number, received string/);
   assert.match(bad(tiny().replace('dpm-solver++-2m', 'dpm-solver-9')), /bad\.yaml: grid\.samplers\.1: name: unknown sampler 'dpm-solver-9'; expected one of ddpm, ddim/);
   assert.match(bad(tiny().replace('backends: [analytic]', 'backends: [analytic, pixl]')), /bad\.yaml: grid\.backends\.1: unknown backend 'pixl'; expected 'analytic', 'toy' or one of the models/);

@@ -1,7 +1,7 @@
 // Likelihood charts: bits/dim per model, against training steps, and against FID.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRow } from '../../metrics/result-row.js';
-import { type Chart, SCHEMA, WIDTH, HEIGHT, heading, backendColors, family, qualityMetrics, type Floors, label } from '../vocabulary.js';
+import { type Chart, SCHEMA, WIDTH, HEIGHT, heading, backendColors, family, shortName, qualityMetrics, type Floors, label } from '../vocabulary.js';
 
 /**
  * bits/dim per model, in the backends' colours, with 95% intervals (± 1.96 standard errors over the
@@ -93,7 +93,7 @@ export function likelihoodVsQuality(rows: ResultRow[], kindOf: (backend: string)
       title: `bits/dim vs ${label(metric)}`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`Likelihood vs sample quality (${family(metric).toUpperCase()}, ${setting} steps)`, [`one point per trained model (final checkpoint); lower-left is better on both; bars: ± 1 s.e. (bits/dim), 95% bootstrap interval (FID); dashed: real-data floor`, ...best].join('; ')),
+        title: heading(`Likelihood vs sample quality (${shortName(metric)}, ${setting} steps)`, [`one point per trained model (final checkpoint); lower-left is better on both; bars: ± 1 s.e. (bits/dim), 95% bootstrap interval (FID); dashed: real-data floor`, ...best].join('; ')),
         width: WIDTH, height: HEIGHT,
         data: { values },
         layer: [

@@ -1,7 +1,7 @@
 // Sample-quality charts: FID/KID against NFE, cost, training compute and steps, guidance scale, EMA length and noise-schedule shift.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRow } from '../../metrics/result-row.js';
-import { type Chart, SCHEMA, WIDTH, HEIGHT, PALETTE, linesWithPoints, heading, backendColors, samplerScales, family, qualityMetrics, type Floors, intervalAndFloor, CI_NOTE, label, withoutGuidance } from '../vocabulary.js';
+import { type Chart, SCHEMA, WIDTH, HEIGHT, PALETTE, linesWithPoints, heading, backendColors, samplerScales, family, shortName, qualityMetrics, type Floors, intervalAndFloor, ciNote, label, withoutGuidance } from '../vocabulary.js';
 
 /** One chart: a metric against a numeric setting (the x field of `values`), one line per backend and sampler setting. */
 function metricVsSetting(metric: string, values: Record<string, unknown>[], o: { name: string; title: string; subtitle: string; x: Record<string, unknown> }, floors?: Floors): Chart {
@@ -39,7 +39,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
   const metrics = [...new Set(guided.filter((r) => ['fid', 'fid_class', 'class_acc'].includes(family(r.metric))).map((r) => r.metric))].sort();
   return metrics.map((metric) => {
     const values = guided.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: withoutGuidance(r.sampler, r.steps), w: r.guidance }));
-    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; grey line: the network on real images' : `lower is better; ${family(metric) === 'fid' ? CI_NOTE : 'mean over classes; grey line: real-data floor'}`;
+    const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; grey line: the network on real images' : `lower is better; ${family(metric) === 'fid' ? ciNote(metric) : 'mean over classes; grey line: real-data floor'}`;
     return metricVsSetting(metric, values, {
       name: `quality-vs-guidance-${family(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
       subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`,
@@ -54,8 +54,8 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
   return qualityMetrics(sel).map((metric) => {
     const values = sel.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: `${r.sampler} ${r.steps} steps`, ema: r.ema }));
     return metricVsSetting(metric, values, {
-      name: `quality-vs-ema-${family(metric)}`, title: `${family(metric).toUpperCase()} vs EMA length`,
-      subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${CI_NOTE}`,
+      name: `quality-vs-ema-${family(metric)}`, title: `${shortName(metric)} vs EMA length`,
+      subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${ciNote(metric)}`,
       x: { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' },
     }, floors);
   });
@@ -75,7 +75,7 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
       title: `${label(metric)} vs NFE`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; colour: backend, shape: sampler; lower is better; ${CI_NOTE}`),
+        title: heading(`${shortName(metric)} vs number of function evaluations`, `${metric}, n = ${values[0]?.n}; colour: backend, shape: sampler; lower is better; ${ciNote(metric)}`),
         width: WIDTH, height: HEIGHT,
         layer: [
           // Solid lines, one per backend and sampler (the shape tells samplers apart; dashes are the floor's).
@@ -112,7 +112,7 @@ export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
         title: `${label(metric)} vs ${title}`,
         spec: {
           $schema: SCHEMA,
-          title: heading(`${family(metric).toUpperCase()} vs ${title}`, `each point is one sampler × step count (labelled with its steps); line: each backend's cost frontier; lower left is better; ${CI_NOTE}`),
+          title: heading(`${shortName(metric)} vs ${title}`, `each point is one sampler × step count (labelled with its steps); line: each backend's cost frontier; lower left is better; ${ciNote(metric)}`),
           width: WIDTH, height: HEIGHT,
           layer: [
             { data: { values: frontier }, mark: { type: 'line', opacity: 0.6 }, encoding: { x, y, color, order: { field: 'cost', type: 'quantitative' } } },
@@ -156,7 +156,7 @@ function qualityVsTraining(rows: ResultRow[], floors: Floors | undefined, axis: 
       title: `${label(metric)} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`, `each point is a checkpoint (EMA weights); ${axis === 'gflop' ? 'compare backends at equal training GFLOP' : 'the latent models\' autoencoder stage is not counted'}; lower is better; ${CI_NOTE}`),
+        title: heading(`${shortName(metric)} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`, `each point is a checkpoint (EMA weights); ${axis === 'gflop' ? 'compare backends at equal training GFLOP' : 'the latent models\' autoencoder stage is not counted'}; lower is better; ${ciNote(metric)}`),
         width: WIDTH, height: HEIGHT,
         layer: [...linesWithPoints({
           data: { values: sel.map((r) => ({ backend: r.backend, setting: `${r.sampler} ${r.steps} steps`, step: r.train_step, gflop: r.train_gflop, value: r.value })) },
@@ -204,7 +204,7 @@ export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { k
       title: `${label(metric)} vs sampling shift`,
       spec: {
         $schema: SCHEMA,
-        title: heading(`${family(metric).toUpperCase()} vs noise-schedule shift, per image size`, `σ × α on the sampling grid (by default the model's training shift); lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
+        title: heading(`${shortName(metric)} vs noise-schedule shift, per image size`, `σ × α on the sampling grid (by default the model's training shift); lower is better; bars: 95% bootstrap interval; dashed: each image size's real-data floor`),
         data: { values: [...values, ...floorsOf.map((f) => ({ ...f, isFloor: true }))] },
         facet: { column: { field: 'kind', type: 'nominal', title: 'backend' } },
         spec: {

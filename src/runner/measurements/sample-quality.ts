@@ -53,13 +53,13 @@ export const sampleQuality: Measurement = {
       // The generated set's features, kept for paired comparisons between models (claims).
       writeNpy(path.join(dir, 'features', `${safeFileName(p.key)}.npy`), Float32Array.from(f.features.data), [f.features.rows, f.features.cols]);
       for (const v of qualityFromFeatures(ref, { ...f, labels }, { groups: ctx.quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
-        rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes });
+        rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes, ...(v.referenceVariance !== undefined ? { reference_variance: v.referenceVariance } : {}) });
       }
     }
     if (t) {
       const shared = Number(process.env.DIFFLAB_JOBS) > 1 ? `; ${process.env.DIFFLAB_JOBS} worker processes shared the machine's ${os.availableParallelism()} core(s) while timing: compare seconds within this run, not across runs` : '';
       const timing = `median of ${t.rounds} timed draws of ${t.count} samples after the scored draw (compiled, warm), one process${shared}`;
-      for (const v of costValues({ ...cost, secondsPerSample: t.secondsPerSample }, exp.eval.n, timing)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes });
+      for (const v of costValues({ ...cost, secondsPerSample: t.secondsPerSample }, exp.eval.n, timing)) rows.push({ ...common, metric: v.metric, value: v.value, std: null, n: v.n, unit: v.unit, notes: v.notes, ...(v.referenceVariance !== undefined ? { reference_variance: v.referenceVariance } : {}) });
     }
     // A grid of the first 64 samples for the report.
     const k = Math.min(64, images.shape[0]);

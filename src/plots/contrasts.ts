@@ -1,0 +1,248 @@
+// Pre-registered contrasts: each experiment states, before it runs, which statistic of its rows a
+// cited finding predicts and on which side of its reference value (a difference above 0, an AUROC
+// below 0.5, an argmin above 1). The verdict follows from this run's interval alone:
+//   reproduces    the interval lies entirely on the predicted side;
+//   contradicts   it lies entirely on the other side;
+//   inconclusive  it holds the reference value.
+// FID contrasts use the paired bootstrap over the run's kept features (one real resample and one index
+// resample shared by every arm per replicate, the arms drawn from the same seeds and noise), so what
+// the arms share cancels; other metrics use their rows' own intervals, treated as independent (for
+// arms measured on the same images this overstates the noise: conservative). A contrast that involves
+// a model the under-training guard did not pass is shown but not judged.
+import { normal, normalQuantile } from '../metrics/bootstrap.js';
+import type { GuardResult } from '../metrics/guard.js';
+import type { ResultRow } from '../metrics/result-row.js';
+import { Rng } from '../util/rng.js';
+import { family, finalCheckpointRows } from './vocabulary.js';
+
+/** The grid coordinates an arm selects by (the experiment schema's contrast arm). */
+export interface ArmSelector {
+  /** one grid backend, or several (an argmin across models, e.g. one model per shift) */
+  backend?: string | string[];
+  checkpoint?: number | 'final' | 'all';
+  /** a sampler name (any of its settings) or full setting label, or a list of full labels */
+  sampler?: string | string[];
+  steps?: number;
+  seed?: number;
+  ema?: number;
+  shift?: number;
+  guidance?: number;
+  dim?: number;
+  objective?: string;
+}
+
+export interface ContrastSpec {
+  name: string;
+  metric: string;
+  statistic: 'difference' | 'ratio' | 'argmin' | 'steps-to-target' | 'auroc';
+  a: ArmSelector;
+  b?: ArmSelector;
+  over?: string;
+  than?: number;
+  target?: number;
+  predicts: 'above' | 'below';
+  source?: string;
+}
+
+export type ContrastVerdict = 'reproduces' | 'contradicts' | 'inconclusive' | `not judged: ${string}` | `not measured: ${string}`;
+
+export interface ContrastResult {
+  name: string;
+  /** the statistic in words, e.g. "fid@lenet-mnist(f1) − fid@lenet-mnist(f4)" */
+  statistic: string;
+  value?: number;
+  low?: number;
+  high?: number;
+  reference: number;
+  predicts: 'above' | 'below';
+  verdict: ContrastVerdict;
+  /** how the interval was computed, the feature space, and how many training seeds it rests on */
+  basis: string;
+  /** each arm's values that entered */
+  detail: string;
+  source?: string;
+  /** per feature space where the metric exists in several */
+  spaces?: { metric: string; verdict: ContrastVerdict; value?: number; low?: number; high?: number }[];
+}
+
+export interface ContrastContext {
+  guards?: GuardResult[];
+  /** paired bootstrap replicates of these points' FIDs (undefined where the features were not kept) */
+  paired?: (points: string[]) => { values: number[]; replicates: number[][] } | undefined;
+  /** replicates for the parametric fallback, and its seed */
+  replicates?: number;
+  seed?: number;
+  /** training seeds each arm rests on (1 until models take seeds) */
+  trainSeeds?: number;
+}
+
+const REFERENCE = { difference: 0, ratio: 1, auroc: 0.5, 'steps-to-target': 0, argmin: 0 } as const;
+const f3 = (v: number) => (!Number.isFinite(v) ? (v > 0 ? '∞' : '−∞') : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+/** The value of a row field an arm can select by or an argmin run over. */
+function field(r: ResultRow, k: string): unknown {
+  if (k === 'checkpoint') return r.train_step;
+  // Rows record a shift only where it is not 1.
+  if (k === 'shift') return r.shift ?? 1;
+  return (r as unknown as Record<string, unknown>)[k];
+}
+
+/** Whether a row's field matches an arm's value: a list of backends, a sampler by name or full label. */
+function matches(r: ResultRow, k: string, v: unknown): boolean {
+  if (k === 'backend' && Array.isArray(v)) return v.includes(r.backend);
+  if (k === 'sampler' && Array.isArray(v)) return v.includes(r.sampler);
+  if (k === 'sampler' && typeof v === 'string' && r.sampler) return r.sampler === v || r.sampler.startsWith(`${v}(`);
+  return field(r, k) === v;
+}
+
+/** The rows of one metric an arm selects. */
+export function armRows(all: ResultRow[], final: ResultRow[], metric: string, sel: ArmSelector): ResultRow[] {
+  const base = sel.checkpoint === 'all' || typeof sel.checkpoint === 'number' ? all : final;
+  return base.filter((r) => r.metric === metric && Object.entries(sel).every(([k, v]) => {
+    if (v === undefined || (k === 'checkpoint' && (v === 'final' || v === 'all'))) return true;
+    return matches(r, k, v);
+  }));
+}
+
+const describeArm = (sel: ArmSelector) => Object.entries(sel).filter(([, v]) => v !== undefined).map(([k, v]) => (k === 'backend' ? (Array.isArray(v) ? v.join('/') : String(v)) : `${k} ${Array.isArray(v) ? `[${v.length} settings]` : v}`)).join(', ') || 'all rows';
+
+/** The first step at which a curve of (step, value) reaches `target` (value ≤ target), linear between checkpoints; ∞ if never. */
+export function stepsToTarget(points: { step: number; value: number }[], target: number): number {
+  const p = [...points].sort((x, y) => x.step - y.step);
+  for (let i = 0; i < p.length; i++) {
+    if (p[i].value <= target) {
+      if (i === 0) return p[0].step;
+      const a = p[i - 1], b = p[i];
+      return a.step + ((a.value - target) / (a.value - b.value)) * (b.step - a.step);
+    }
+  }
+  return Infinity;
+}
+
+/** How an arm's rows become one number: the value itself, the argmin over a field, or steps-to-target. */
+interface ArmPlan { rows: ResultRow[]; reduce(values: number[]): number; text(values: number[]): string }
+
+function plan(spec: ContrastSpec, rows: ResultRow[], arm: 'a' | 'b'): ArmPlan | string {
+  const name = describeArm(spec[arm]!);
+  if (!rows.length) return `arm ${arm} (${name}) has no ${spec.metric} rows`;
+  if (spec.statistic === 'argmin') {
+    const key = spec.over!, xs = rows.map((r) => field(r, key));
+    if (xs.some((x) => typeof x !== 'number')) return `arm ${arm} (${name}): rows without a numeric '${key}'`;
+    if (new Set(xs).size !== xs.length) return `arm ${arm} (${name}) has ${rows.length} rows for ${new Set(xs).size} values of ${key}: select one sampler/steps/seed`;
+    return { rows, reduce: (v) => xs[v.indexOf(Math.min(...v))] as number, text: (v) => `${name}: ${rows.map((r, i) => `${key} ${xs[i]} → ${f3(v[i])}`).join(', ')}` };
+  }
+  if (spec.statistic === 'steps-to-target') {
+    const steps = rows.map((r) => r.train_step);
+    if (steps.some((s) => s == null)) return `arm ${arm} (${name}): rows without a training step`;
+    if (new Set(steps).size !== steps.length) return `arm ${arm} (${name}) has several rows per checkpoint: select one sampler/steps/seed`;
+    return { rows, reduce: (v) => stepsToTarget(v.map((value, i) => ({ step: steps[i]!, value })), spec.target!), text: (v) => `${name}: ${rows.map((r, i) => `step ${steps[i]} → ${f3(v[i])}`).join(', ')}` };
+  }
+  if (rows.length !== 1) return `arm ${arm} (${name}) matches ${rows.length} rows of ${rows[0].metric}: add sampler, steps, seed or checkpoint to pick one`;
+  return { rows, reduce: (v) => v[0], text: (v) => `${name} ${f3(v[0])}` };
+}
+
+/** Replicates of the arms' values: the paired bootstrap for FID, else draws from each row's own interval. */
+function replicatesOf(rows: ResultRow[], metric: string, ctx: ContrastContext): { values: number[]; replicates: number[][]; method: string } | string {
+  if (family(metric) === 'fid' && ctx.paired) {
+    const p = ctx.paired(rows.map((r) => r.point));
+    if (p) return { ...p, method: `paired bootstrap (${p.replicates.length} resamples; same seeds and noise across arms, one real resample per replicate)` };
+  }
+  const z = normalQuantile(0.975);
+  const se = rows.map((r) => (r.ci_low != null && r.ci_high != null ? (r.ci_high - r.ci_low) / (2 * z) : r.std ?? undefined));
+  if (se.some((s) => s === undefined || !Number.isFinite(s))) return `${metric} rows without an interval or standard error`;
+  const rng = new Rng(ctx.seed ?? 0), B = ctx.replicates ?? 1000;
+  const replicates = Array.from({ length: B }, () => rows.map((r, i) => r.value + se[i]! * rng.normal()));
+  return { values: rows.map((r) => r.value), replicates, method: `each row's own interval as a normal error, arms independent (${B} draws)` };
+}
+
+function sideOf(low: number, high: number, ref: number): 'above' | 'below' | undefined {
+  return low > ref ? 'above' : high < ref ? 'below' : undefined;
+}
+
+/** The contrast on one metric (one feature space). */
+function onMetric(spec: ContrastSpec, metric: string, all: ResultRow[], final: ResultRow[], ctx: ContrastContext) {
+  // Steps-to-target reads every checkpoint unless an arm says otherwise.
+  const sel = (s: ArmSelector) => (spec.statistic === 'steps-to-target' && s.checkpoint === undefined ? { ...s, checkpoint: 'all' as const } : s);
+  const pa = plan(spec, armRows(all, final, metric, sel(spec.a)), 'a');
+  if (typeof pa === 'string') return { error: pa };
+  const pb = spec.b ? plan(spec, armRows(all, final, metric, sel(spec.b)), 'b') : undefined;
+  if (typeof pb === 'string') return { error: pb };
+  const rows = [...pa.rows, ...(pb?.rows ?? [])], k = pa.rows.length;
+  const ref = spec.statistic === 'argmin' && !pb ? spec.than! : REFERENCE[spec.statistic];
+  const stat = (v: number[]) => {
+    const a = pa.reduce(v.slice(0, k)), b = pb?.reduce(v.slice(k));
+    switch (spec.statistic) {
+      case 'ratio': return a / b!;
+      case 'auroc': return a;
+      case 'argmin': return pb ? a - b! : a;
+      default: { const d = a - b!; return Number.isNaN(d) ? 0 : d; }
+    }
+  };
+  const reps = replicatesOf(rows, metric, ctx);
+  if (typeof reps === 'string') return { error: reps };
+  const value = stat(reps.values), draws = reps.replicates.map(stat);
+  let low: number, high: number;
+  if (spec.statistic === 'argmin' || spec.statistic === 'steps-to-target') {
+    // Discrete or unbounded (a target never reached is ∞): the percentile interval.
+    const s = [...draws].sort((x, y) => x - y), q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
+    low = q(0.025); high = q(0.975);
+  } else if (spec.statistic === 'ratio') {
+    // On the log scale, where a ratio's error is symmetric.
+    const iv = normal(Math.log(value), draws.map(Math.log), 0.95);
+    low = Math.exp(iv.low); high = Math.exp(iv.high);
+  } else if (spec.statistic === 'auroc' && rows[0].ci_low != null && rows[0].ci_high != null) {
+    low = rows[0].ci_low; high = rows[0].ci_high;
+    reps.method = "the row's own 95% interval (bootstrap over the test images)";
+  } else ({ low, high } = normal(value, draws, 0.95));
+  const side = sideOf(low, high, ref);
+  const verdict: ContrastVerdict = !side ? 'inconclusive' : side === spec.predicts ? 'reproduces' : 'contradicts';
+  const detail = [pa.text(reps.values.slice(0, k)), ...(pb ? [pb.text(reps.values.slice(k))] : [])].join('; ');
+  return { value, low, high, ref, verdict, detail, method: reps.method, rows };
+}
+
+function statisticText(spec: ContrastSpec): string {
+  const a = describeArm(spec.a), b = spec.b ? describeArm(spec.b) : '';
+  switch (spec.statistic) {
+    case 'difference': return `${spec.metric}(${a}) − ${spec.metric}(${b})`;
+    case 'ratio': return `${spec.metric}(${a}) ÷ ${spec.metric}(${b})`;
+    case 'auroc': return `${spec.metric}(${a}) against 0.5`;
+    case 'argmin': return spec.b ? `argmin over ${spec.over} of ${spec.metric}: (${a}) − (${b})` : `argmin over ${spec.over} of ${spec.metric}(${a}) against ${spec.than}`;
+    case 'steps-to-target': return `training steps to ${spec.metric} ≤ ${spec.target}: (${a}) − (${b})`;
+  }
+}
+
+/** Every contrast of an experiment on this run's rows. */
+export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ctx: ContrastContext = {}): ContrastResult[] {
+  const final = finalCheckpointRows(allRows);
+  const failed = (ctx.guards ?? []).filter((g) => !g.passed);
+  const seeds = ctx.trainSeeds ?? 1;
+  const seedNote = seeds === 1 ? 'one training seed: sampling noise only' : `${seeds} training seeds`;
+  return specs.map((spec) => {
+    const metrics = [...new Set(allRows.filter((r) => r.metric === spec.metric || family(r.metric) === spec.metric).map((r) => r.metric))].sort();
+    const base = { name: spec.name, statistic: statisticText(spec), reference: spec.statistic === 'argmin' && !spec.b ? spec.than! : REFERENCE[spec.statistic], predicts: spec.predicts, ...(spec.source ? { source: spec.source } : {}) };
+    if (!metrics.length) return { ...base, verdict: `not measured: no ${spec.metric} rows in this run`, basis: seedNote, detail: '' } as ContrastResult;
+    const per = metrics.map((m) => ({ metric: m, r: onMetric(spec, m, allRows, final, ctx) }));
+    const bad = per.find((p) => 'error' in p.r);
+    if (bad) return { ...base, verdict: `not measured: ${(bad.r as { error: string }).error}`, basis: seedNote, detail: '' } as ContrastResult;
+    const ok = per.map((p) => ({ metric: p.metric, ...(p.r as Exclude<typeof p.r, { error: string }>) }));
+    // Several feature spaces must agree; otherwise the contrast is inconclusive.
+    const verdicts = new Set(ok.map((o) => o.verdict));
+    let verdict: ContrastVerdict = verdicts.size === 1 ? ok[0].verdict : 'inconclusive';
+    const models = new Set(ok.flatMap((o) => o.rows.map((r) => r.backend)));
+    const blocking = failed.filter((g) => models.has(g.model));
+    if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.reason).join('; ')}`;
+    const first = ok[0];
+    return {
+      ...base, value: first.value, low: first.low, high: first.high, verdict,
+      basis: `${first.method}; ${metrics.length > 1 ? `feature spaces ${metrics.join(', ')} (a verdict needs them to agree)${verdicts.size > 1 ? ': they disagree' : ''}` : `on ${first.metric}`}; ${seedNote}`,
+      detail: ok.map((o) => (ok.length > 1 ? `${o.metric}: ${o.detail}` : o.detail)).join(' | '),
+      ...(ok.length > 1 ? { spaces: ok.map((o) => ({ metric: o.metric, verdict: o.verdict, value: o.value, low: o.low, high: o.high })) } : {}),
+    };
+  });
+}
+
+/** A contrast's value with its interval, as the report prints it. */
+export function contrastValueText(c: ContrastResult): string {
+  if (c.value === undefined) return '—';
+  return `${f3(c.value)} [${f3(c.low!)}, ${f3(c.high!)}] (95%; predicted ${c.predicts} ${c.reference})`;
+}
