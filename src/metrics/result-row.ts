@@ -33,6 +33,9 @@ export interface ResultRow {
   objective?: string;
   /** FID∞ rows: tr Σ of the real reference's features, the scale the under-training guard reads FID∞ against */
   reference_variance?: number;
+  /** training-seed replicas (a model block with seeds: [...]): the block's name and this replica's seed */
+  model?: string;
+  train_seed?: number;
   /** model backends: the diffusion-stage training step of the evaluated checkpoint */
   train_step?: number | null;
   /**

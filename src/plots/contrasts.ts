@@ -9,7 +9,7 @@
 // the arms share cancels; other metrics use their rows' own intervals, treated as independent (for
 // arms measured on the same images this overstates the noise: conservative). A contrast that involves
 // a model the under-training guard did not pass is shown but not judged.
-import { normal, normalQuantile } from '../metrics/bootstrap.js';
+import { normalQuantile } from '../metrics/bootstrap.js';
 import type { GuardResult } from '../metrics/guard.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { Rng } from '../util/rng.js';
@@ -72,8 +72,6 @@ export interface ContrastContext {
   /** replicates for the parametric fallback, and its seed */
   replicates?: number;
   seed?: number;
-  /** training seeds each arm rests on (1 until models take seeds) */
-  trainSeeds?: number;
 }
 
 const REFERENCE = { difference: 0, ratio: 1, auroc: 0.5, 'steps-to-target': 0, argmin: 0 } as const;
@@ -89,7 +87,8 @@ function field(r: ResultRow, k: string): unknown {
 
 /** Whether a row's field matches an arm's value: a list of backends, a sampler by name or full label. */
 function matches(r: ResultRow, k: string, v: unknown): boolean {
-  if (k === 'backend' && Array.isArray(v)) return v.includes(r.backend);
+  // A model block with training seeds is named by its replicas' rows' `model`.
+  if (k === 'backend') return (Array.isArray(v) ? v : [v]).some((b) => r.backend === b || r.model === b);
   if (k === 'sampler' && Array.isArray(v)) return v.includes(r.sampler);
   if (k === 'sampler' && typeof v === 'string' && r.sampler) return r.sampler === v || r.sampler.startsWith(`${v}(`);
   return field(r, k) === v;
@@ -159,45 +158,122 @@ function sideOf(low: number, high: number, ref: number): 'above' | 'below' | und
   return low > ref ? 'above' : high < ref ? 'below' : undefined;
 }
 
+/** An arm's rows split by training seed (rows without one form a single group), seeds in order. */
+function bySeed(rows: ResultRow[]): ResultRow[][] {
+  const seeds = [...new Set(rows.map((r) => r.train_seed ?? null))].sort((a, b) => (a ?? -Infinity) - (b ?? -Infinity));
+  return seeds.map((sd) => rows.filter((r) => (r.train_seed ?? null) === sd));
+}
+
+/** t_{df}(0.975): exact for df ≤ 30 (table), then the Cornish–Fisher expansion (error < 1e-4). */
+export function t975(df: number): number {
+  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+  if (df <= 30) return table[Math.max(1, Math.round(df)) - 1];
+  const z = 1.959964;
+  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df * df);
+}
+
+interface MetricContrast { value: number; low: number; high: number; ref: number; verdict: ContrastVerdict; detail: string; method: string; rows: ResultRow[]; seeds: number }
+
 /** The contrast on one metric (one feature space). */
-function onMetric(spec: ContrastSpec, metric: string, all: ResultRow[], final: ResultRow[], ctx: ContrastContext) {
+function onMetric(spec: ContrastSpec, metric: string, all: ResultRow[], final: ResultRow[], ctx: ContrastContext): MetricContrast | { error: string } {
   // Steps-to-target reads every checkpoint unless an arm says otherwise.
   const sel = (s: ArmSelector) => (spec.statistic === 'steps-to-target' && s.checkpoint === undefined ? { ...s, checkpoint: 'all' as const } : s);
-  const pa = plan(spec, armRows(all, final, metric, sel(spec.a)), 'a');
-  if (typeof pa === 'string') return { error: pa };
-  const pb = spec.b ? plan(spec, armRows(all, final, metric, sel(spec.b)), 'b') : undefined;
-  if (typeof pb === 'string') return { error: pb };
-  const rows = [...pa.rows, ...(pb?.rows ?? [])], k = pa.rows.length;
-  const ref = spec.statistic === 'argmin' && !pb ? spec.than! : REFERENCE[spec.statistic];
-  const stat = (v: number[]) => {
-    const a = pa.reduce(v.slice(0, k)), b = pb?.reduce(v.slice(k));
-    switch (spec.statistic) {
-      case 'ratio': return a / b!;
-      case 'auroc': return a;
-      case 'argmin': return pb ? a - b! : a;
-      default: { const d = a - b!; return Number.isNaN(d) ? 0 : d; }
-    }
-  };
-  const reps = replicatesOf(rows, metric, ctx);
-  if (typeof reps === 'string') return { error: reps };
-  const value = stat(reps.values), draws = reps.replicates.map(stat);
-  let low: number, high: number;
+  const groupsA = bySeed(armRows(all, final, metric, sel(spec.a)));
+  const groupsB = spec.b ? bySeed(armRows(all, final, metric, sel(spec.b))) : [];
+  const plans: { arm: 'a' | 'b'; plans: ArmPlan[] }[] = [];
+  for (const [arm, groups] of [['a', groupsA], ...(spec.b ? [['b', groupsB]] : [])] as ['a' | 'b', ResultRow[][]][]) {
+    if (!groups.length) return { error: `arm ${arm} (${describeArm(spec[arm]!)}) has no ${metric} rows` };
+    const ps = groups.map((g) => plan(spec, g, arm));
+    const bad = ps.find((x) => typeof x === 'string');
+    if (bad) return { error: bad as string };
+    plans.push({ arm, plans: ps as ArmPlan[] });
+  }
+  const ref = spec.statistic === 'argmin' && !spec.b ? spec.than! : REFERENCE[spec.statistic];
+  const seeds = Math.min(...plans.map((p) => p.plans.length));
+  const r = seeds > 1 || plans.some((p) => p.plans.length > 1) ? seedLevel(spec, plans, metric, ref, ctx) : sampleLevel(spec, plans, metric, ref, ctx);
+  if ('error' in r) return r;
+  const side = sideOf(r.low, r.high, ref);
+  const verdict: ContrastVerdict = !side ? 'inconclusive' : side === spec.predicts ? 'reproduces' : 'contradicts';
+  return { ...r, ref, verdict, seeds };
+}
+
+/** The statistic of the arms' values (each arm already reduced to one number). */
+function combine(spec: ContrastSpec, a: number, b: number | undefined): number {
+  switch (spec.statistic) {
+    case 'ratio': return a / b!;
+    case 'auroc': return a;
+    case 'argmin': return b === undefined ? a : a - b;
+    default: { const d = a - b!; return Number.isNaN(d) ? 0 : d; }
+  }
+}
+
+/** The interval of a statistic from its replicates: percentile for argmin/steps, log scale for a ratio, else normal with `scale` on the replicates' sd. */
+function intervalOf(spec: ContrastSpec, value: number, draws: number[], q = 1.959964): { low: number; high: number } {
   if (spec.statistic === 'argmin' || spec.statistic === 'steps-to-target') {
     // Discrete or unbounded (a target never reached is ∞): the percentile interval.
-    const s = [...draws].sort((x, y) => x - y), q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
-    low = q(0.025); high = q(0.975);
-  } else if (spec.statistic === 'ratio') {
-    // On the log scale, where a ratio's error is symmetric.
-    const iv = normal(Math.log(value), draws.map(Math.log), 0.95);
-    low = Math.exp(iv.low); high = Math.exp(iv.high);
-  } else if (spec.statistic === 'auroc' && rows[0].ci_low != null && rows[0].ci_high != null) {
+    const s = [...draws].sort((x, y) => x - y), at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
+    return { low: at(0.025), high: at(0.975) };
+  }
+  const log = spec.statistic === 'ratio';
+  const v = log ? Math.log(value) : value, d = log ? draws.map(Math.log) : draws;
+  const m = d.reduce((x, y) => x + y, 0) / d.length, sd = Math.sqrt(d.reduce((x, y) => x + (y - m) ** 2, 0) / Math.max(1, d.length - 1));
+  const lo = v - q * sd, hi = v + q * sd;
+  return log ? { low: Math.exp(lo), high: Math.exp(hi) } : { low: lo, high: hi };
+}
+
+/** One training seed: the sampling noise, from the paired bootstrap (FID) or the rows' intervals. */
+function sampleLevel(spec: ContrastSpec, plans: { arm: 'a' | 'b'; plans: ArmPlan[] }[], metric: string, _ref: number, ctx: ContrastContext) {
+  const pa = plans[0].plans[0], pb = plans[1]?.plans[0];
+  const rows = [...pa.rows, ...(pb?.rows ?? [])], k = pa.rows.length;
+  const stat = (v: number[]) => combine(spec, pa.reduce(v.slice(0, k)), pb?.reduce(v.slice(k)));
+  const reps = replicatesOf(rows, metric, ctx);
+  if (typeof reps === 'string') return { error: reps };
+  const value = stat(reps.values);
+  let { low, high } = intervalOf(spec, value, reps.replicates.map(stat));
+  let method = reps.method;
+  if (spec.statistic === 'auroc' && rows[0].ci_low != null && rows[0].ci_high != null) {
     low = rows[0].ci_low; high = rows[0].ci_high;
-    reps.method = "the row's own 95% interval (bootstrap over the test images)";
-  } else ({ low, high } = normal(value, draws, 0.95));
-  const side = sideOf(low, high, ref);
-  const verdict: ContrastVerdict = !side ? 'inconclusive' : side === spec.predicts ? 'reproduces' : 'contradicts';
+    method = "the row's own 95% interval (bootstrap over the test images)";
+  }
   const detail = [pa.text(reps.values.slice(0, k)), ...(pb ? [pb.text(reps.values.slice(k))] : [])].join('; ');
-  return { value, low, high, ref, verdict, detail, method: reps.method, rows };
+  return { value, low, high, detail, method, rows };
+}
+
+/**
+ * Several training seeds: each seed's estimate already carries its sampling noise, so the seeds are
+ * the replicates. Each arm is the mean over its seeds (per axis value for an argmin or a curve); the
+ * bootstrap resamples seeds (jointly by position where both arms list the same seeds, so a seed's
+ * shared sampling noise still cancels), and the interval is t_{k−1} times the bootstrap sd scaled by
+ * √(k/(k−1)): the t interval of a mean of k values, which the bootstrap alone understates for few k.
+ * Resampling samples within seeds as well would count the sampling noise twice.
+ */
+function seedLevel(spec: ContrastSpec, plans: { arm: 'a' | 'b'; plans: ArmPlan[] }[], metric: string, _ref: number, ctx: ContrastContext) {
+  const arms = plans.map((p) => {
+    const vals = p.plans.map((pl) => pl.rows.map((r) => r.value));
+    const len = vals[0].length;
+    if (vals.some((v) => v.length !== len)) return { error: `arm ${p.arm}: its training seeds have different numbers of ${metric} rows` };
+    return { p, vals, seeds: p.plans.map((pl) => pl.rows[0].train_seed ?? null) };
+  });
+  const bad = arms.find((a) => 'error' in a);
+  if (bad) return bad as { error: string };
+  const ok = arms as { p: { arm: 'a' | 'b'; plans: ArmPlan[] }; vals: number[][]; seeds: (number | null)[] }[];
+  const meanOf = (vals: number[][], idx: number[]) => vals[0].map((_, j) => idx.reduce((s, i) => s + vals[i][j], 0) / idx.length);
+  const reduceArm = (a: typeof ok[number], idx: number[]) => a.p.plans[0].reduce(meanOf(a.vals, idx));
+  const all = (a: typeof ok[number]) => a.vals.map((_, i) => i);
+  const value = combine(spec, reduceArm(ok[0], all(ok[0])), ok[1] ? reduceArm(ok[1], all(ok[1])) : undefined);
+  const joint = ok.length === 2 && JSON.stringify(ok[0].seeds) === JSON.stringify(ok[1].seeds);
+  const rng = new Rng(ctx.seed ?? 0), B = ctx.replicates ?? 2000;
+  const draw = (n: number) => Array.from({ length: n }, () => rng.int(n));
+  const draws: number[] = [];
+  for (let b = 0; b < B; b++) {
+    const ia = draw(ok[0].vals.length), ib = ok[1] ? (joint ? ia : draw(ok[1].vals.length)) : undefined;
+    draws.push(combine(spec, reduceArm(ok[0], ia), ok[1] ? reduceArm(ok[1], ib!) : undefined));
+  }
+  const k = Math.min(...ok.map((a) => a.vals.length));
+  const { low, high } = intervalOf(spec, value, draws, k > 1 ? t975(k - 1) * Math.sqrt(k / (k - 1)) : 1.959964);
+  const detail = ok.map((a) => `${describeArm(spec[a.p.arm]!)}: ${a.vals.map((v, i) => `seed ${a.seeds[i] ?? '-'} ${v.map(f3).join('/')}`).join(', ')}`).join('; ');
+  const method = `${k} training seeds resampled (${B} draws${joint ? ', paired by seed' : ''}); interval t(${k - 1}) × bootstrap sd × √(k/(k−1)); each seed's value carries its own sampling noise`;
+  return { value, low, high, detail, method, rows: ok.flatMap((a) => a.p.plans.flatMap((pl) => pl.rows)) };
 }
 
 function statisticText(spec: ContrastSpec): string {
@@ -215,8 +291,8 @@ function statisticText(spec: ContrastSpec): string {
 export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ctx: ContrastContext = {}): ContrastResult[] {
   const final = finalCheckpointRows(allRows);
   const failed = (ctx.guards ?? []).filter((g) => !g.passed);
-  const seeds = ctx.trainSeeds ?? 1;
-  const seedNote = seeds === 1 ? 'one training seed: sampling noise only' : `${seeds} training seeds`;
+  const seedText = (k: number) => (k === 1 ? 'one training seed: sampling noise only' : `rests on ${k} training seeds`);
+  const seedNote = seedText(1);
   return specs.map((spec) => {
     const metrics = [...new Set(allRows.filter((r) => r.metric === spec.metric || family(r.metric) === spec.metric).map((r) => r.metric))].sort();
     const base = { name: spec.name, statistic: statisticText(spec), reference: spec.statistic === 'argmin' && !spec.b ? spec.than! : REFERENCE[spec.statistic], predicts: spec.predicts, ...(spec.source ? { source: spec.source } : {}) };
@@ -234,7 +310,7 @@ export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ct
     const first = ok[0];
     return {
       ...base, value: first.value, low: first.low, high: first.high, verdict,
-      basis: `${first.method}; ${metrics.length > 1 ? `feature spaces ${metrics.join(', ')} (a verdict needs them to agree)${verdicts.size > 1 ? ': they disagree' : ''}` : `on ${first.metric}`}; ${seedNote}`,
+      basis: `${first.method}; ${metrics.length > 1 ? `feature spaces ${metrics.join(', ')} (a verdict needs them to agree)${verdicts.size > 1 ? ': they disagree' : ''}` : `on ${first.metric}`}; ${seedText(first.seeds)}`,
       detail: ok.map((o) => (ok.length > 1 ? `${o.metric}: ${o.detail}` : o.detail)).join(' | '),
       ...(ok.length > 1 ? { spaces: ok.map((o) => ({ metric: o.metric, verdict: o.verdict, value: o.value, low: o.low, high: o.high })) } : {}),
     };

@@ -185,6 +185,11 @@ export const Experiment = z.strictObject({
    */
   contrasts: z.array(Contrast).default([]),
   /**
+   * set by the loader, not written by hand: the grid backends that are training-seed replicas of a
+   * model block with `seeds: [...]` (name.s<seed> → the block's name and seed)
+   */
+  replicas: z.record(z.string(), z.strictObject({ model: z.string(), trainSeed: z.number().int() })).default({}),
+  /**
    * overrides for a short run of the same experiment (`difflab run EXP --quick`): merged into the
    * file as $ref overrides are; the run is named <name>-quick
    */
@@ -222,8 +227,9 @@ export const Experiment = z.strictObject({
   for (const [i, c] of e.contrasts.entries()) {
     for (const arm of ['a', 'b'] as const) {
       const b = c[arm]?.backend;
+      const logical = new Set(Object.values(e.replicas).map((r) => r.model));
       for (const name of b === undefined ? [] : Array.isArray(b) ? b : [b]) {
-        if (!(e.grid?.backends ?? []).includes(name)) ctx.addIssue({ code: 'custom', path: ['contrasts', i, arm, 'backend'], message: `'${name}' is not in grid.backends (${(e.grid?.backends ?? []).join(', ') || 'none'})` });
+        if (!(e.grid?.backends ?? []).includes(name) && !logical.has(name)) ctx.addIssue({ code: 'custom', path: ['contrasts', i, arm, 'backend'], message: `'${name}' is not in grid.backends (${(e.grid?.backends ?? []).join(', ') || 'none'})` });
       }
     }
   }
@@ -263,6 +269,7 @@ export function loadExperiment(file: string, o: { quick?: boolean } = {}): Resol
     const { quick, ...full } = raw;
     raw = { ...(deepMerge(full, quick) as Record<string, unknown>), name: `${String(full.name)}-quick` };
   }
+  raw = expandSeeds(raw, file);
   const r = Experiment.safeParse(raw);
   if (!r.success) throw new ConfigError(formatIssues(r.error.issues, file, [], Experiment as unknown as z.ZodType));
   if (r.data.paper?.agreement !== undefined) process.stderr.write(`note: ${file}: paper.agreement is deprecated and ignored: the report computes its verdicts from contrasts:\n`);
@@ -275,6 +282,35 @@ export function loadExperiment(file: string, o: { quick?: boolean } = {}): Resol
     models[name] = mr.data;
   }
   return { ...r.data, models, file };
+}
+
+/** The most training seeds one model block may list. */
+export const MAX_TRAIN_SEEDS = 32;
+
+/**
+ * Training seeds as replicates: a model block with `seeds: [0, 1, 2]` becomes one model per seed,
+ * `<name>.s<seed>` (its `seed` set, its name suffixed, so each trains once and is reused by config
+ * hash), each in grid.backends where the block's name was; `replicas` records what each is a replica
+ * of, for rows (model, train_seed) and contrasts (an arm naming the block takes every seed).
+ */
+function expandSeeds(raw: unknown, file: string): unknown {
+  if (!isObject(raw) || !isObject(raw.models)) return raw;
+  const models: Record<string, unknown> = {}, replicas: Record<string, { model: string; trainSeed: number }> = {}, expanded = new Map<string, string[]>();
+  for (const [name, m] of Object.entries(raw.models)) {
+    if (!isObject(m) || !('seeds' in m)) { models[name] = m; continue; }
+    const { seeds, ...rest } = m;
+    const ok = Array.isArray(seeds) && seeds.length >= 1 && seeds.length <= MAX_TRAIN_SEEDS && seeds.every((x) => Number.isInteger(x)) && new Set(seeds).size === seeds.length;
+    if (!ok) throw new ConfigError(`${file}: models.${name}.seeds: expected 1 to ${MAX_TRAIN_SEEDS} distinct integers (training seeds, e.g. [0, 1, 2]), got ${JSON.stringify(seeds)}`);
+    const names = (seeds as number[]).map((sd) => `${name}.s${sd}`);
+    (seeds as number[]).forEach((sd, i) => {
+      models[names[i]] = { ...rest, seed: sd, ...(typeof rest.name === 'string' ? { name: `${rest.name}-s${sd}` } : {}) };
+      replicas[names[i]] = { model: name, trainSeed: sd };
+    });
+    expanded.set(name, names);
+  }
+  if (!expanded.size) return raw;
+  const grid = isObject(raw.grid) && Array.isArray(raw.grid.backends) ? { ...raw.grid, backends: raw.grid.backends.flatMap((b) => expanded.get(String(b)) ?? [b]) } : raw.grid;
+  return { ...raw, models, replicas, ...(grid !== undefined ? { grid } : {}) };
 }
 
 /** A stable hash of a JSON value (keys sorted), for run ids and checkpoint reuse. */

@@ -176,6 +176,7 @@ function rowBase(p: GridPoint, ctx: PreparedContext, where: RunPlace, commit: st
   const setting = p.sampler ? ctx.settings.get(p.sampler) : undefined;
   return {
     experiment: ctx.exp.name, run_id: where.runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: where.hash, git_commit: commit,
+    ...(ctx.exp.replicas?.[p.backend] ? { model: ctx.exp.replicas[p.backend].model, train_seed: ctx.exp.replicas[p.backend].trainSeed } : {}),
     ...(p.ema !== null ? { ema: p.ema } : {}), ...(setting?.guidance ? { guidance: setting.guidance.scale } : {}), ...(setting?.grid.shift !== undefined ? { shift: setting.grid.shift } : {}),
   };
 }
