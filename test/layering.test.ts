@@ -52,6 +52,22 @@ test('no module under src/ imports from a layer above its own', () => {
   assert.equal(upward, []);
 });
 
+test('no model, autoencoder, objective or trainer uses an evaluator\'s network: only metrics, the runner\'s evaluation and the CLI import the feature networks', () => {
+  // A model trained against the network that scores it would be graded by its own teacher.
+  const allowed = new Set(['metrics', 'runner', 'cli']);
+  const users: string[] = [];
+  for (const file of sources(SRC)) {
+    for (const s of specifiers(file)) {
+      const target = path.resolve(path.dirname(file), s).replace(/\.js$/, '.ts');
+      if (target === path.join(SRC, 'metrics', 'features.ts') && !allowed.has(layerOf(file))) users.push(path.relative(SRC, file));
+    }
+  }
+  assert.equal(users, []);
+  // Within the runner, only the evaluation context loads them.
+  const runnerUsers = sources(path.join(SRC, 'runner')).filter((f) => specifiers(f).some((s) => s.endsWith('metrics/features.js')));
+  assert.equal(runnerUsers.map((f) => path.relative(SRC, f)), ['runner/context.ts']);
+});
+
 test('no function in src/runner or src/plots is longer than 80 lines', () => {
   const long: string[] = [];
   for (const file of [...sources(path.join(SRC, 'runner')), ...sources(path.join(SRC, 'plots'))]) {

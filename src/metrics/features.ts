@@ -52,7 +52,28 @@ export interface LenetRecipe {
   /** Random translations of up to this many pixels (zero fill), per image per step. */
   shift: number;
   seed: number;
+  /** the MLP family (MLP_RECIPES); absent: a LeNet (the field is left out so LeNet hashes stay as shipped) */
+  arch?: 'mlp';
+  /** MLP: width of the first hidden layer (the second is featureDim) */
+  hidden?: number;
 }
+
+/**
+ * The second, independent feature space: a multilayer perceptron on the raw pixels (no convolution,
+ * no pooling), so it does not share the LeNet's local, translation-tolerant view of an image and is
+ * fooled by other things. `arch: 'mlp'` and `hidden` are what differ from a LeNet recipe; `channels`
+ * is unused. Its penultimate layer (featureDim) gives the features, as the LeNet's does.
+ */
+export const MLP_RECIPES: Partial<Record<DatasetName, LenetRecipe>> = {
+  mnist: { dataset: 'mnist', arch: 'mlp', hidden: 256, channels: [0, 0], featureDim: 128, steps: 1500, batchSize: 64, lr: 1e-3, shift: 2, seed: 1 },
+  'fashion-mnist': { dataset: 'fashion-mnist', arch: 'mlp', hidden: 256, channels: [0, 0], featureDim: 128, steps: 3000, batchSize: 64, lr: 1e-3, shift: 2, seed: 1 },
+};
+
+/** The networks difflab trains itself, by family: metric names carry `<family>-<dataset>`. */
+export const FEATURE_FAMILIES = ['lenet', 'mlp'] as const;
+export type FeatureFamily = (typeof FEATURE_FAMILIES)[number];
+const recipesOf = (f: FeatureFamily) => (f === 'mlp' ? MLP_RECIPES : LENET_RECIPES);
+const familyOf = (r: LenetRecipe): FeatureFamily => r.arch ?? 'lenet';
 
 export const LENET_RECIPES: Partial<Record<DatasetName, LenetRecipe>> = {
   mnist: { dataset: 'mnist', channels: [16, 32], featureDim: 128, steps: 1500, batchSize: 64, lr: 2e-3, shift: 2, seed: 0 },
@@ -88,6 +109,12 @@ class Lenet {
   readonly params: ParamStore;
   constructor(readonly recipe: LenetRecipe, readonly inChannels: number, readonly side: number) {
     this.params = new ParamStore(new Rng(recipe.seed + 1));
+    if (recipe.arch === 'mlp') {
+      registerDense(this.params, 'fc0', side * side * inChannels, recipe.hidden ?? 512);
+      registerDense(this.params, 'fc1', recipe.hidden ?? 512, recipe.featureDim);
+      registerDense(this.params, 'fc2', recipe.featureDim, 10);
+      return;
+    }
     const [c1, c2] = recipe.channels;
     registerConv(this.params, 'conv1', 5, inChannels, c1);
     registerConv(this.params, 'conv2', 5, c1, c2);
@@ -96,9 +123,18 @@ class Lenet {
     registerDense(this.params, 'fc2', recipe.featureDim, 10);
   }
 
-  /** conv5-relu-maxpool ×2, dense-relu (the features), dense (logits). */
+  /**
+   * LeNet: conv5-relu-maxpool ×2, dense-relu (the features), dense (logits). MLP: dense-relu,
+   * dense-relu (the features), dense (logits), on the flattened pixels.
+   */
   forward(x: tf.Tensor4D): { features: tf.Tensor2D; logits: tf.Tensor2D } {
     const p = this.params;
+    if (this.recipe.arch === 'mlp') {
+      const dense = (name: string, h: tf.Tensor2D) => tf.matMul(h, p.get(`${name}.weight`) as tf.Tensor2D).add(p.get(`${name}.bias`)) as tf.Tensor2D;
+      const h0 = tf.relu(dense('fc0', x.reshape([x.shape[0], -1]) as tf.Tensor2D)) as tf.Tensor2D;
+      const features = tf.relu(dense('fc1', h0)) as tf.Tensor2D;
+      return { features, logits: dense('fc2', features) };
+    }
     const c = (name: string, h: tf.Tensor4D) => tf.relu(tf.conv2d(h, p.get(`${name}.weight`) as tf.Tensor4D, 1, 'same').add(p.get(`${name}.bias`))) as tf.Tensor4D;
     let h = tf.maxPool(c('conv1', x), 2, 2, 'valid');
     h = tf.maxPool(c('conv2', h), 2, 2, 'valid');
@@ -158,7 +194,7 @@ function softmax64(logits: Float32Array, n: number, k: number): Float64Array {
 
 function lenetFeatureNet(net: Lenet, testAccuracy: number): FeatureNet {
   return {
-    name: `lenet-${net.recipe.dataset}`,
+    name: `${familyOf(net.recipe)}-${net.recipe.dataset}`,
     featureDim: net.recipe.featureDim,
     classes: 10,
     inputShape: [net.side, net.side, net.inChannels],
@@ -194,7 +230,7 @@ export function trainLenet(recipe: LenetRecipe, log = true): { net: Lenet; entry
   const opt = new AdamW({ lr: recipe.lr });
   const vars = [...net.params.vars.values()];
   const t0 = performance.now();
-  const bar = log ? progress(`feature net lenet-${recipe.dataset}`, recipe.steps) : undefined;
+  const bar = log ? progress(`feature net ${familyOf(recipe)}-${recipe.dataset}`, recipe.steps) : undefined;
   let order = Int32Array.from({ length: train.n }, (_, i) => i), pos = train.n;
   for (let step = 0; step < recipe.steps; step++) {
     if (pos + recipe.batchSize > train.n) {
@@ -258,26 +294,27 @@ function loadLenet(base: string, recipe: LenetRecipe): FeatureNet {
  * recipe hash), else trained with its recipe and cached. `recipe` overrides the dataset's recipe
  * (a different recipe has a different hash, so it never takes another recipe's weights).
  */
-export function lenetFor(dataset: DatasetName, opts: { cache?: string; log?: boolean; shipped?: boolean; recipe?: LenetRecipe } = {}): FeatureNet {
-  const recipe = opts.recipe ?? LENET_RECIPES[dataset];
-  if (!recipe) throw new Error(`feature network: no LeNet recipe for '${dataset}' (recipes exist for ${Object.keys(LENET_RECIPES).join(', ')}); pass your own TF.js model with --features PATH/model.json`);
+export function lenetFor(dataset: DatasetName, opts: { cache?: string; log?: boolean; shipped?: boolean; recipe?: LenetRecipe; family?: FeatureFamily } = {}): FeatureNet {
+  const fam = opts.recipe ? familyOf(opts.recipe) : opts.family ?? 'lenet';
+  const recipe = opts.recipe ?? recipesOf(fam)[dataset];
+  if (!recipe) throw new Error(`feature network: no ${fam} recipe for '${dataset}' (recipes exist for ${Object.keys(recipesOf(fam)).join(', ')}); pass your own TF.js model with --features PATH/model.json`);
   const hash = recipeHash(recipe);
   const dir = path.join(opts.cache ?? cacheDir(), 'features');
-  const stem = `lenet-${dataset}-${hash}`;
+  const name = `${fam}-${dataset}`, stem = `${name}-${hash}`;
   for (const d of opts.shipped === false ? [dir] : [dir, SHIPPED_FEATURES_DIR]) {
     const base = path.join(d, stem);
     if (fs.existsSync(`${base}.json`) && fs.existsSync(`${base}.safetensors`)) return loadLenet(base, recipe);
   }
   const base = path.join(dir, stem);
-  if (opts.log !== false) process.stderr.write(`training the feature network lenet-${dataset} (recipe ${hash}); it is cached in ${dir}\n`);
+  if (opts.log !== false) process.stderr.write(`training the feature network ${name} (recipe ${hash}); it is cached in ${dir}\n`);
   const { net, entry } = trainLenet(recipe, opts.log !== false);
   fs.mkdirSync(dir, { recursive: true });
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [name, v] of net.params.vars) tensors[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
-  writeSafetensors(`${base}.safetensors`, tensors, { network: `lenet-${dataset}`, recipe: hash });
-  const full: LenetCacheEntry = { name: `lenet-${dataset}`, recipeHash: hash, createdAt: new Date().toISOString(), ...entry };
+  for (const [pname, v] of net.params.vars) tensors[pname] = { shape: v.shape, data: v.dataSync() as Float32Array };
+  writeSafetensors(`${base}.safetensors`, tensors, { network: name, recipe: hash });
+  const full: LenetCacheEntry = { name, recipeHash: hash, createdAt: new Date().toISOString(), ...entry };
   writeFileAtomic(`${base}.json`, JSON.stringify(full, null, 2) + '\n');
-  if (opts.log !== false) process.stderr.write(`lenet-${dataset}: test accuracy ${(100 * entry.testAccuracy).toFixed(2)}% on ${entry.testImages} images, trained in ${entry.seconds.toFixed(0)} s\n`);
+  if (opts.log !== false) process.stderr.write(`${name}: test accuracy ${(100 * entry.testAccuracy).toFixed(2)}% on ${entry.testImages} images, trained in ${entry.seconds.toFixed(0)} s\n`);
   return lenetFeatureNet(net, entry.testAccuracy);
 }
 
@@ -373,14 +410,15 @@ function wrapModel(name: string, inputShape: [number, number, number], run: (x: 
   } as FeatureNet;
 }
 
-/** `lenet` (the dataset's own), `lenet-<dataset>`, or a path to a TF.js model.json. */
+/** `lenet` or `mlp` (the dataset's own), `lenet-<dataset>`, `mlp-<dataset>`, or a path to a TF.js model.json. */
 export async function resolveFeatureNet(spec: string, opts: { dataset?: DatasetName; layer?: string; cache?: string; log?: boolean }): Promise<FeatureNet> {
   if (spec.endsWith('.json') || fs.existsSync(spec)) return loadTfjsFeatureNet(spec, opts.layer);
-  if (spec === 'lenet') {
-    if (!opts.dataset) throw new Error('--features lenet: which dataset? name it (lenet-mnist, lenet-fashion-mnist) or use a dataset as --real');
-    return lenetFor(opts.dataset, opts);
+  if ((FEATURE_FAMILIES as readonly string[]).includes(spec)) {
+    if (!opts.dataset) throw new Error(`--features ${spec}: which dataset? name it (${spec}-mnist, ${spec}-fashion-mnist) or use a dataset as --real`);
+    return lenetFor(opts.dataset, { ...opts, family: spec as FeatureFamily });
   }
-  const m = /^lenet-(.+)$/.exec(spec);
-  if (m && m[1] in LENET_RECIPES) return lenetFor(m[1] as DatasetName, opts);
-  throw new Error(`--features ${spec}: expected lenet, ${Object.keys(LENET_RECIPES).map((d) => `lenet-${d}`).join(', ')}, or a path to a TF.js model.json`);
+  const m = /^(lenet|mlp)-(.+)$/.exec(spec);
+  if (m && m[2] in recipesOf(m[1] as FeatureFamily)) return lenetFor(m[2] as DatasetName, { ...opts, family: m[1] as FeatureFamily });
+  const known = FEATURE_FAMILIES.flatMap((f) => Object.keys(recipesOf(f)).map((d) => `${f}-${d}`));
+  throw new Error(`--features ${spec}: expected ${FEATURE_FAMILIES.join(', ')}, ${known.join(', ')}, or a path to a TF.js model.json`);
 }

@@ -17,7 +17,7 @@ export interface ClaimContext {
    * A paired bootstrap over grid points generated from the same seeds and noise: `stat` of their
    * FIDs, with its 95% interval; undefined where the points' features were not kept.
    */
-  paired?: (points: string[], stat: (fids: number[]) => number) => (Interval & { value: number }) | undefined;
+  paired?: (points: string[], stat: (fids: number[]) => number, net?: string) => (Interval & { value: number }) | undefined;
 }
 
 const ci = (i: { value: number; low: number; high: number }) => `${f3(i.value)} [${f3(i.low)}, ${f3(i.high)}]`;
@@ -65,7 +65,9 @@ function interpAt(points: { gflop: number; value: number }[], c: number): number
 function computeMatched(rows: ResultRow[], exp: ClaimExperiment): Claim {
   const claim = 'At equal training compute, latent diffusion reaches better sample quality than pixel diffusion (the autoencoder makes each diffusion step cheaper).';
   const topic = 'compute-matched quality';
-  const fid = rows.filter((r) => family(r.metric) === 'fid' && r.train_gflop != null && r.sampler !== null);
+  // The first feature space's FID (the claims read one; contrasts read every one).
+  const first = rows.find((r) => family(r.metric) === 'fid')?.metric;
+  const fid = rows.filter((r) => r.metric === first && r.train_gflop != null && r.sampler !== null);
   const settings = [...new Set(fid.map((r) => `${r.sampler} ${r.steps}`))];
   const found: string[] = [];
   const diffs: { value: number; low: number; high: number }[] = [];
@@ -124,7 +126,9 @@ interface ClaimRows {
 
 function buildRawClaims(allRows: ResultRow[], rows: ResultRow[], exp: ClaimExperiment, ctx: ClaimContext): Claim[] {
   const byKind = (kind: string, pred: (r: ResultRow) => boolean) => rows.filter((r) => kindOf(exp, r.backend) === kind && pred(r));
-  const c: ClaimRows = { rows, ctx, byKind, fidRows: (kind) => byKind(kind, (r) => family(r.metric) === 'fid') };
+  // The claims read the first feature space's FID (eval.features' first network); contrasts read every one.
+  const first = rows.find((r) => family(r.metric) === 'fid')?.metric;
+  const c: ClaimRows = { rows, ctx, byKind, fidRows: (kind) => byKind(kind, (r) => r.metric === first) };
   const sampling = samplerClaim(c);
   return [generationClaim(c), densityClaim(c), speedClaim(c), ...(sampling ? [sampling] : []), noiseClaim(c), computeMatched(allRows, exp), modellingClaim(exp)];
 }
@@ -142,7 +146,7 @@ function generationClaim(c: ClaimRows): Claim {
     for (const p of pf) {
       const l = lf.find((x) => settingOf(x) === settingOf(p) && x.metric === p.metric);
       if (!l) continue;
-      const d = ctx.paired?.([p.point, l.point], (f) => f[0] - f[1]);
+      const d = ctx.paired?.([p.point, l.point], (f) => f[0] - f[1], p.metric.split('@')[1]);
       if (d) { diffs.push(d); shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} − latent ${f3(l.value)} = ${ci(d)}`); }
       else shown.push(`${p.sampler} ${p.steps} steps: pixel ${f3(p.value)} vs latent ${f3(l.value)} (no per-sample features kept: no interval)`);
     }
@@ -191,7 +195,8 @@ function samplerClaim(c: ClaimRows): Claim | undefined {
   const { rows } = c;
   // Sampling strategy: at the fewest steps, the best higher-order ODE solver against the best
   // ancestral (DDPM-style) sampler; both kinds must be in the grid.
-  const allFid = rows.filter((r) => family(r.metric) === 'fid' && r.steps !== null);
+  const first = rows.find((r) => family(r.metric) === 'fid')?.metric;
+  const allFid = rows.filter((r) => r.metric === first && r.steps !== null);
   const samplingClaim = 'Higher-order ODE solvers (DPM-Solver++, Heun) reach good quality in far fewer steps than DDPM-style ancestral sampling.';
   if (allFid.length) {
     const minSteps = Math.min(...allFid.map((r) => r.steps!));
@@ -227,7 +232,7 @@ function noiseClaim(c: ClaimRows): Claim {
       const pick = (rs: ResultRow[], steps: number) => rs.find((x) => `${x.sampler}|${x.seed}` === s && x.steps === steps)?.point;
       const pts = [pick(pr, lo), pick(pr, hi), pick(lr, lo), pick(lr, hi)];
       if (pts.some((x) => !x)) continue;
-      const d = ctx.paired?.(pts as string[], (f) => f[0] / f[1] - f[2] / f[3]);
+      const d = ctx.paired?.(pts as string[], (f) => f[0] / f[1] - f[2] / f[3], pr[0].metric.split('@')[1]);
       if (d) { degrCi.push(d); degrIntervals.push(`${s.split('|')[0]}: ${ci(d)}`); }
     }
   }

@@ -67,8 +67,8 @@ export interface ContrastResult {
 
 export interface ContrastContext {
   guards?: GuardResult[];
-  /** paired bootstrap replicates of these points' FIDs (undefined where the features were not kept) */
-  paired?: (points: string[]) => { values: number[]; replicates: number[][] } | undefined;
+  /** paired bootstrap replicates of these points' FIDs in one feature network's space (undefined where the features were not kept) */
+  paired?: (points: string[], net?: string) => { values: number[]; replicates: number[][] } | undefined;
   /** replicates for the parametric fallback, and its seed */
   replicates?: number;
   seed?: number;
@@ -143,7 +143,7 @@ function plan(spec: ContrastSpec, rows: ResultRow[], arm: 'a' | 'b'): ArmPlan | 
 /** Replicates of the arms' values: the paired bootstrap for FID, else draws from each row's own interval. */
 function replicatesOf(rows: ResultRow[], metric: string, ctx: ContrastContext): { values: number[]; replicates: number[][]; method: string } | string {
   if (family(metric) === 'fid' && ctx.paired) {
-    const p = ctx.paired(rows.map((r) => r.point));
+    const p = ctx.paired(rows.map((r) => r.point), metric.split('@')[1]);
     if (p) return { ...p, method: `paired bootstrap (${p.replicates.length} resamples; same seeds and noise across arms, one real resample per replicate)` };
   }
   const z = normalQuantile(0.975);

@@ -99,8 +99,8 @@ const Eval = z.strictObject({
   guardFactor: z.number().min(1).optional(),
   /** samples per sampler call at a grid point (default: 2¹⁶ latent pixels per call, 256 at 16×16); every sample has its own noise stream, so it changes no sample */
   batchSize: z.number().int().positive().optional(),
-  /** feature network: lenet (the dataset's) or a TF.js model.json path */
-  features: z.string().default('lenet'),
+  /** feature networks, each a feature space every quality metric is computed in: lenet, mlp (the dataset's own) or a TF.js model.json path; default both of difflab's */
+  features: z.union([z.string(), z.array(z.string()).min(1)]).default(['lenet', 'mlp']),
   /** the out-of-distribution test set of the 'ood' metric (its test split, the model's resize and channels) */
   ood: z.strictObject({ name: z.enum(DATASET_NAMES), dir: z.string().optional() }).optional(),
 });

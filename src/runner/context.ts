@@ -40,7 +40,7 @@ function needsOf(exp: ResolvedExperiment, points: GridPoint[]): Set<Need> {
  */
 export async function evaluationContext(exp: ResolvedExperiment, dir: string, root: string, points: GridPoint[], log: (l: string) => void): Promise<PreparedContext> {
   const runs = new Map<string, LoadedRun>();
-  const refs = new Map<string, RealReference>();
+  const refs = new Map<string, RealReference[]>();
   const cache = new Map<string, unknown>();
   const quality = (exp.grid?.metrics ?? []).filter(isQualityGroup);
   const ctx: PreparedContext = {
@@ -52,9 +52,12 @@ export async function evaluationContext(exp: ResolvedExperiment, dir: string, ro
       return runs.get(k)!;
     },
     reference(data) {
-      const ref = refs.get(JSON.stringify(data));
-      if (!ref) throw new Error(`no real reference was prepared for data ${JSON.stringify(data)}: the measurement must declare needs: ['references']`);
-      return ref;
+      return ctx.references(data)[0];
+    },
+    references(data) {
+      const r = refs.get(JSON.stringify(data));
+      if (!r) throw new Error(`no real reference was prepared for data ${JSON.stringify(data)}: the measurement must declare needs: ['references']`);
+      return r;
     },
     shared(key, make) {
       if (!cache.has(key)) cache.set(key, make());
@@ -62,33 +65,43 @@ export async function evaluationContext(exp: ResolvedExperiment, dir: string, ro
     },
     dispose() {
       for (const r of runs.values()) r.dispose();
-      for (const r of refs.values()) r.net.dispose();
+      for (const rs of refs.values()) for (const r of rs) r.net.dispose();
     },
   };
   if (needsOf(exp, points).has('references')) await prepareReferences(exp, dir, quality, refs, log);
   return ctx;
 }
 
-async function prepareReferences(exp: ResolvedExperiment, dir: string, quality: EvalContext['quality'], refs: Map<string, RealReference>, log: (l: string) => void): Promise<void> {
+async function prepareReferences(exp: ResolvedExperiment, dir: string, quality: EvalContext['quality'], refs: Map<string, RealReference[]>, log: (l: string) => void): Promise<void> {
   const floors: Floors = {}, floorsByData: Record<string, Floors> = {};
   for (const name of modelBackends(exp)) {
     const data = exp.models[name].data, dataKey = JSON.stringify(data);
     if (refs.has(dataKey)) continue;
-    const tf0 = performance.now();
-    const net = await resolveFeatureNet(exp.eval.features, { dataset: data.name });
-    const test = testImages(data, exp.eval.realN, 0), real = imagesOf(test);
-    const ref = realReference(net, real, quality.includes('class') ? test.labels : undefined);
-    refs.set(dataKey, ref);
+    const test = testImages(data, exp.eval.realN, 0), real = imagesOf(test), list: RealReference[] = [];
+    // Every feature space of eval.features (the LeNet and the MLP by default): each metric is
+    // computed, and its floor taken, in each, and a verdict needs them to agree.
+    for (const spec of featureSpecs(exp)) {
+      const tf0 = performance.now();
+      const net = await resolveFeatureNet(spec, { dataset: data.name });
+      const ref = realReference(net, real, quality.includes('class') ? test.labels : undefined);
+      list.push(ref);
+      log(`[features] ${netLabel(net)}: statistics of ${ref.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
+      writeNpy(path.join(dir, 'features', `real-${net.name}.npy`), Float32Array.from(ref.features.data), [ref.features.rows, ref.features.cols]);
+      if (!quality.length) continue;
+      const floor = qualityFloor(ref, data, exp.eval.n, { groups: quality, seed: exp.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap }, log);
+      for (const v of floor.values) floors[v.metric] = { value: v.value, low: v.low, high: v.high, n: floor.n };
+      // Per dataset too: models on other data (another resolution) have other floors.
+      for (const v of floor.values) floorsByData[dataKey] = { ...floorsByData[dataKey], [v.metric]: { value: v.value, low: v.low, high: v.high, n: floor.n } };
+    }
+    refs.set(dataKey, list);
     real.dispose();
-    log(`[features] ${netLabel(net)}: statistics of ${ref.n} real images, ${fmtSeconds((performance.now() - tf0) / 1000)}`);
-    writeNpy(path.join(dir, 'features', `real-${net.name}.npy`), Float32Array.from(ref.features.data), [ref.features.rows, ref.features.cols]);
-    if (!quality.length) continue;
-    const floor = qualityFloor(ref, data, exp.eval.n, { groups: quality, seed: exp.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap }, log);
-    for (const v of floor.values) floors[v.metric] = { value: v.value, low: v.low, high: v.high, n: floor.n };
-    // Per dataset too: models on other data (another resolution) have other floors.
-    for (const v of floor.values) floorsByData[dataKey] = { ...floorsByData[dataKey], [v.metric]: { value: v.value, low: v.low, high: v.high, n: floor.n } };
   }
   if (!quality.length) return;
   writeFileAtomic(path.join(dir, 'floors.json'), JSON.stringify(floors, null, 2) + '\n');
   writeFileAtomic(path.join(dir, 'floors-by-data.json'), JSON.stringify(floorsByData, null, 2) + '\n');
+}
+
+/** The feature networks of eval.features, as a list. */
+export function featureSpecs(exp: ResolvedExperiment): string[] {
+  return Array.isArray(exp.eval.features) ? exp.eval.features : [exp.eval.features];
 }

@@ -23,7 +23,7 @@ import { fmtSeconds } from './context.js';
 import { gridPoints } from './grid.js';
 import { gitCommit, metricsFile, resultFiles } from './location.js';
 import { MEASUREMENTS } from './measurements/index.js';
-import { safeFileName } from './measurements/common.js';
+import { featureFile, safeFileName } from './measurements/common.js';
 import type { ChartFamily, ChartInput } from './measurements/types.js';
 import { modelBackends, resolveModelDir } from './models.js';
 import { completePoints, joinResults, lockResults, readRows, writeRows } from './results.js';
@@ -93,31 +93,37 @@ export function joinInto(dir: string, log: (l: string) => void): ResultRow[] {
 }
 
 /**
- * Paired bootstrap replicates over a run's grid points from their kept features (features/<point>.npy)
- * and the real reference's: one real resample and one index resample shared by all points per
- * replicate; undefined where a point's features were not kept.
+ * Paired bootstrap replicates over a run's grid points from their kept features in one feature space
+ * (features/<point>@<net>.npy, or <point>.npy in runs written with one network) and the real
+ * reference's (features/real-<net>.npy): one real resample and one index resample shared by all
+ * points per replicate; undefined where a point's features were not kept.
  */
-function pairedReplicatesFrom(dir: string, exp: ResolvedExperiment): (points: string[]) => { values: number[]; replicates: number[][] } | undefined {
+function pairedReplicatesFrom(dir: string, exp: ResolvedExperiment): (points: string[], net?: string) => { values: number[]; replicates: number[][] } | undefined {
   const fdir = path.join(dir, 'features');
-  const reals = fs.existsSync(fdir) ? fs.readdirSync(fdir).filter((f) => f.startsWith('real-')) : [];
+  const reals = fs.existsSync(fdir) ? fs.readdirSync(fdir).filter((f) => f.startsWith('real-')).sort() : [];
   // Each feature file is read once, however many comparisons use it.
   const loaded = new Map<string, Matrix>();
   const load = (f: string) => {
     if (!loaded.has(f)) { const a = readNpy(f); loaded.set(f, matrix(a.shape[0], a.shape[1], a.data)); }
     return loaded.get(f)!;
   };
-  return (points) => {
-    const file = (p: string) => path.join(fdir, `${safeFileName(p)}.npy`);
-    if (reals.length !== 1 || points.some((p) => !fs.existsSync(file(p)))) return undefined;
-    return pairedFidReplicates(load(path.join(fdir, reals[0])), points.map((p) => load(file(p))), { replicates: exp.eval.bootstrap, seed: exp.seed });
+  return (points, net) => {
+    // The network: the one named, else the run's only (or first) one.
+    const real = net ? `real-${net}.npy` : reals[0];
+    if (!real || !reals.includes(real)) return undefined;
+    const name = real.slice('real-'.length, -'.npy'.length);
+    const file = (p: string) => [featureFile(dir, p, name), ...(reals.length === 1 ? [path.join(fdir, `${safeFileName(p)}.npy`)] : [])].find((f) => fs.existsSync(f));
+    const files = points.map(file);
+    if (files.some((f) => !f)) return undefined;
+    return pairedFidReplicates(load(path.join(fdir, real)), files.map((f) => load(f!)), { replicates: exp.eval.bootstrap, seed: exp.seed });
   };
 }
 
-/** The claims' paired statistic: `stat` of the points' FIDs with its normal bootstrap interval. */
+/** The claims' paired statistic: `stat` of the points' FIDs in a network's space with its normal bootstrap interval. */
 function pairedFrom(dir: string, exp: ResolvedExperiment): ClaimContext['paired'] {
   const reps = pairedReplicatesFrom(dir, exp);
-  return (points, stat) => {
-    const r = reps(points);
+  return (points, stat, net) => {
+    const r = reps(points, net);
     if (!r) return undefined;
     const value = stat(r.values);
     return { value, ...normal(value, r.replicates.map(stat), 0.95), replicates: r.replicates.length };

@@ -14,7 +14,7 @@ import { readJsonFile, writeFileAtomic } from '../../util/fs.js';
 import { writeNpy } from '../../util/npy.js';
 import { encodeGrid, gridScale } from '../../util/png.js';
 import { modelBackends } from '../models.js';
-import { safeFileName, samplingPoint, wanted } from './common.js';
+import { featureFile, safeFileName, samplingPoint, wanted } from './common.js';
 import type { ChartInput, Measurement } from './types.js';
 
 /** Each model's kind, resolution and real-data floors (per dataset), for the shift chart. */
@@ -49,11 +49,13 @@ export const sampleQuality: Measurement = {
     const t = g.metrics.includes('cost') ? timeSampling(run, { sampler: setting, steps: p.steps!, seed: p.seed, batchSize: exp.eval.batchSize }) : undefined;
     const common = { ...base, nfe: cost.nfe, seconds: t?.secondsPerSample ?? cost.secondsPerSample, gflop: cost.gflopPerSample };
     if (ctx.quality.length) {
-      const ref = ctx.reference(run.config.data), f = ref.net.features(images);
-      // The generated set's features, kept for paired comparisons between models (claims).
-      writeNpy(path.join(dir, 'features', `${safeFileName(p.key)}.npy`), Float32Array.from(f.features.data), [f.features.rows, f.features.cols]);
-      for (const v of qualityFromFeatures(ref, { ...f, labels }, { groups: ctx.quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
-        rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes, ...(v.referenceVariance !== undefined ? { reference_variance: v.referenceVariance } : {}) });
+      for (const ref of ctx.references(run.config.data)) {
+        const f = ref.net.features(images);
+        // The generated set's features in each feature space, kept for paired comparisons (claims, contrasts).
+        writeNpy(featureFile(dir, p.key, ref.net.name), Float32Array.from(f.features.data), [f.features.rows, f.features.cols]);
+        for (const v of qualityFromFeatures(ref, { ...f, labels }, { groups: ctx.quality, seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap })) {
+          rows.push({ ...common, metric: v.metric, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: v.notes, ...(v.referenceVariance !== undefined ? { reference_variance: v.referenceVariance } : {}) });
+        }
       }
     }
     if (t) {

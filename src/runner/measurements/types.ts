@@ -62,8 +62,10 @@ export interface EvalContext {
   quality: QualityGroup[];
   /** a trained model's weights at a checkpoint (null: the final one) and EMA (null: the classic one), loaded once */
   run(backend: string, checkpoint?: number | null, ema?: number | null): LoadedRun;
-  /** the real reference of a model's dataset (prepared when a measurement needs 'references') */
+  /** the real reference of a model's dataset on the first feature network (prepared when a measurement needs 'references') */
   reference(data: LoadedRun['config']['data']): RealReference;
+  /** the real references of a model's dataset on every feature network of eval.features, in order */
+  references(data: LoadedRun['config']['data']): RealReference[];
   /** a value computed once per run under `key` (e.g. a dataset several points read); plain data only */
   shared<T>(key: string, make: () => T): T;
 }
