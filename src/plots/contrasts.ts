@@ -306,7 +306,8 @@ export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ct
     let verdict: ContrastVerdict = verdicts.size === 1 ? ok[0].verdict : 'inconclusive';
     const models = new Set(ok.flatMap((o) => o.rows.map((r) => r.backend)));
     const blocking = failed.filter((g) => models.has(g.model));
-    if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.reason).join('; ')}`;
+    // The guard's reasons are in the report's box; the verdict names the models.
+    if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.model).join(', ')} not shown to be trained out (under-training guard)`;
     const first = ok[0];
     return {
       ...base, value: first.value, low: first.low, high: first.high, verdict,
