@@ -11,6 +11,7 @@ import { trainingGuard, type GuardResult } from '../metrics/guard.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { buildClaims, type ClaimContext } from '../plots/claims.js';
 import { computeContrasts, type ContrastResult } from '../plots/contrasts.js';
+import { collapseSeeds } from '../plots/seeds.js';
 import { writeCharts } from '../plots/render.js';
 import { renderReport } from '../plots/report.js';
 import { family, finalCheckpointRows, lossCurves, sampleGrids, schedulePlots, withSource, type Chart, type Floors, type GridImage } from '../plots/specs.js';
@@ -206,7 +207,9 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   const families = chartFamilies(exp);
   // The paper's figure is named under the charts that reproduce it, the measurements' own; not under
   // the training loss, the schedules or the sample grids.
-  const charts: Chart[] = families.flatMap((f) => f.draw(input).map((c) => (exp.paper && !RUN_CHARTS.includes(f) ? withSource(c, `${exp.paper.cite}, ${exp.paper.figure}`) : c)));
+  // Training-seed replicas are drawn as one series each, with their across-seed interval.
+  const drawn = { ...input, rows: collapseSeeds(input.rows), allRows: collapseSeeds(input.allRows) };
+  const charts: Chart[] = families.flatMap((f) => f.draw(drawn).map((c) => (exp.paper && !RUN_CHARTS.includes(f) ? withSource(c, `${exp.paper.cite}, ${exp.paper.figure}`) : c)));
   await writeCharts(path.join(dir, 'charts'), charts);
   const cfg = readJsonFile<{ configHash?: string }>(path.join(dir, 'config.json'), "the run's resolved experiment");
   const guarded = guards(input);

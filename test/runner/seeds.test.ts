@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ResultRow } from '../../src/metrics/result-row.js';
 import { computeContrasts, t975, type ContrastSpec } from '../../src/plots/contrasts.js';
+import { collapseSeeds } from '../../src/plots/seeds.js';
 import { loadExperiment } from '../../src/runner/config.js';
 import { runExperiment } from '../../src/runner/run.js';
 import { Rng } from '../../src/util/rng.js';
@@ -74,6 +75,18 @@ test('a seed-level contrast says how many seeds it rests on and names each seed'
   assert.match(c.basis, /3 training seeds resampled .*paired by seed.*; rests on 3 training seeds/);
   assert.match(c.detail, /a: seed 0 1\.30, seed 1 1\.31, seed 2 1\.29/);
   assert.ok(Math.abs(t975(2) - 4.303) < 1e-3 && Math.abs(t975(60) - 2.0003) < 2e-3, `${t975(60)}`);
+});
+
+test('charts draw a model\'s training seeds as one series at their mean, with the t interval across seeds', () => {
+  const rows = [row('a', 0, 1.0, 0.01), row('a', 1, 1.2, 0.01), row('a', 2, 1.1, 0.01), { ...row('b', 0, 2, 0.01), model: undefined, train_seed: undefined, backend: 'b' }];
+  const c = collapseSeeds(rows);
+  assert.is(c.length, 2);
+  assert.is(c[0].backend, 'a');
+  assert.ok(Math.abs(c[0].value - 1.1) < 1e-12);
+  // sd 0.1, t(2) = 4.303: 1.1 ± 0.2484.
+  assert.ok(Math.abs(c[0].ci_low! - (1.1 - 4.303 * 0.1 / Math.sqrt(3))) < 1e-3 && Math.abs(c[0].ci_high! - (1.1 + 4.303 * 0.1 / Math.sqrt(3))) < 1e-3, `${c[0].ci_low} ${c[0].ci_high}`);
+  assert.match(c[0].notes![0], /mean over 3 training seed\(s\) \(0, 1, 2\)/);
+  assert.is(c[1], rows[3]);
 });
 
 test.run();
