@@ -106,7 +106,10 @@ function computeMatched(rows: ResultRow[], exp: ClaimExperiment): Claim {
 export function buildClaims(allRows: ResultRow[], exp: ClaimExperiment, ctx: ClaimContext = {}): Claim[] {
   // The claims about finished models read each model's final checkpoint.
   const rows = finalCheckpointRows(allRows);
-  const claims = buildRawClaims(allRows, rows, exp, ctx);
+  // The claims compare the grid's models one by one: their intervals cover sampling noise only, and
+  // each comparison says so (a retrained model moves by more than that; contrasts over seeds: [...]
+  // model blocks cover it).
+  const claims = buildRawClaims(allRows, rows, exp, ctx).map((c) => (c.verdict === 'design fact' || c.topic === 'speed' ? c : { ...c, evidence: `${c.evidence}; one training seed per model: sampling noise only` }));
   // A comparison of models is read only when every model in it passed the under-training guard.
   const failed = (ctx.guards ?? []).filter((g) => !g.passed);
   if (!failed.length) return claims;
