@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, type ComputeBackend } from '../src/compute/backend.js';
 import { benchKernels } from './kernels.js';
+import { benchMetrics } from './metrics.js';
 import { benchSamplers } from './samplers.js';
 import { benchStartup } from './startup.js';
 import { benchTrain } from './train.js';
@@ -19,6 +20,18 @@ await yargs(hideBin(process.argv))
       .option('out', { type: 'string', default: 'results/bench', describe: 'directory for the JSON result' }),
     async (a) => {
       await benchKernels({ backends: a.backends as ComputeBackend[] | undefined, reps: a.reps, shipped: a.shipped, outDir: a.out });
+    },
+  )
+  .command(
+    'metrics',
+    'ms of covariance, eigendecomposition, FID, its bootstrap interval and FID∞ on d = 128 Gaussian features (1000 real, --n generated)',
+    (y) => y
+      .option('d', { type: 'number', default: 128, describe: 'feature dimension' })
+      .option('n', { type: 'number', default: 512, describe: 'generated rows' })
+      .option('rounds', { type: 'number', default: 10, describe: 'timed rounds (median reported)' })
+      .option('out', { type: 'string', default: 'results/bench', describe: 'directory for the JSON result' }),
+    async (a) => {
+      await benchMetrics({ d: a.d, n: a.n, rounds: a.rounds, outDir: a.out });
     },
   )
   .command(

@@ -109,6 +109,15 @@ export function samplerScales(values: readonly object[], field = 'sampler') {
   };
 }
 
+/**
+ * A metric's part of a chart's file name: its family on the LeNet (the names earlier runs used), the
+ * family and the network otherwise, so two feature spaces' charts do not overwrite each other.
+ */
+export const chartKey = (metric: string) => {
+  const [fam, net] = metric.split('@');
+  return !net || net.startsWith('lenet') ? fam : `${fam}-${net.replace(/[^\w.-]+/g, '_')}`;
+};
+
 /** The metric family: 'fid@lenet-mnist' → 'fid'. */
 export const family = (metric: string) => metric.split('@')[0];
 

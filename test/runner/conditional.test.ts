@@ -65,7 +65,7 @@ test('guidance and post-hoc EMA as grid axes: rows, NFE, class agreement with it
   const floors = JSON.parse(fs.readFileSync(path.join(r.dir, 'floors.json'), 'utf8'));
   assert.ok(floors['class_acc@lenet-mnist'].value > 0.9, JSON.stringify(floors['class_acc@lenet-mnist']));
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();
-  for (const c of ['quality-vs-guidance-class_acc.vl.json', 'quality-vs-guidance-fid.vl.json', 'quality-vs-guidance-fid_class.vl.json', 'quality-vs-ema-fid.vl.json']) assert.ok(charts.includes(c), charts.join(', '));
+  for (const c of ['quality-vs-guidance-class_acc.vl.json', 'quality-vs-guidance-fid.vl.json', 'quality-vs-guidance-fid_class.vl.json', 'quality-vs-ema-fid.vl.json', 'quality-vs-guidance-fid-mlp-mnist.vl.json']) assert.ok(charts.includes(c), charts.join(', '));
   const schema = JSON.parse(fs.readFileSync(packageFile('vega-lite', 'build/vega-lite-schema.json'), 'utf8'));
   const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false, logger: false }).compile(schema);
   for (const c of charts) assert.ok(validate(JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', c), 'utf8'))), `${c}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
@@ -73,7 +73,9 @@ test('guidance and post-hoc EMA as grid axes: rows, NFE, class agreement with it
   // Batch size 16 instead of all 40 at once: every sample, hence every feature row, is the same.
   const b = await runExperiment({ file: experiment('cond', { batchSize: 16 }), resultsRoot: path.join(dir, 'b'), log: () => {} });
   const feats = fs.readdirSync(path.join(r.dir, 'features')).filter((f) => !f.startsWith('real'));
-  assert.is(feats.length, 6);
+  // Six points, each in both feature spaces (the LeNet and the MLP).
+  assert.is(feats.length, 12);
+  assert.is(feats.filter((f) => f.endsWith('@mlp-mnist.npy')).length, 6);
   for (const f of feats) assert.equal(Array.from(readNpy(path.join(b.dir, 'features', f)).data), Array.from(readNpy(path.join(r.dir, 'features', f)).data), f);
 });
 

@@ -1,7 +1,7 @@
 // Likelihood charts: bits/dim per model, against training steps, and against FID.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRow } from '../../metrics/result-row.js';
-import { type Chart, SCHEMA, WIDTH, HEIGHT, heading, backendColors, family, shortName, qualityMetrics, type Floors, label } from '../vocabulary.js';
+import { type Chart, SCHEMA, WIDTH, HEIGHT, heading, backendColors, family, chartKey, shortName, qualityMetrics, type Floors, label } from '../vocabulary.js';
 
 /**
  * bits/dim per model, in the backends' colours, with 95% intervals (± 1.96 standard errors over the
@@ -89,7 +89,7 @@ export function likelihoodVsQuality(rows: ResultRow[], kindOf: (backend: string)
     const x = { field: 'bpd', type: 'quantitative', title: 'bits/dim (variational bound, test images; log scale)', scale: { type: 'log', nice: false, padding: 16 } };
     const y = { field: 'fid', type: 'quantitative', title: label(metric), scale: { zero: false } };
     out.push({
-      name: `likelihood-vs-quality-${family(metric)}`,
+      name: `likelihood-vs-quality-${chartKey(metric)}`,
       title: `bits/dim vs ${label(metric)}`,
       spec: {
         $schema: SCHEMA,

@@ -1,7 +1,7 @@
 // Sample-quality charts: FID/KID against NFE, cost, training compute and steps, guidance scale, EMA length and noise-schedule shift.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultRow } from '../../metrics/result-row.js';
-import { type Chart, SCHEMA, WIDTH, HEIGHT, PALETTE, linesWithPoints, heading, backendColors, samplerScales, family, shortName, qualityMetrics, type Floors, intervalAndFloor, ciNote, label, withoutGuidance } from '../vocabulary.js';
+import { type Chart, SCHEMA, WIDTH, HEIGHT, PALETTE, linesWithPoints, heading, backendColors, samplerScales, family, chartKey, shortName, qualityMetrics, type Floors, intervalAndFloor, ciNote, label, withoutGuidance } from '../vocabulary.js';
 
 /** One chart: a metric against a numeric setting (the x field of `values`), one line per backend and sampler setting. */
 function metricVsSetting(metric: string, values: Record<string, unknown>[], o: { name: string; title: string; subtitle: string; x: Record<string, unknown> }, floors?: Floors): Chart {
@@ -41,7 +41,7 @@ export function qualityVsGuidance(rows: ResultRow[], floors?: Floors): Chart[] {
     const values = guided.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: withoutGuidance(r.sampler, r.steps), w: r.guidance }));
     const better = family(metric) === 'class_acc' ? 'higher is better; bars: 95% Wilson interval; grey line: the network on real images' : `lower is better; ${family(metric) === 'fid' ? ciNote(metric) : 'mean over classes; grey line: real-data floor'}`;
     return metricVsSetting(metric, values, {
-      name: `quality-vs-guidance-${family(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
+      name: `quality-vs-guidance-${chartKey(metric)}`, title: `${label(metric)} vs classifier-free guidance scale`,
       subtitle: `${metric}, n = ${values[0]?.n} samples, classes balanced; ${better}`,
       x: { field: 'w', type: 'quantitative', title: 'guidance scale w (0 unconditional, 1 conditional)' },
     }, floors);
@@ -54,7 +54,7 @@ export function qualityVsEma(rows: ResultRow[], floors?: Floors): Chart[] {
   return qualityMetrics(sel).map((metric) => {
     const values = sel.filter((r) => r.metric === metric).map((r) => ({ ...valueRow(r), setting: `${r.sampler} ${r.steps} steps`, ema: r.ema }));
     return metricVsSetting(metric, values, {
-      name: `quality-vs-ema-${family(metric)}`, title: `${shortName(metric)} vs EMA length`,
+      name: `quality-vs-ema-${chartKey(metric)}`, title: `${shortName(metric)} vs EMA length`,
       subtitle: `${metric}, n = ${values[0]?.n}; weights reconstructed from power-function EMA snapshots; lower is better; ${ciNote(metric)}`,
       x: { field: 'ema', type: 'quantitative', scale: { type: 'log', nice: false, padding: 12 }, title: 'EMA length σ_rel (post-hoc, EDM2)' },
     }, floors);
@@ -71,7 +71,7 @@ export function qualityVsNfe(rows: ResultRow[], floors?: Floors): Chart[] {
     const color = { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) };
     const shape = { field: 'sampler', type: 'nominal', title: 'sampler', scale: samplerScales(values).shape, legend: { labelLimit: 400 } };
     return {
-      name: `quality-vs-nfe-${family(metric)}`,
+      name: `quality-vs-nfe-${chartKey(metric)}`,
       title: `${label(metric)} vs NFE`,
       spec: {
         $schema: SCHEMA,
@@ -108,7 +108,7 @@ export function costFrontier(rows: ResultRow[], floors?: Floors): Chart[] {
       const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
       const color = { field: 'backend', type: 'nominal', title: 'backend', scale: backendColors(values) };
       out.push({
-        name: `cost-frontier-${family(metric)}-${stem}`,
+        name: `cost-frontier-${chartKey(metric)}-${stem}`,
         title: `${label(metric)} vs ${title}`,
         spec: {
           $schema: SCHEMA,
@@ -152,7 +152,7 @@ function qualityVsTraining(rows: ResultRow[], floors: Floors | undefined, axis: 
     const multi = [...new Set(sel.map((r) => r.backend))].some((b) => new Set(sel.filter((r) => r.backend === b).map((r) => r.train_step)).size > 1);
     if (!multi) continue;
     out.push({
-      name: `quality-vs-training-${axis === 'gflop' ? 'compute' : 'steps'}-${family(metric)}`,
+      name: `quality-vs-training-${axis === 'gflop' ? 'compute' : 'steps'}-${chartKey(metric)}`,
       title: `${label(metric)} vs training ${axis === 'gflop' ? 'compute' : 'steps'}`,
       spec: {
         $schema: SCHEMA,
@@ -200,7 +200,7 @@ export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { k
     const x = { field: 'shift', type: 'quantitative', title: 'shift α (σ × α; log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.shift))] } };
     const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
     out.push({
-      name: `quality-vs-shift-${family(metric)}`,
+      name: `quality-vs-shift-${chartKey(metric)}`,
       title: `${label(metric)} vs sampling shift`,
       spec: {
         $schema: SCHEMA,
