@@ -304,7 +304,8 @@ export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ct
     // Several feature spaces must agree; otherwise the contrast is inconclusive.
     const verdicts = new Set(ok.map((o) => o.verdict));
     let verdict: ContrastVerdict = verdicts.size === 1 ? ok[0].verdict : 'inconclusive';
-    const models = new Set(ok.flatMap((o) => o.rows.map((r) => r.backend)));
+    // Reconstruction rows (an autoencoder's rFID, PSNR) do not depend on the diffusion stage the guard judges.
+    const models = new Set(ok.flatMap((o) => o.rows.filter((r) => !r.point.includes('|recon|')).map((r) => r.backend)));
     const blocking = failed.filter((g) => models.has(g.model));
     // The guard's reasons are in the report's box; the verdict names the models.
     if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.model).join(', ')} not shown to be trained out (under-training guard)`;

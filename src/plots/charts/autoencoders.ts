@@ -9,9 +9,11 @@ import { type Chart, SCHEMA, HEIGHT, heading, backendColors, label } from '../vo
  * exactly (rFID at its floor, PSNR ∞) and has no column.
  */
 export function autoencoderQuality(rows: ResultRow[]): Chart[] {
-  const rf = rows.filter((r) => /^rfid@/.test(r.metric));
+  // The first feature space's rFID (the results table has every space's).
+  const metric = rows.find((r) => /^rfid@/.test(r.metric))?.metric;
+  const rf = rows.filter((r) => r.metric === metric);
   if (!rf.length) return [];
-  const floorOf = (b: string) => rows.find((r) => r.backend === b && /^rfid-floor@/.test(r.metric));
+  const floorOf = (b: string) => rows.find((r) => r.backend === b && r.metric === metric!.replace('rfid@', 'rfid-floor@'));
   const psnr = rows.filter((r) => r.metric === 'psnr').map((r) => ({ backend: r.backend, value: r.value }));
   const values = rf.map((r) => ({ backend: r.backend, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value, floor: floorOf(r.backend)?.value ?? null }));
   const x = { field: 'backend', type: 'nominal', title: 'model', sort: values.map((v) => v.backend) };

@@ -20,7 +20,6 @@ export const reconstruction: Measurement = {
     const { exp } = ctx;
     const rows: ResultRow[] = [];
     const run = ctx.run(p.backend);
-    const ref = ctx.reference(run.config.data);
     const test = testImages(run.config.data, exp.eval.n, p.seed + 1), x = imagesOf(test);
     const t1 = performance.now();
     const xr = tf.tidy(() => run.backend.decode(run.backend.encode(x)).clipByValue(-1, 1) as tf.Tensor4D);
@@ -30,7 +29,7 @@ export const reconstruction: Measurement = {
     const common = { ...base, nfe: null, seconds, gflop: null, train_step: run.step, train_gflop: run.trainGflop };
     const q = { groups: ['fid' as const], seed: p.seed, kidSubsets: exp.eval.kidSubsets, kidSubsetSize: exp.eval.kidSubsetSize, bootstrap: exp.eval.bootstrap };
     // rFID: reconstructions against the reference; its floor: the same test images as they are.
-    for (const [suffix, imgs] of [['', xr], ['-floor', x]] as const) {
+    for (const ref of ctx.references(run.config.data)) for (const [suffix, imgs] of [['', xr], ['-floor', x]] as const) {
       for (const v of qualityFromFeatures(ref, ref.net.features(imgs), q)) {
         const [fam, net] = v.metric.split('@');
         rows.push({ ...common, metric: `r${fam}${suffix}@${net}`, value: v.value, std: v.std ?? null, ci_low: v.low ?? null, ci_high: v.high ?? null, n: v.n, unit: v.unit, notes: [...(v.notes ?? []), suffix ? 'the same test images unreconstructed: the floor of rFID at this n' : 'reconstructions of held-out test images (encoder mean, decoder)'] });
