@@ -308,7 +308,7 @@ export function computeContrasts(specs: ContrastSpec[], allRows: ResultRow[], ct
     const models = new Set(ok.flatMap((o) => o.rows.filter((r) => !r.point.includes('|recon|')).map((r) => r.backend)));
     const blocking = failed.filter((g) => models.has(g.model));
     // The guard's reasons are in the report's box; the verdict names the models.
-    if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.model).join(', ')} not shown to be trained out (under-training guard)`;
+    if (blocking.length) verdict = `not judged: ${blocking.map((g) => g.model).join(', ')} not shown to be trained out (under-training guard); the interval alone reads ${verdict}`;
     const first = ok[0];
     return {
       ...base, value: first.value, low: first.low, high: first.high, verdict,

@@ -103,7 +103,7 @@ test('a contrast with a model the guard did not pass is shown but not judged; mi
   const rows = [row('a', 'bits_per_dim', 1.2, { std: 0.01 }), row('b', 'bits_per_dim', 1.0, { std: 0.01 })];
   const spec: ContrastSpec = { name: 'x', metric: 'bits_per_dim', statistic: 'difference', a: { backend: 'a' }, b: { backend: 'b' }, predicts: 'above' };
   const c = computeContrasts([spec], rows, { guards: [{ model: 'b', passed: false, reason: 'b not shown to be trained out (loss still falling)' }] })[0];
-  assert.is(c.verdict, 'not judged: b not shown to be trained out (under-training guard)');
+  assert.is(c.verdict, 'not judged: b not shown to be trained out (under-training guard); the interval alone reads reproduces');
   assert.ok(c.value !== undefined);
   assert.match(c.basis, /one training seed: sampling noise only/);
   assert.match(computeContrasts([{ ...spec, b: { backend: 'zz' } }], rows)[0].verdict, /^not measured: arm b \(zz\) has no bits_per_dim rows/);
