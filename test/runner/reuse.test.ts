@@ -73,10 +73,11 @@ test('latent models with the same seed, data and vae block train one autoencoder
   assert.not.ok(fs.readFileSync(path.join(da, 'diffusion', 'step-000003.safetensors')).equals(fs.readFileSync(path.join(db, 'diffusion', 'step-000003.safetensors'))));
 
   // Reconstructions: one point per model, rFID and its floor (the same test images unreconstructed).
+  // One rFID per feature space (the LeNet and the MLP), each with the floor in that space.
   const rf = r.rows.filter((x) => x.metric.startsWith('rfid@'));
-  assert.equal(rf.map((x) => x.backend).sort(), ['a', 'b']);
+  assert.equal(rf.map((x) => `${x.backend} ${x.metric}`).sort(), ['a rfid@lenet-mnist', 'a rfid@mlp-mnist', 'b rfid@lenet-mnist', 'b rfid@mlp-mnist']);
   for (const x of rf) {
-    const floor = r.rows.find((y) => y.backend === x.backend && y.metric.startsWith('rfid-floor@'))!;
+    const floor = r.rows.find((y) => y.backend === x.backend && y.metric === x.metric.replace('rfid@', 'rfid-floor@'))!;
     assert.ok(x.value > floor.value, `${x.backend}: rFID ${x.value} above its floor ${floor.value} for a 3-step autoencoder`);
   }
   const psnr = r.rows.filter((x) => x.metric === 'psnr');

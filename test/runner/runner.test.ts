@@ -157,7 +157,8 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
   for (const row of rows) assert.ok(Math.abs(row.train_gflop! - (3 * flops * 8 * row.train_step!) / 1e9) < 1e-9, JSON.stringify(row));
   assert.equal([...new Set(rows.map((x) => x.train_step))], [2, 4]);
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();
-  assert.equal(charts, ['quality-vs-nfe-fid.vl.json', 'quality-vs-training-compute-fid.vl.json']);
+  // One chart per feature space (eval.features defaults to the LeNet and the MLP); the LeNet's keep their names.
+  assert.equal(charts, ['quality-vs-nfe-fid-mlp-mnist.vl.json', 'quality-vs-nfe-fid.vl.json', 'quality-vs-training-compute-fid-mlp-mnist.vl.json', 'quality-vs-training-compute-fid.vl.json']);
   // quality vs NFE compares finished models: only the final checkpoint's rows go into it.
   const nfeSpec = JSON.parse(fs.readFileSync(path.join(r.dir, 'charts', 'quality-vs-nfe-fid.vl.json'), 'utf8'));
   assert.is(nfeSpec.layer[0].data.values.length, 1);
