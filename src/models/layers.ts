@@ -6,7 +6,8 @@ import { tf } from '../compute/backend.js';
 import { fusedGroupNorm, fusedGroupNormAvailable } from '../compute/wasm-groupnorm.js';
 import { Rng } from '../util/rng.js';
 
-export type Init = 'fan-avg' | 'zeros' | 'ones';
+/** 'normal-0.02': N(0, 0.02²), the transformers' embedding init (DiT's label table and timestep MLP). */
+export type Init = 'fan-avg' | 'zeros' | 'ones' | 'normal-0.02';
 
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
@@ -28,6 +29,7 @@ export class ParamStore {
       const limit = Math.sqrt(3 / ((fanIn + fanOut) / 2));
       for (let i = 0; i < size; i++) v[i] = (2 * this.rng.uniform() - 1) * limit;
     }
+    if (init === 'normal-0.02') for (let i = 0; i < size; i++) v[i] = 0.02 * this.rng.normal();
     // Unnamed for tfjs: its variable names are global to the process, so two live models would clash.
     const init0 = tf.tensor(v, shape);
     const variable = tf.variable(init0, true);
