@@ -10,6 +10,7 @@ import { loadTrainConfig, type TrainConfigT } from '../src/train/config.js';
 import { DiffusionModel } from '../src/backends/diffusion-model.js';
 import { buildVae } from '../src/backends/latent.js';
 import { writeTorchExport } from '../src/interop/torch.js';
+import { DiT } from '../src/models/dit.js';
 import { diffusionTask, REPLICA_MODULE } from '../src/backends/stages.js';
 import { train, type TrainTask } from '../src/train/trainer.js';
 import { FlatUpdate, readFlat } from '../src/train/fused-update.js';
@@ -72,7 +73,8 @@ function subject(file: string, kind: 'pixel' | 'latent'): Subject {
   const model = new DiffusionModel(cfg.diffusion, { size, channels }, cfg.seed);
   // The step's cost does not depend on the pixel values: 512 random items in [−1, 1].
   const data = tf.tensor4d(new Rng(1).normals(512 * size * size * channels).map(Math.tanh), [512, size, size, channels]);
-  const label = kind === 'pixel' ? `pixel UNet (${file})` : `latent UNet (${file})`;
+  const arch = model.net instanceof DiT ? 'DiT' : 'UNet';
+  const label = `${kind} ${arch} (${file})`;
   return { label, cfg, model, data, size, channels, decode, dispose: () => { model.dispose(); data.dispose(); vaeDispose(); } };
 }
 
@@ -144,7 +146,8 @@ function torchStep(s: Subject, batch: number, steps: number, python: string, mal
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-torch-'));
   try {
     const file = path.join(dir, 'unet.safetensors');
-    writeTorchExport(file, { unet: { config: s.model.unet.config, params: s.model.unet.params.vars }, config: s.cfg, weights: 'model', step: 0 });
+    const net = s.model.net;
+    writeTorchExport(file, { ...(net instanceof DiT ? { dit: { config: net.config, params: net.params.vars, posEmbed: net.posEmbed } } : { unet: { config: net.config, params: net.params.vars } }), config: s.cfg, weights: 'model', step: 0 });
     const script = new URL('./torch/train_step.py', import.meta.url).pathname;
     // `threads` everywhere: torch's intra-op pool, OpenMP and OpenBLAS's own threads. glibc told to
     // keep freed memory (as PyTorch's CPU performance guide advises, or jemalloc): with its defaults
@@ -178,7 +181,7 @@ export async function benchTrain(opts: {
     for (const kind of opts.models) {
       const s = subject(kind === 'pixel' ? opts.pixel : opts.latent, kind);
       try {
-        const flops = s.model.unet.flopsPerImage();
+        const flops = s.model.net.flopsPerImage();
         // Rounds interleave the thread counts (and PyTorch): this machine's speed drifts between runs.
         const times = new Map<number, number[]>(opts.workers.map((w) => [w, []]));
         // PyTorch at each thread count difflab is timed at (its intra-op threads against difflab's replicas).
@@ -202,7 +205,7 @@ export async function benchTrain(opts: {
         const one = times.has(1) ? median(times.get(1)!) : undefined;
         const sampleMs = median(Array.from({ length: 3 }, () => {
           const x = s.data.slice(0, Math.min(opts.batch, 512)) as tf.Tensor4D, t = tf.fill([x.shape[0]], 500);
-          const t0 = performance.now(); const y = s.model.unet.forward(x, t as tf.Tensor1D); y.dataSync();
+          const t0 = performance.now(); const y = s.model.net.forward(x, t as tf.Tensor1D); y.dataSync();
           tf.dispose([x, t, y]);
           return performance.now() - t0;
         }));

@@ -1,10 +1,14 @@
-"""PyTorch definitions of difflab's UNet and KL autoencoder, for weights exported with
+"""PyTorch definitions of difflab's UNet, DiT and KL autoencoder, for weights exported with
 `difflab export --format torch` (safetensors, PyTorch layout: OIHW convolutions, [out, in] linear
 weights, GroupNorm weight/bias, NCHW activations).
 
     from difflab_torch import load_export
-    models, config = load_export("run.safetensors")      # {"unet": UNet, "vae": KLAutoencoder (latent runs)}
-    F = models["unet"](x_nchw, c_noise, labels)           # the network behind the denoiser, F(c_in·x, c_noise)
+    models, config = load_export("run.safetensors")      # {"unet": UNet or "dit": DiT, "vae": KLAutoencoder (latent runs)}
+    F = models["net"](x_nchw, c_noise, labels)            # the network behind the denoiser, F(c_in·x, c_noise)
+
+The DiT's state-dict names, shapes and constructor arguments are facebookresearch/DiT's (models.py):
+an export of a plain DiT (no bottleneck, label tokens or long skips) loads into that class with
+strict=True as well.
 
 The modules mirror src/models/unet.ts, src/models/vae.ts and src/models/layers.ts operation for
 operation (TensorFlow-style 'same' padding of the stride-2 convolutions included), so their outputs
@@ -19,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["UNet", "KLAutoencoder", "load_export", "read_safetensors", "norm_groups"]
+__all__ = ["UNet", "DiT", "KLAutoencoder", "load_export", "read_safetensors", "norm_groups"]
 
 
 def read_safetensors(path):
@@ -225,6 +229,119 @@ class UNet(nn.Module):
         return conv_same(self._get("out.conv"), F.silu(self._get("out.norm")(h)))
 
 
+class _Namespace(nn.Module):
+    """An empty module that only groups children, so state-dict keys read like DiT's."""
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block: LayerNorm (no affine) → modulate → attention / GELU-tanh MLP, each gated."""
+
+    def __init__(self, h, heads, mlp_hidden, skip=False):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(h, elementwise_affine=False, eps=1e-6)
+        self.attn = _Namespace()
+        self.attn.qkv = nn.Linear(h, 3 * h)
+        self.attn.proj = nn.Linear(h, h)
+        self.norm2 = nn.LayerNorm(h, elementwise_affine=False, eps=1e-6)
+        self.mlp = _Namespace()
+        self.mlp.fc1 = nn.Linear(h, mlp_hidden)
+        self.mlp.fc2 = nn.Linear(mlp_hidden, h)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(h, 6 * h))
+        if skip:
+            self.skip_linear = nn.Linear(2 * h, h)
+
+    def forward(self, x, c, skip=None):
+        if skip is not None:
+            x = self.skip_linear(torch.cat([x, skip], dim=-1))
+        n, length, h = x.shape
+        sa, ca, ga, sm, cm, gm = self.adaLN_modulation(c).unsqueeze(1).chunk(6, dim=-1)
+        z = self.norm1(x) * (1 + ca) + sa
+        q, k, v = self.attn.qkv(z).reshape(n, length, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        if hasattr(F, "scaled_dot_product_attention"):  # torch ≥ 2.0's fused kernel, as timm uses it
+            a = F.scaled_dot_product_attention(q, k, v)
+        else:
+            a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1) @ v
+        a = a.transpose(1, 2).reshape(n, length, h)
+        x = x + ga * self.attn.proj(a)
+        z = self.norm2(x) * (1 + cm) + sm
+        return x + gm * self.mlp.fc2(F.gelu(self.mlp.fc1(z), approximate="tanh"))
+
+
+class DiT(nn.Module):
+    """src/models/dit.ts: forward(x [N, C, H, W], c_noise [N], labels [N] or None) → F, NCHW.
+
+    Constructor arguments as DiT's (learn_sigma must be off), plus difflab's options: bottleneck
+    (JiT's p²·C → r → width patch embedding), label_tokens (the label as in-context tokens),
+    long_skips (U-ViT) and conditional (false: an unconditional model, whose null row is zero).
+    """
+
+    def __init__(self, input_size, patch_size, in_channels, hidden_size, depth, num_heads, mlp_ratio=4.0,
+                 class_dropout_prob=0.1, num_classes=0, learn_sigma=False, bottleneck=None, label_tokens=None,
+                 long_skips=False, conditional=True, **_):
+        super().__init__()
+        if learn_sigma:
+            raise ValueError("difflab's DiT predicts no variance: learn_sigma must be False")
+        h, p = hidden_size, patch_size
+        self.p, self.c, self.h, self.depth = p, in_channels, h, depth
+        self.num_classes, self.label_tokens, self.long_skips = num_classes, label_tokens, long_skips
+        self.grid = input_size // p
+        self.x_embedder = _Namespace()
+        if bottleneck:
+            self.x_embedder.proj1 = nn.Conv2d(in_channels, bottleneck, p, stride=p, bias=False)
+            self.x_embedder.proj2 = nn.Conv2d(bottleneck, h, 1)
+        else:
+            self.x_embedder.proj = nn.Conv2d(in_channels, h, p, stride=p)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid ** 2, h), requires_grad=False)
+        self.t_embedder = _Namespace()
+        self.t_embedder.mlp = nn.Sequential(nn.Linear(256, h), nn.SiLU(), nn.Linear(h, h))
+        self.y_embedder = _Namespace()
+        self.y_embedder.embedding_table = nn.Embedding(num_classes + (class_dropout_prob > 0), h)
+        if label_tokens:
+            self.y_embedder.token_pos = nn.Parameter(torch.zeros(label_tokens, h))
+        half = depth // 2
+        self.skip_from = [depth - 1 - i if long_skips and i >= depth - half else None for i in range(depth)]
+        mlp_hidden = int(h * mlp_ratio)
+        self.blocks = nn.ModuleList([DiTBlock(h, num_heads, mlp_hidden, self.skip_from[i] is not None) for i in range(depth)])
+        self.final_layer = _Namespace()
+        self.final_layer.norm_final = nn.LayerNorm(h, elementwise_affine=False, eps=1e-6)
+        self.final_layer.linear = nn.Linear(h, p * p * in_channels)
+        self.final_layer.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(h, 2 * h))
+
+    @property
+    def in_channels(self):
+        return self.c
+
+    def forward(self, x, c_noise, labels=None):
+        n = x.shape[0]
+        e = self.x_embedder
+        tok = e.proj2(e.proj1(x)) if hasattr(e, "proj1") else e.proj(x)
+        tok = tok.flatten(2).transpose(1, 2) + self.pos_embed
+        c = self.t_embedder.mlp(timestep_embedding(c_noise, 256))
+        if labels is None:
+            labels = torch.full((n,), self.num_classes, dtype=torch.long)
+        y = self.y_embedder.embedding_table(labels.long())
+        k = 0
+        if self.label_tokens:
+            k = self.label_tokens
+            tok = torch.cat([y[:, None, :] + self.y_embedder.token_pos[None], tok], dim=1)
+        else:
+            c = c + y
+        saved = []
+        for i, block in enumerate(self.blocks):
+            src = self.skip_from[i]
+            tok = block(tok, c, saved[src] if src is not None else None)
+            if self.long_skips and i < self.depth // 2:
+                saved.append(tok)
+        tok = tok[:, k:]
+        f = self.final_layer
+        shift, scale = f.adaLN_modulation(c).unsqueeze(1).chunk(2, dim=-1)
+        out = f.linear(f.norm_final(tok) * (1 + scale) + shift)
+        g, p = self.grid, self.p
+        # tokens (patch row, patch column, channel) → NCHW, as DiT's unpatchify
+        return out.reshape(n, g, g, p, p, self.c).permute(0, 5, 1, 3, 2, 4).reshape(n, self.c, g * p, g * p)
+
+
 class KLAutoencoder(nn.Module):
     """src/models/vae.ts: encode(x) → (mean, logvar), decode(z) → x̂, NCHW."""
 
@@ -300,10 +417,14 @@ def load_export(path):
     config = json.loads(meta["config"])
     shapes = json.loads(meta["shapes"])
     models = {}
-    u = shapes["unet"]
-    unet = UNet(**u)
-    unet.tree.load_state_dict(_strip("unet.", tensors), strict=True)
-    models["unet"] = unet.eval()
+    if "unet" in shapes:
+        unet = UNet(**shapes["unet"])
+        unet.tree.load_state_dict(_strip("unet.", tensors), strict=True)
+        models["unet"] = models["net"] = unet.eval()
+    if "dit" in shapes:
+        dit = DiT(**shapes["dit"], **shapes.get("dit_options", {}))
+        dit.load_state_dict(_strip("dit.", tensors), strict=True)
+        models["dit"] = models["net"] = dit.eval()
     if "vae" in shapes:
         vae = KLAutoencoder(**shapes["vae"])
         vae.tree.load_state_dict(_strip("vae.", tensors), strict=True)

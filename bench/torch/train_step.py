@@ -1,4 +1,4 @@
-"""The training step of an exported difflab UNet, timed in PyTorch: the reference for
+"""The training step of an exported difflab UNet or DiT, timed in PyTorch: the reference for
 `npm run bench -- train --against torch`.
 
     /usr/bin/python3 bench/torch/train_step.py EXPORT.safetensors --size 16 --batch 32 --steps 7 --threads 1
@@ -56,12 +56,14 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     models, _ = load_export(a.export)
-    net = models["unet"].train()
-    for p in net.parameters():
+    net = models["net"].train()
+    # Every parameter trains but a DiT's fixed position embedding (as in difflab and DiT).
+    params = [p for name, p in net.named_parameters() if name != "pos_embed"]
+    for p in params:
         p.requires_grad_(True)
-    ema = [p.detach().clone() for p in net.parameters()]
-    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.0)
-    u = net.tree["in"].weight.shape[1]
+    ema = [p.detach().clone() for p in params]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    u = net.tree["in"].weight.shape[1] if "unet" in models else net.in_channels
     size = a.size
     # The discrete VP schedule (DDPM's linear, LDM's scaled-linear, Nichol & Dhariwal's cosine).
     T = a.T
@@ -96,11 +98,11 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         t2 = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), a.clip)
+        torch.nn.utils.clip_grad_norm_(params, a.clip)
         opt.step()
         with torch.no_grad():
             torch._foreach_mul_(ema, a.ema)
-            torch._foreach_add_(ema, [p.detach() for p in net.parameters()], alpha=1 - a.ema)
+            torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - a.ema)
         t3 = time.perf_counter()
         return (t3 - t0) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
 
@@ -110,7 +112,7 @@ def main():
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
     print(json.dumps({"torch": torch.__version__, "blas": blas(), "threads": torch.get_num_threads(), "batch": a.batch,
                       "msPerStep": med[0], "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
-                      "params": sum(p.numel() for p in net.parameters()), "objective": a.objective,
+                      "params": sum(p.numel() for p in params), "objective": a.objective,
                       "malloc": os.environ.get("GLIBC_TUNABLES", "glibc defaults")}))
 
 

@@ -1,4 +1,4 @@
-// The diffusion half of the pixel and latent backends: a UNet behind an objective's preconditioning,
+// The diffusion half of the pixel and latent backends: a UNet or a DiT behind an objective's preconditioning,
 // with the training policy (noise levels, weighting) and sampling defaults its config names. Built
 // the same way for training and for loading.
 import { tf } from '../compute/backend.js';
@@ -7,6 +7,7 @@ import { noiseLevels } from '../diffusion/noise-levels.js';
 import { getObjective, type ObjectiveContext } from '../diffusion/objectives/index.js';
 import { discreteSchedule, type DiscreteSchedule } from '../diffusion/schedules.js';
 import { describeWeighting } from '../diffusion/weighting.js';
+import { DiT } from '../models/dit.js';
 import { UNet } from '../models/unet.js';
 import type { DiffusionConfigT } from '../train/config.js';
 import type { Rng } from '../util/rng.js';
@@ -15,8 +16,22 @@ import type { SamplingModel } from './types.js';
 /** The reference schedule of objectives without one: the bits/dim bound is evaluated on its steps. */
 export const REFERENCE_SCHEDULE = { name: 'linear', T: 1000 } as const;
 
+/** The network F behind the denoiser: the UNet (default) or a DiT (`model.arch: dit`). */
+export type Backbone = UNet | DiT;
+
+/** Builds the configured backbone for inputs of `shape` (pixels, or the autoencoder's latents). */
+export function buildBackbone(cfg: DiffusionConfigT, shape: { size: number; channels: number }, seed: number): Backbone {
+  const io = { imageSize: shape.size, inChannels: shape.channels, outChannels: shape.channels, numClasses: cfg.conditioning?.classes };
+  const m = cfg.model;
+  if (m.arch === 'dit') {
+    const { arch: _arch, ...dit } = m;
+    return new DiT({ ...io, ...dit }, seed);
+  }
+  return new UNet({ ...io, ...m }, seed);
+}
+
 export class DiffusionModel {
-  readonly unet: UNet;
+  readonly net: Backbone;
   readonly denoiser: PreconditionedDenoiser;
   readonly policy: TrainingPolicy;
   readonly sampling: SamplingModel;
@@ -24,12 +39,12 @@ export class DiffusionModel {
   readonly boundSchedule: DiscreteSchedule;
 
   constructor(readonly cfg: DiffusionConfigT, shape: { size: number; channels: number }, seed: number) {
-    this.unet = new UNet({ imageSize: shape.size, inChannels: shape.channels, outChannels: shape.channels, ...cfg.model, numClasses: cfg.conditioning?.classes }, seed + 23);
+    this.net = buildBackbone(cfg, shape, seed + 23);
     const objective = getObjective(cfg.objective.name);
     const schedule = cfg.schedule ? discreteSchedule(cfg.schedule.name, { T: cfg.schedule.T, zeroTerminalSnr: cfg.schedule.zeroTerminalSnr }) : undefined;
     const ctx: ObjectiveContext = { schedule, sigmaData: cfg.objective.sigmaData };
-    const unet = this.unet;
-    this.denoiser = new PreconditionedDenoiser((x, c, o) => unet.forward(x, c, { training: o.training, seed: o.seed, cond: o.cond }), objective, ctx);
+    const net = this.net;
+    this.denoiser = new PreconditionedDenoiser((x, c, o) => net.forward(x, c, { training: o.training, seed: o.seed, cond: o.cond }), objective, ctx);
     const levels = noiseLevels(cfg.noise, objective, ctx);
     this.policy = { levels, weighting: cfg.weighting, offsetNoise: cfg.offsetNoise };
     this.boundSchedule = schedule ?? discreteSchedule(REFERENCE_SCHEDULE.name, { T: REFERENCE_SCHEDULE.T });
@@ -67,6 +82,6 @@ export class DiffusionModel {
   }
 
   dispose(): void {
-    this.unet.dispose();
+    this.net.dispose();
   }
 }

@@ -56,7 +56,7 @@ export class LatentBackend implements ModelBackend {
     const v = vae.config;
     this.dataShape = [v.imageSize, v.imageSize, v.inChannels];
     this.latentShape = [vae.latentSize, vae.latentSize, v.latentChannels];
-    const m = model.unet.config;
+    const m = model.net.config;
     if (m.imageSize !== vae.latentSize || m.inChannels !== v.latentChannels || m.outChannels !== v.latentChannels) {
       throw new Error(`latent model: the UNet must take ${vae.latentSize}×${vae.latentSize}×${v.latentChannels} latents, got ${m.imageSize}×${m.imageSize}×${m.inChannels} → ${m.outChannels}`);
     }
@@ -76,7 +76,7 @@ export class LatentBackend implements ModelBackend {
   }
 
   cost() {
-    return { denoiserGflop: this.model.unet.flopsPerImage() / 1e9, decoderGflop: this.vae.flopsPerImage().decoder / 1e9 };
+    return { denoiserGflop: this.model.net.flopsPerImage() / 1e9, decoderGflop: this.vae.flopsPerImage().decoder / 1e9 };
   }
 
   bitsPerDim(x: tf.Tensor4D, opts: BitsPerDimOptions) {
@@ -163,7 +163,7 @@ export const latent: BackendEntry = {
     const vae = buildVae(vcfg, probe.h, probe.c);
     loadWeights(vaeBase, vae.params.vars, 'model');
     const model = new DiffusionModel(cfg.diffusion, { size: vae.latentSize, channels: vae.config.latentChannels }, cfg.seed);
-    loadWeights(base, model.unet.params.vars, weights);
+    loadWeights(base, model.net.params.vars, weights);
     const vf = vae.flopsPerImage();
     const vaeGflop = (3 * (vf.encoder + vf.decoder) * vcfg.vae!.train.batchSize * vmeta.step + vf.encoder * trainImagesOf(cfg)) / 1e9;
     const backend = new LatentBackend(vae, cfg.scaleFactor!, model);

@@ -14,7 +14,7 @@ export class PixelBackend implements ModelBackend {
   readonly clipDenoised: [number, number] = [-1, 1];
 
   constructor(readonly model: DiffusionModel) {
-    const c = model.unet.config;
+    const c = model.net.config;
     this.dataShape = [c.imageSize, c.imageSize, c.inChannels];
     this.latentShape = this.dataShape;
   }
@@ -27,7 +27,7 @@ export class PixelBackend implements ModelBackend {
   decode(z: tf.Tensor): tf.Tensor { return z.clone(); }
 
   cost() {
-    return { denoiserGflop: this.model.unet.flopsPerImage() / 1e9, decoderGflop: 0 };
+    return { denoiserGflop: this.model.net.flopsPerImage() / 1e9, decoderGflop: 0 };
   }
 
   bitsPerDim(x: tf.Tensor4D, opts: BitsPerDimOptions) {
@@ -56,7 +56,7 @@ export const pixel: BackendEntry = {
   load(_dir, base, meta, weights) {
     const cfg = meta.config, shape = trainingShape(cfg);
     const model = new DiffusionModel(cfg.diffusion, { size: shape.h, channels: shape.c }, cfg.seed);
-    loadWeights(base, model.unet.params.vars, weights);
+    loadWeights(base, model.net.params.vars, weights);
     const backend = new PixelBackend(model);
     return { backend, config: cfg, step: meta.step, trainGflop: diffusionGflop(model, cfg, meta.step), dispose: () => backend.dispose() };
   },

@@ -31,7 +31,7 @@ export const replicaTask: ReplicaTaskBuilder = async (r, data, labels) => {
 /** The diffusion loss on batches of `data` (with their labels, for a class-conditional model). */
 export function diffusionTask(model: DiffusionModel, data: tf.Tensor4D, labels?: Int32Array): TrainTask {
   return {
-    params: model.unet.params.vars, datasetSize: data.shape[0],
+    params: model.net.params.vars, datasetSize: data.shape[0],
     loss: (idx, rng, seed) => tf.tidy(() => model.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, seed, labels && Int32Array.from(idx, (i) => labels[i]))),
   };
 }
@@ -52,7 +52,7 @@ export function trainDiffusionStage(model: DiffusionModel, data: tf.Tensor4D, cf
 
 /** Training compute of a diffusion stage in GFLOP: 3 × forward FLOPs × batch × steps. */
 export function diffusionGflop(model: DiffusionModel, cfg: TrainConfigT, step: number): number {
-  return (3 * model.unet.flopsPerImage() * cfg.diffusion.train.batchSize * step) / 1e9;
+  return (3 * model.net.flopsPerImage() * cfg.diffusion.train.batchSize * step) / 1e9;
 }
 
 /** Training images the run saw: recorded in the checkpoint; older runs count their dataset once. */

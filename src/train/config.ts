@@ -83,20 +83,59 @@ function fromLegacy(d: unknown): unknown {
   return out;
 }
 
+/** The DDPM/ADM UNet (src/models/unet.ts), the default backbone; `arch: unet` may be written out. */
+const UNetModel = z.strictObject({
+  arch: z.literal('unet'),
+  channels: z.number().int().positive().max(1024).default(32),
+  channelMult: z.array(z.number().int().positive().max(16)).min(1).max(6).default([1, 2, 2]),
+  numResBlocks: z.number().int().positive().max(8).default(1),
+  attentionResolutions: z.array(z.number().int().positive()).default([]),
+  dropout: z.number().min(0).max(1).default(0),
+  heads: z.number().int().positive().max(64).default(1),
+  /**
+   * time/class embedding as scale and shift after each residual block's second GroupNorm (ADM);
+   * runs saved before this option existed load with false, the embedding added before the norm
+   */
+  scaleShiftNorm: z.boolean().default(true),
+});
+
+/** The diffusion transformer of Peebles & Xie 2023 (src/models/dit.ts), with JiT's and U-ViT's options. */
+const DiTModel = z.strictObject({
+  arch: z.literal('dit'),
+  /** patch side p: tokens of p²·C values (pixels, or the autoencoder's latent channels) */
+  patchSize: z.number().int().positive().max(64),
+  /** token width (DiT's hidden_size); a multiple of 4 for the 2-D sin-cos position embedding */
+  hiddenSize: z.number().int().positive().max(4096).multipleOf(4).default(96),
+  depth: z.number().int().positive().max(64).default(6),
+  heads: z.number().int().positive().max(64).default(4),
+  mlpRatio: z.number().positive().max(16).default(4),
+  /** JiT's bottleneck patch embedding: p²·C → bottleneck → hiddenSize */
+  bottleneck: z.number().int().positive().max(4096).optional(),
+  /** the class label as this many in-context tokens (JiT) instead of through adaLN */
+  labelTokens: z.number().int().positive().max(64).optional(),
+  /** U-ViT's long skips between the first and last halves of the blocks (SiD2) */
+  longSkips: z.boolean().default(false),
+});
+
+/**
+ * The backbone block. Without `arch` it is the UNet, and the resolved config leaves `arch` out, so
+ * configs (and run ids) written before the DiT existed stay the same.
+ */
+const DiffusionModelBlock = z.preprocess(
+  (m) => (typeof m === 'object' && m !== null && !Array.isArray(m) && !('arch' in m) ? { ...m, arch: 'unet' } : m),
+  z.discriminatedUnion('arch', [UNetModel, DiTModel], { error: () => 'model.arch: expected unet or dit' }),
+).transform((m) => {
+  if (m.arch === 'dit') return m;
+  const { arch: _arch, ...unet } = m;
+  return unet as Omit<typeof m, 'arch'> & { arch?: undefined };
+});
+
+export type UNetModelT = z.infer<typeof UNetModel>;
+export type DiTModelT = z.infer<typeof DiTModel>;
+
 export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
-  model: z.strictObject({
-    channels: z.number().int().positive().max(1024).default(32),
-    channelMult: z.array(z.number().int().positive().max(16)).min(1).max(6).default([1, 2, 2]),
-    numResBlocks: z.number().int().positive().max(8).default(1),
-    attentionResolutions: z.array(z.number().int().positive()).default([]),
-    dropout: z.number().min(0).max(1).default(0),
-    heads: z.number().int().positive().max(64).default(1),
-    /**
-     * time/class embedding as scale and shift after each residual block's second GroupNorm (ADM);
-     * runs saved before this option existed load with false, the embedding added before the norm
-     */
-    scaleShiftNorm: z.boolean().default(true),
-  }),
+  /** the network behind the denoiser: a UNet (the default) or a DiT (arch: dit) */
+  model: DiffusionModelBlock,
   /** eps | x0 | v | edm | flow (src/diffusion/objectives/) */
   objective: Objective.default('eps'),
   /**

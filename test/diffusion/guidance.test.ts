@@ -110,7 +110,7 @@ test('guided sampling at w = 1 draws from the requested class; guidance errors n
 /** Moves every parameter off its initial value: zero-initialised output convolutions hide the labels' effect. */
 function perturb(m: ReturnType<typeof diffusionModel>): void {
   let seed = 40;
-  for (const v of m.unet.params.vars.values()) v.assign(tf.tidy(() => v.add(tf.randomNormal(v.shape, 0, 0.1, 'float32', seed++))));
+  for (const v of m.net.params.vars.values()) v.assign(tf.tidy(() => v.add(tf.randomNormal(v.shape, 0, 0.1, 'float32', seed++))));
 }
 
 test('a class-conditional UNet: labels change its output, the null label is its default, and an unconditional one refuses labels', () => {
@@ -135,7 +135,7 @@ test('label dropout: the loss gives the class embedding a gradient, and condDrop
   for (const condDrop of [0.1, 1]) {
     const m = diffusionModel({ objective: 'v', conditioning: { classes: 4, condDrop } }, { size: 8, channels: 1 }, 3);
     perturb(m);
-    const emb = m.unet.params.get('class.embedding');
+    const emb = m.net.params.get('class.embedding');
     const { grads } = tf.variableGrads(() => m.loss(x0, new Rng(2), 7, labels), [emb]);
     const g = Object.values(grads)[0].arraySync() as number[][];
     const rowNorm = g.map((row) => Math.hypot(...row));

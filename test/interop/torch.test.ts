@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend, tf } from '../../src/compute/backend.js';
 import { readTorchExport, writeTorchExport } from '../../src/interop/torch.js';
+import { DiT, type DiTConfig } from '../../src/models/dit.js';
 import { UNet, type UNetConfig } from '../../src/models/unet.js';
 import { Vae, type VaeConfig } from '../../src/models/vae.js';
 import { readNpy, writeNpy } from '../../src/util/npy.js';
@@ -99,6 +100,73 @@ print(cfg['name'])
   tf.dispose([x, t, labels, img, F, mean, logvar, dec]);
   unet.dispose();
   vae.dispose();
+});
+
+const DCFGS: DiTConfig[] = [
+  // a plain DiT (loads into facebookresearch/DiT's class), class-conditional, 2 heads
+  { imageSize: 8, inChannels: 2, outChannels: 2, patchSize: 2, hiddenSize: 16, depth: 2, heads: 2, numClasses: 3 },
+  // unconditional, with every option beyond DiT
+  { imageSize: 12, inChannels: 1, outChannels: 1, patchSize: 4, hiddenSize: 12, depth: 3, heads: 3, bottleneck: 5, longSkips: true },
+  { imageSize: 8, inChannels: 1, outChannels: 1, patchSize: 4, hiddenSize: 8, depth: 4, heads: 2, numClasses: 2, labelTokens: 3, longSkips: true },
+];
+
+test('a DiT export reads back to the same parameters under DiT\'s names and shapes', () => {
+  for (const c of DCFGS) {
+    const m = perturbed(new DiT(c, 1));
+    const file = path.join(dir, 'dit-rt.safetensors');
+    writeTorchExport(file, { dit: { config: c, params: m.params.vars, posEmbed: m.posEmbed }, config: { name: 'rt' }, weights: 'ema', step: 2 });
+    const back = readTorchExport(file);
+    assert.is(back.dit!.size, m.params.vars.size);
+    for (const [name, v] of m.params.vars) {
+      const t = back.dit!.get(name);
+      assert.ok(t, `missing ${name}`);
+      assert.equal(t!.shape, v.shape, name);
+      assert.equal(Array.from(t!.data), Array.from(v.dataSync()), name);
+    }
+    const shapes = JSON.parse(back.metadata.shapes);
+    assert.equal(shapes.dit, { input_size: c.imageSize, patch_size: c.patchSize, in_channels: c.inChannels, hidden_size: c.hiddenSize, depth: c.depth, num_heads: c.heads, mlp_ratio: 4, class_dropout_prob: 0.1, num_classes: c.numClasses ?? 0, learn_sigma: false });
+    m.dispose();
+  }
+});
+
+test('the PyTorch DiT computes difflab’s outputs on exported weights', () => {
+  if (!torchPython) {
+    console.log('  note: skipped the PyTorch DiT comparison: /usr/bin/python3 has no torch (Debian: apt-get install python3-torch)');
+    return;
+  }
+  DCFGS.forEach((c, k) => {
+    const m = perturbed(new DiT(c, 3 + k));
+    const file = path.join(dir, `dit-${k}.safetensors`);
+    writeTorchExport(file, { dit: { config: c, params: m.params.vars, posEmbed: m.posEmbed }, config: { name: 'dit' }, weights: 'ema', step: 1 });
+    const x = tf.randomNormal([3, c.imageSize, c.imageSize, c.inChannels], 0, 1, 'float32', 9 + k) as tf.Tensor4D, t = tf.tensor1d([0.2, 250, 999]);
+    const labels = c.numClasses !== undefined ? tf.tensor1d([0, c.numClasses - 1, c.numClasses], 'int32') : undefined;
+    const F = m.forward(x, t, { cond: labels });
+    writeNpy(path.join(dir, 'dx.npy'), Float32Array.from(x.dataSync()), x.shape);
+    writeNpy(path.join(dir, 'dt.npy'), Float32Array.from(t.dataSync()), [3]);
+    const script = `
+import sys, numpy as np, torch
+sys.path.insert(0, ${JSON.stringify(path.resolve('bench/torch'))})
+from difflab_torch import load_export
+d = ${JSON.stringify(dir)}
+models, cfg = load_export(d + '/dit-${k}.safetensors')
+x = torch.from_numpy(np.load(d + '/dx.npy')).permute(0, 3, 1, 2).contiguous()
+labels = ${labels ? `torch.tensor(${JSON.stringify(Array.from(labels.dataSync()))})` : 'None'}
+with torch.no_grad():
+    F = models['dit'](x, torch.from_numpy(np.load(d + '/dt.npy')), labels)
+np.save(d + '/torch-dF.npy', F.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32))
+`;
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const theirs = readNpy(path.join(dir, 'torch-dF.npy'));
+    assert.equal(theirs.shape, F.shape);
+    const a = F.dataSync();
+    let maxDiff = 0, maxAbs = 0;
+    for (let i = 0; i < a.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(a[i] - theirs.data[i])); maxAbs = Math.max(maxAbs, Math.abs(a[i])); }
+    assert.ok(maxAbs > 0.1, 'the output is near zero: the comparison would see nothing');
+    assert.ok(maxDiff <= 1e-4 * maxAbs, `config ${k}: max |difflab − torch| ${maxDiff.toExponential(2)} vs max |difflab| ${maxAbs.toExponential(2)}`);
+    tf.dispose([x, t, F, ...(labels ? [labels] : [])]);
+    m.dispose();
+  });
 });
 
 test.run();

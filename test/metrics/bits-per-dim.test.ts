@@ -89,7 +89,7 @@ test('a trained toy pixel model beats 8 bits/dim clearly; an untrained one does 
   const dm = new DiffusionModel(DiffusionConfig.parse({
     model: { channels: 16, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [] }, objective: 'eps', schedule: { name: 'linear', T: 100 }, train: { steps: 1 },
   }), { size: side, channels: 1 }, 3 - 23);
-  const unet = dm.unet;
+  const unet = dm.net;
   const before = pixelBitsPerDim(dm.D, dm.boundSchedule, x, { method: 'vlb', seed: 1 });
   const opt = new AdamW({ lr: 2e-3 }), vars = [...unet.params.vars.values()], trng = new Rng(8);
   for (let step = 0; step < 300; step++) {

@@ -59,12 +59,12 @@ test('the guard fires on a 20-step model (loss still falling, FID far from the f
   const ds = loadDataset({ name: 'mnist', split: 'train', resize: [8, 8] });
   const x = toFloat(ds, Int32Array.from({ length: 64 }, (_, i) => i));
   const m = diffusionModel({ objective: 'flow', model: { channels: 8 } }, { size: 8, channels: 1 }, 1);
-  const opt = new AdamW({ lr: 2e-3 }), rng = new Rng(1), vars = [...m.unet.params.vars.values()];
+  const opt = new AdamW({ lr: 2e-3 }), rng = new Rng(1), vars = [...m.net.params.vars.values()];
   const log: { step: number; loss: number }[] = [];
   for (let step = 1; step <= 20; step++) {
     const { value, grads } = tf.variableGrads(() => m.loss(x, rng, step), vars);
     log.push({ step, loss: value.dataSync()[0] });
-    opt.apply(m.unet.params.vars, grads, 2e-3);
+    opt.apply(m.net.params.vars, grads, 2e-3);
     tf.dispose([value, ...Object.values(grads)]);
   }
   tf.dispose(x); opt.dispose(); m.dispose();

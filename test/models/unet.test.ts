@@ -107,9 +107,9 @@ test('an embedding added before a one-channel-per-group GroupNorm is erased; sca
 test('runs saved before scaleShiftNorm existed load with the embedding added before the norm', async () => {
   const { savedConfig } = await import('../../src/backends/saved-config.js');
   const raw = { name: 'old', backend: 'pixel', data: { name: 'mnist' }, diffusion: { model: { channels: 8 }, train: { steps: 1 } } };
-  assert.is(savedConfig(raw as never, 'x.json').diffusion.model.scaleShiftNorm, false);
+  assert.is((savedConfig(raw as never, 'x.json').diffusion.model as { scaleShiftNorm?: boolean }).scaleShiftNorm, false);
   const { parseTrainConfig } = await import('../../src/train/config.js');
-  assert.is(parseTrainConfig({ ...raw, diffusion: { model: { channels: 8 }, train: { steps: 1 } } }, 'new.yaml').diffusion.model.scaleShiftNorm, true);
+  assert.is((parseTrainConfig({ ...raw, diffusion: { model: { channels: 8 }, train: { steps: 1 } } }, 'new.yaml').diffusion.model as { scaleShiftNorm?: boolean }).scaleShiftNorm, true);
 });
 
 test.run();

@@ -62,7 +62,7 @@ test('$ref composes a preset with overrides; difflab config --print shows the re
   const e = loadExperiment(f);
   assert.is(e.models.p.diffusion.train.steps, 7);
   assert.is(e.models.p.diffusion.train.batchSize, 32); // from the preset
-  assert.is(e.models.p.diffusion.model.channels, 16);
+  assert.is((e.models.p.diffusion.model as { channels?: number }).channels, 16);
   const r = spawnSync('node', ['bin/difflab.js', 'config', f, '--print'], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assert.is(JSON.parse(r.stdout).models.p.diffusion.train.steps, 7);
@@ -153,7 +153,7 @@ test('checkpoints: a difflab-train run of the same config is reused, each checkp
   const rows = readRows(path.join(r.dir, 'metrics.jsonl'));
   assert.equal([...new Set(rows.map((x) => x.point))], ['p@2|ddim|3|0', 'p@4|ddim|3|0']);
   // 3 × forward FLOPs per image × batch × steps, from the model's own FLOP count.
-  const flops = new DiffusionModel(TrainConfig.parse(model).diffusion, { size: 16, channels: 1 }, 0).unet.flopsPerImage();
+  const flops = new DiffusionModel(TrainConfig.parse(model).diffusion, { size: 16, channels: 1 }, 0).net.flopsPerImage();
   for (const row of rows) assert.ok(Math.abs(row.train_gflop! - (3 * flops * 8 * row.train_step!) / 1e9) < 1e-9, JSON.stringify(row));
   assert.equal([...new Set(rows.map((x) => x.train_step))], [2, 4]);
   const charts = fs.readdirSync(path.join(r.dir, 'charts')).filter((c) => c.endsWith('.vl.json')).sort();

@@ -20,7 +20,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-ckpt-crash-'));
 function task(seed: number): { t: TrainTask; dispose: () => void } {
   const dm = diffusionModel({ objective: 'v', schedule: { name: 'linear', T: 100 }, weighting: { name: 'simple' }, model: { channels: 8, channelMult: [1], numResBlocks: 1, attentionResolutions: [] } }, { size: 8, channels: 1 }, seed);
   const data = tf.tensor4d(new Rng(9).normals(12 * 64).map((v) => Math.tanh(v)), [12, 8, 8, 1]);
-  return { t: { params: dm.unet.params.vars, datasetSize: 12, loss: (idx, rng, s) => dm.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, s) }, dispose: () => { dm.dispose(); data.dispose(); } };
+  return { t: { params: dm.net.params.vars, datasetSize: 12, loss: (idx, rng, s) => dm.loss(tf.gather(data, Array.from(idx)) as tf.Tensor4D, rng, s) }, dispose: () => { dm.dispose(); data.dispose(); } };
 }
 
 const OPTS = (outDir: string, steps: number, every: number): TrainOptions => ({

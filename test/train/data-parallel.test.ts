@@ -135,7 +135,7 @@ const OPTS = (outDir: string, workers: number): TrainOptions => ({
   clipNorm: 1, emaDecay: 0.9, emaWarmup: true, checkpointEvery: 4, posthoc: { sigmaRels: [0.1], every: 4 }, outDir, config: { test: true }, label: 'test', workers,
 });
 
-const weightsOf = (m: DiffusionModel) => [...m.unet.params.vars].map(([n, v]) => [n, Array.from(v.dataSync())] as const);
+const weightsOf = (m: DiffusionModel) => [...m.net.params.vars].map(([n, v]) => [n, Array.from(v.dataSync())] as const);
 
 test('two threads: deterministic, and a resumed run continues exactly', () => {
   const a = setup();

@@ -32,7 +32,7 @@ test('every objective on pixel and latent data: 40 steps lower the loss on a fix
   for (const [space, data] of Object.entries(sets)) {
     for (const objective of OBJECTIVE_NAMES) {
       const m = diffusionModel({ objective, model: { channels: 16 } }, { size: data.shape[1], channels: data.shape[3] }, 3);
-      const vars = [...m.unet.params.vars.values()];
+      const vars = [...m.net.params.vars.values()];
       const fixedLoss = () => tf.tidy(() => m.denoiser.loss(data, new Rng(99), m.policy, { training: false, seed: 0 }).dataSync()[0]);
       const before = fixedLoss();
       const opt = new AdamW({ lr: 3e-3 }), rng = new Rng(5);
@@ -40,7 +40,7 @@ test('every objective on pixel and latent data: 40 steps lower the loss on a fix
       for (let step = 0; step < 40; step++) {
         const idx = Array.from({ length: 16 }, () => rng.int(data.shape[0]));
         const { value, grads } = tf.variableGrads(() => tf.tidy(() => m.loss(tf.gather(data, idx) as tf.Tensor4D, rng, step)), vars);
-        opt.apply(m.unet.params.vars, grads, 3e-3);
+        opt.apply(m.net.params.vars, grads, 3e-3);
         tf.dispose([value, ...Object.values(grads)]);
         if (step === 2) tensors = tf.memory().numTensors;
         if (step > 2) assert.is(tf.memory().numTensors, tensors, `${space} ${objective}: tensors at step ${step}`);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend, tf } from '../../src/compute/backend.js';
-import type { UNet } from '../../src/models/unet.js';
+import type { Backbone } from '../../src/backends/diffusion-model.js';
 import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { train, TrainingDivergedError, type TrainOptions, type TrainTask } from '../../src/train/trainer.js';
 import { Rng } from '../../src/util/rng.js';
@@ -41,9 +41,9 @@ test('the denoiser turns the network output into x0 as each objective says', () 
   x.dispose();
 });
 
-function task(seed: number, nanAt?: number): { t: TrainTask; dispose: () => void; model: UNet } {
+function task(seed: number, nanAt?: number): { t: TrainTask; dispose: () => void; model: Backbone } {
   const dm = diffusionModel({ objective: 'v', schedule: { name: 'linear', T: 100 }, weighting: { name: 'min-snr', gamma: 5 }, model: MODEL }, { size: 8, channels: 1 }, seed);
-  const model = dm.unet;
+  const model = dm.net;
   const data = tf.tensor4d(new Rng(9).normals(12 * 64).map((v) => Math.tanh(v)), [12, 8, 8, 1]);
   let calls = 0;
   const t: TrainTask = {
@@ -160,7 +160,7 @@ test('a NaN loss stops training with the step named, and the last good checkpoin
   const base = latestCheckpoint(out)!;
   assert.match(base, /step-000003$/);
   const fresh = diffusionModel({ model: MODEL }, { size: 8, channels: 1 }, 5);
-  assert.is(loadCheckpoint(base, { params: fresh.unet.params.vars }).step, 3);
+  assert.is(loadCheckpoint(base, { params: fresh.net.params.vars }).step, 3);
   fresh.dispose();
   c.dispose();
 });

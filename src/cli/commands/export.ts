@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { loadRun } from '../../backends/index.js';
 import type { DiffusionModel } from '../../backends/diffusion-model.js';
+import { DiT } from '../../models/dit.js';
 import { selectBackend } from '../../compute/backend.js';
 import { writeTorchExport } from '../../interop/torch.js';
 import type { Vae } from '../../models/vae.js';
@@ -34,14 +35,16 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     try {
       const b = run.backend as unknown as { model: DiffusionModel; vae?: Vae };
       // Weights that are not numbers (a run that diverged) are not worth sharing: refuse, naming one.
-      for (const [part, params] of [['unet', b.model.unet.params.vars], ['vae', b.vae?.params.vars ?? new Map()]] as const) {
+      for (const [part, params] of [[b.model.net instanceof DiT ? 'dit' : 'unet', b.model.net.params.vars], ['vae', b.vae?.params.vars ?? new Map()]] as const) {
         for (const [name, v] of params) {
           const bad = (v.dataSync() as Float32Array).findIndex((x) => !Number.isFinite(x));
           if (bad >= 0) throw new Error(`${a.run}: ${a.weights} weights are not finite (${part}.${name}[${bad}] = ${v.dataSync()[bad]}): nothing exported; the run diverged or its checkpoint is damaged`);
         }
       }
       const n = writeTorchExport(a.out, {
-        unet: { config: b.model.unet.config, params: b.model.unet.params.vars },
+        ...(b.model.net instanceof DiT
+          ? { dit: { config: b.model.net.config, params: b.model.net.params.vars, posEmbed: b.model.net.posEmbed } }
+          : { unet: { config: b.model.net.config, params: b.model.net.params.vars } }),
         vae: b.vae ? { config: b.vae.config, params: b.vae.params.vars } : undefined,
         // Without the run directory: an export names no local path.
         config: portableConfig(run.config) as typeof run.config, weights: a.weights, step: run.step,
