@@ -58,7 +58,7 @@ export class LatentBackend implements ModelBackend {
     this.latentShape = [vae.latentSize, vae.latentSize, v.latentChannels];
     const m = model.net.config;
     if (m.imageSize !== vae.latentSize || m.inChannels !== v.latentChannels || m.outChannels !== v.latentChannels) {
-      throw new Error(`latent model: the UNet must take ${vae.latentSize}×${vae.latentSize}×${v.latentChannels} latents, got ${m.imageSize}×${m.imageSize}×${m.inChannels} → ${m.outChannels}`);
+      throw new Error(`latent model: the network must take ${vae.latentSize}×${vae.latentSize}×${v.latentChannels} latents, got ${m.imageSize}×${m.imageSize}×${m.inChannels} → ${m.outChannels}`);
     }
   }
 

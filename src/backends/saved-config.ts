@@ -8,7 +8,7 @@ export function savedConfig(raw: SavedConfig, file: string): SavedConfig {
   const { scaleFactor, dataShape, trainImages, ...cfg } = raw;
   // Runs saved before diffusion.model.scaleShiftNorm existed added the embedding before the norm.
   const model = (cfg as { diffusion?: { model?: Record<string, unknown> } }).diffusion?.model;
-  if (model && !('scaleShiftNorm' in model)) model.scaleShiftNorm = false;
+  if (model && model.arch !== 'dit' && !('scaleShiftNorm' in model)) model.scaleShiftNorm = false;
   // ... and their EMA had no warm-up.
   for (const stage of ['vae', 'diffusion'] as const) {
     const train = (cfg as unknown as Record<string, { train?: Record<string, unknown> } | undefined>)[stage]?.train;

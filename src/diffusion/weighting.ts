@@ -4,7 +4,7 @@
 import type { NoiseLevels } from './noise-levels.js';
 import type { Preconditioning } from './objectives/index.js';
 
-export const WEIGHTINGS = ['simple', 'snr', 'min-snr', 'sigmoid', 'edm', 'vlb'] as const;
+export const WEIGHTINGS = ['simple', 'snr', 'min-snr', 'sigmoid', 'edm', 'vlb', 'velocity'] as const;
 export type WeightingName = (typeof WEIGHTINGS)[number];
 
 export interface WeightingSpec {
@@ -13,6 +13,8 @@ export interface WeightingSpec {
   gamma?: number;
   /** sigmoid: the bias b of sigmoid(b − λ) (Kingma & Gao 2023; SiD2) */
   bias?: number;
+  /** velocity: the smallest t the loss divides by (JiT clips 1 − t at 0.05 in its own time) */
+  tMin?: number;
 }
 
 export interface WeightingContext {
@@ -34,7 +36,11 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
  *    eq. 17), divided by the density p(λ) of the training levels so that it estimates the bound
  *    whatever they are; on a discrete schedule, T·½·(SNR_{t−1} − SNR_t), the discrete bound;
  *  - sigmoid: ½·e^λ·sigmoid(b − λ)/p(λ): Kingma & Gao's sigmoid weighting w(λ) = sigmoid(b − λ) of the
- *    ε-loss, as a weighting over λ (independent of p(λ) like vlb).
+ *    ε-loss, as a weighting over λ (independent of p(λ) like vlb);
+ *  - velocity: 1/max(t, t_min)² with t = σ/(1+σ), the velocity MSE ‖v̂ − v‖² on the rectified-flow
+ *    path whatever the network predicts (v̂ − v = (x0 − D)/t): JiT's v-loss (Li & He 2025), whose
+ *    t_min = 0.05 keeps an x- or ε-predicting network's weight finite near the data. On the flow
+ *    objective it is 'simple' wherever t ≥ t_min.
  */
 export function x0Weight(w: WeightingSpec, sigma: number, ctx: WeightingContext): number {
   const snr = 1 / (sigma * sigma), lambda = -2 * Math.log(sigma);
@@ -48,6 +54,10 @@ export function x0Weight(w: WeightingSpec, sigma: number, ctx: WeightingContext)
     }
     case 'vlb': return (0.5 * snr) / ctx.levels.lambdaDensity(sigma);
     case 'sigmoid': return (0.5 * snr * sigmoid((w.bias ?? 0) - lambda)) / ctx.levels.lambdaDensity(sigma);
+    case 'velocity': {
+      const t = Math.max(sigma / (1 + sigma), w.tMin ?? 0.05);
+      return 1 / (t * t);
+    }
   }
 }
 
@@ -60,5 +70,6 @@ export function outputWeight(w: WeightingSpec, sigma: number, ctx: WeightingCont
 export function describeWeighting(w: WeightingSpec): string {
   if (w.name === 'min-snr') return `min-snr (γ = ${w.gamma ?? 5})`;
   if (w.name === 'sigmoid') return `sigmoid (b = ${w.bias ?? 0})`;
+  if (w.name === 'velocity') return `velocity (t ≥ ${w.tMin ?? 0.05})`;
   return w.name;
 }

@@ -54,7 +54,7 @@ const Noise = z.discriminatedUnion('distribution', [
 
 export const Weighting = z.union([
   z.enum(WEIGHTINGS),
-  z.strictObject({ name: z.enum(WEIGHTINGS), gamma: z.number().positive().optional(), bias: z.number().optional() }),
+  z.strictObject({ name: z.enum(WEIGHTINGS), gamma: z.number().positive().optional(), bias: z.number().optional(), tMin: z.number().positive().lt(1).optional() }),
 ]);
 
 const Objective = z.union([

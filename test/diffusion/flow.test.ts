@@ -7,6 +7,7 @@ import { noiseLevels, sd3ShiftT, shiftFactor, shiftLogSnr, type NoiseLevels } fr
 import { OBJECTIVES, type Objective, type ObjectiveContext } from '../../src/diffusion/objectives/index.js';
 import { parseSamplerSetting, planSampling, sampleLatents } from '../../src/diffusion/sampling.js';
 import { discreteSchedule } from '../../src/diffusion/schedules.js';
+import { x0Weight } from '../../src/diffusion/weighting.js';
 import { slicedWasserstein2 } from '../../src/metrics/sliced-wasserstein.js';
 import { gmmFromSpec, gmmSample } from '../../src/models/gmm.js';
 import { Rng } from '../../src/util/rng.js';
@@ -139,6 +140,42 @@ test('λ densities of the noise distributions integrate to 1; logit-normal flow 
     const closed = Math.exp(-0.5 * ((l - mu) / sd) ** 2) / (sd * Math.sqrt(2 * Math.PI));
     assert.ok(Math.abs(ln.lambdaDensity(sigma) - closed) < 1e-5 * closed, `σ=${sigma}`);
   }
+});
+
+test('flow-x0 and flow-eps: the network predicts x0 or ε from the flow path\'s x_t = (1−t)·x0 + t·ε', () => {
+  const r = new Rng(4);
+  for (const t of [0.02, 0.3, 0.9, 0.995]) {
+    const sigma = t / (1 - t), x0 = r.normal(), e = r.normal();
+    const xt = (1 - t) * x0 + t * e, x = x0 + sigma * e;
+    for (const [o, F] of [[OBJECTIVES['flow-x0'], x0], [OBJECTIVES['flow-eps'], e], [OBJECTIVES.flow, e - x0]] as const) {
+      const p = o.precond(sigma, ctx);
+      // the network sees x_t itself and 1000·t, as flow does
+      assert.ok(Math.abs(p.cIn * x - xt) < 1e-12 && Math.abs(p.cNoise - 1000 * t) < 1e-9, `${o.name} t=${t}: input`);
+      // D from the true target is x0; flow-eps is x0 = (x_t − t·ε)/(1 − t)
+      assert.ok(Math.abs(p.cSkip * x + p.cOut * F - x0) < 1e-9 * (1 + sigma), `${o.name} t=${t}: D`);
+    }
+    assert.ok(Math.abs((xt - t * e) / (1 - t) - x0) < 1e-12);
+  }
+});
+
+test('the velocity weighting is JiT\'s v-loss ‖v̂ − v‖² for any prediction target, and the flow objective\'s simple loss', () => {
+  const r = new Rng(5);
+  const levels = noiseLevels({ distribution: 'logit-normal', m: 0.8, s: 0.8 }, OBJECTIVES.flow, ctx);
+  for (const t of [0.05, 0.2, 0.5, 0.97]) {
+    const sigma = t / (1 - t), x0 = r.normal(), e = r.normal(), D = r.normal();
+    const xt = (1 - t) * x0 + t * e;
+    // v = ε − x0 = (x_t − x0)/t; the velocity a denoiser output D implies is (x_t − D)/t
+    const vHat = (xt - D) / t, v = e - x0;
+    for (const o of [OBJECTIVES['flow-x0'], OBJECTIVES['flow-eps'], OBJECTIVES.flow]) {
+      const w = x0Weight({ name: 'velocity' }, sigma, { precond: o.precond(sigma, ctx), sigmaData: 0.5, levels });
+      assert.ok(Math.abs(w * (D - x0) ** 2 - (vHat - v) ** 2) < 1e-9 * (vHat - v) ** 2, `${o.name} t=${t}`);
+    }
+    const simple = x0Weight({ name: 'simple' }, sigma, { precond: OBJECTIVES.flow.precond(sigma, ctx), sigmaData: 0.5, levels });
+    assert.ok(Math.abs(simple * t * t - 1) < 1e-9, `flow simple at t=${t}`);
+  }
+  // below t_min the weight stops growing (JiT clips the denominator at 0.05)
+  const w = (t: number, tMin?: number) => x0Weight({ name: 'velocity', tMin }, t / (1 - t), { precond: OBJECTIVES['flow-x0'].precond(t / (1 - t), ctx), sigmaData: 0.5, levels });
+  assert.ok(Math.abs(w(0.001) - 400) < 1e-9 && Math.abs(w(0.01, 0.02) - 2500) < 1e-6);
 });
 
 test.run();

@@ -7,6 +7,9 @@ import { DiffusionConfig } from '../../src/train/config.js';
  * The UNet is initialised from `unetSeed` (the config path adds 23 to a run's seed).
  */
 export function diffusionModel(block: Record<string, unknown>, shape: { size: number; channels: number }, unetSeed: number): DiffusionModel {
-  const cfg = DiffusionConfig.parse({ train: { steps: 1 }, ...block, model: { channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], ...(block.model as object | undefined) } });
+  const given = block.model as { arch?: string } | undefined;
+  // A DiT block is taken as written; a UNet gets small defaults under whatever it sets.
+  const model = given?.arch === 'dit' ? given : { channels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], ...given };
+  const cfg = DiffusionConfig.parse({ train: { steps: 1 }, ...block, model });
   return new DiffusionModel(cfg, shape, unetSeed - 23);
 }
