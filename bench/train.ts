@@ -56,7 +56,8 @@ interface Subject {
 
 function subject(file: string, kind: 'pixel' | 'latent'): Subject {
   const cfg = loadTrainConfig(file);
-  const img = cfg.data.resize?.[0] ?? 28;
+  // The side the data arrive at: resized, else padded or cropped, else MNIST's 28.
+  const img = cfg.data.resize?.[0] ?? cfg.data.pad?.[0] ?? cfg.data.crop?.[0] ?? 28;
   let size = img, channels = 1, decode: (() => number) | undefined, vaeDispose = () => {};
   if (kind === 'latent') {
     const vae = buildVae(cfg, img, 1);

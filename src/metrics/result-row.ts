@@ -28,9 +28,13 @@ export interface ResultRow {
   notes?: string[];
   /** sampling points with a grid shift: SD3's α, every σ of the sampling grid multiplied by it */
   shift?: number;
-  /** toy points: the ambient dimension and the objective of the MLP denoiser */
+  /** toy points: the ambient dimension and the objective of the MLP denoiser; DiT models: their objective */
   dim?: number;
   objective?: string;
+  /** DiT models: the patch side p and the token dimension p²·C (pixels, or latent channels) it gives, and the token width */
+  patch?: number;
+  token_dim?: number;
+  width?: number;
   /** FID∞ rows: tr Σ of the real reference's features, the scale the under-training guard reads FID∞ against */
   reference_variance?: number;
   /** training-seed replicas (a model block with seeds: [...]): the block's name and this replica's seed */

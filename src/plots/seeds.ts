@@ -5,7 +5,7 @@ import type { ResultRow } from '../metrics/result-row.js';
 import { t975 } from './contrasts.js';
 
 /** Everything that places a row in a chart except the training seed. */
-const slot = (r: ResultRow) => JSON.stringify([r.model, r.metric, r.sampler, r.steps, r.seed, r.train_step ?? null, r.ema ?? null, r.guidance ?? null, r.shift ?? null, r.dim ?? null, r.objective ?? null]);
+const slot = (r: ResultRow) => JSON.stringify([r.model, r.metric, r.sampler, r.steps, r.seed, r.train_step ?? null, r.ema ?? null, r.guidance ?? null, r.shift ?? null, r.dim ?? null, r.objective ?? null, r.token_dim ?? null]);
 
 /**
  * Rows with one row per model block in place of its replicas: mean over the training seeds, interval

@@ -22,7 +22,7 @@ export const ANALYTIC_METRICS = ['sw2', 'path-rms'] as const;
  * per-image bits/dim on the model's test set and eval.ood's, and the AUROC of telling them apart.
  */
 export const GRID_METRICS = [...METRIC_GROUPS, 'recon', 'ood', 'memorization', ...ANALYTIC_METRICS] as const;
-export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-training-steps', 'likelihood-vs-quality', 'quality-vs-dimension', 'autoencoders', 'quality-vs-shift', 'ood-likelihood', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'memorization', 'samples'] as const;
+export const CHART_NAMES = ['quality-vs-nfe', 'cost-frontier', 'quality-vs-training-compute', 'quality-vs-training-steps', 'likelihood-vs-quality', 'quality-vs-dimension', 'autoencoders', 'quality-vs-shift', 'quality-vs-token-dim', 'ood-likelihood', 'quality-vs-guidance', 'quality-vs-ema', 'bits-per-dim', 'loss', 'schedules', 'sampler-error', 'memorization', 'samples'] as const;
 
 /** Grid coordinates that pick an arm's rows (each given field must match; checkpoint defaults to each model's final one). */
 const ArmSelector = z.strictObject({

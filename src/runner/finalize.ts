@@ -215,7 +215,7 @@ export async function finalize(dir: string, exp: ResolvedExperiment, root: strin
   const guarded = guards(input);
   const tc = performance.now();
   const contrasts = exp.contrasts?.length ? markLate(dir, exp, computeContrasts(exp.contrasts, input.allRows, { guards: guarded, paired: pairedReplicatesFrom(dir, exp), seed: exp.seed })) : undefined;
-  if (contrasts) log(`[contrasts] ${contrasts.map((c) => `${c.name}: ${c.verdict.startsWith('not judged') ? `not judged (the interval alone: ${c.verdict.split('reads ')[1]})` : c.verdict.split(':')[0]}`).join('; ')}`);
+  if (contrasts) log(`[contrasts] ${contrasts.map((c) => `${c.name}: ${c.verdict.startsWith('not judged') ? `not judged (the interval alone: ${c.verdict.split('reads ')[1]})` : c.verdict.startsWith('not measured') ? c.verdict : c.verdict.split(':')[0]}`).join('; ')}`);
   const claims = exp.claims ? buildClaims(input.allRows, exp, { floors: input.floors, guards: guarded, paired: pairedFrom(dir, exp) }) : undefined;
   if (claims) log(`[claims] ${claims.length} claims, differences by paired bootstrap (${exp.eval.bootstrap} resamples each), ${fmtSeconds((performance.now() - tc) / 1000)}`);
   const html = renderReport({

@@ -221,3 +221,50 @@ export function qualityVsShift(rows: ResultRow[], info: (backend: string) => { k
   }
   return out;
 }
+
+/**
+ * Quality against a DiT's token dimension p²·C (log axis), one line per prediction target, one panel
+ * per backend kind (Li & He 2025: ε and v fail once the token dimension passes the width, x does
+ * not). A dotted rule marks the width; the dashed rule is the real-data floor; bars are the rows'
+ * 95% intervals (across training seeds where the model block lists several).
+ */
+export function qualityVsTokenDim(rows: ResultRow[], info: (backend: string) => { kind: string; floors?: Floors } | undefined): Chart[] {
+  const out: Chart[] = [];
+  for (const metric of qualityMetrics(rows).filter((m) => family(m) === 'fid')) {
+    const sel = rows.filter((r) => r.metric === metric && r.token_dim != null && info(r.backend));
+    if (!sel.length) continue;
+    const values = sel.map((r) => ({ kind: info(r.backend)!.kind, target: r.objective ?? '?', model: r.backend, setting: `${r.sampler} ${r.steps} steps`, token_dim: r.token_dim!, patch: r.patch ?? null, value: r.value, ci_low: r.ci_low ?? r.value, ci_high: r.ci_high ?? r.value }));
+    const widths = [...new Map(sel.map((r) => [`${info(r.backend)!.kind}|${r.width}`, { kind: info(r.backend)!.kind, width: r.width!, isWidth: true }])).values()];
+    const floors = [...new Map(sel.flatMap((r) => {
+      const f = info(r.backend)!.floors?.[metric];
+      return f ? [[info(r.backend)!.kind, { kind: info(r.backend)!.kind, floor: f.value, isFloor: true }] as const] : [];
+    })).values()];
+    const targets = [...new Set(values.map((v) => v.target))].sort();
+    const settings = new Set(values.map((v) => v.setting)).size;
+    const color = { field: 'target', type: 'nominal', title: 'prediction target', sort: targets, scale: { domain: targets, range: targets.map((_, i) => PALETTE[i % PALETTE.length]) } };
+    const x = { field: 'token_dim', type: 'quantitative', title: 'token dimension p²·C (log scale)', scale: { type: 'log', base: 2, nice: false, padding: 10 }, axis: { values: [...new Set(values.map((v) => v.token_dim))] } };
+    const y = { field: 'value', type: 'quantitative', title: label(metric), scale: { zero: false } };
+    const notLine = 'datum.isFloor !== true && datum.isWidth !== true';
+    out.push({
+      name: `quality-vs-token-dim-${chartKey(metric)}`,
+      title: `${label(metric)} vs token dimension`,
+      spec: {
+        $schema: SCHEMA,
+        title: heading(`${shortName(metric)} vs the DiT's token dimension, per prediction target`, 'lower is better; bars: 95% interval (across training seeds where there are several); dotted: the token width; dashed: the real-data floor'),
+        data: { values: [...values, ...widths, ...floors] },
+        facet: { column: { field: 'kind', type: 'nominal', title: 'backend' } },
+        spec: {
+          width: 300, height: HEIGHT,
+          layer: [
+            { transform: [{ filter: notLine }], mark: { type: 'line', point: true }, encoding: { x, y, color, ...(settings > 1 ? { strokeDash: { field: 'setting', type: 'nominal', title: 'sampler' } } : {}), tooltip: [{ field: 'model' }, { field: 'target' }, { field: 'patch', type: 'quantitative' }, { field: 'token_dim', type: 'quantitative' }, { field: 'setting' }, { field: 'value', type: 'quantitative', format: '.4g' }, { field: 'ci_low', type: 'quantitative', format: '.4g' }, { field: 'ci_high', type: 'quantitative', format: '.4g' }] } },
+            { transform: [{ filter: notLine }], mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'ci_low', type: 'quantitative', title: label(metric) }, y2: { field: 'ci_high' }, color } },
+            { transform: [{ filter: 'datum.isWidth === true' }], mark: { type: 'rule', strokeDash: [1, 3], color: '#666' }, encoding: { x: { field: 'width', type: 'quantitative' } } },
+            { transform: [{ filter: 'datum.isFloor === true' }], mark: { type: 'rule', strokeDash: [4, 3], color: '#666' }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
+          ],
+        },
+        resolve: { scale: { y: 'independent' } },
+      } as TopLevelSpec,
+    });
+  }
+  return out;
+}

@@ -8,7 +8,8 @@ import { drawSamples, timeSampling } from '../../backends/evaluate.js';
 import { tf } from '../../compute/backend.js';
 import { costValues, isQualityGroup, QUALITY_GROUPS, qualityFromFeatures } from '../../metrics/evaluate.js';
 import type { ResultRow } from '../../metrics/result-row.js';
-import { costFrontier, qualityVsEma, qualityVsGuidance, qualityVsNfe, qualityVsShift, qualityVsTrainingCompute, qualityVsTrainingSteps } from '../../plots/charts/quality.js';
+import { costFrontier, qualityVsEma, qualityVsGuidance, qualityVsNfe, qualityVsShift, qualityVsTokenDim, qualityVsTrainingCompute, qualityVsTrainingSteps } from '../../plots/charts/quality.js';
+import type { TrainConfigT } from '../../train/config.js';
 import type { Floors } from '../../plots/vocabulary.js';
 import { readJsonFile, writeFileAtomic } from '../../util/fs.js';
 import { writeNpy } from '../../util/npy.js';
@@ -18,11 +19,22 @@ import { featureFile, safeFileName, samplingPoint, wanted } from './common.js';
 import type { ChartInput, Measurement } from './types.js';
 
 /** Each model's kind, resolution and real-data floors (per dataset), for the shift chart. */
+/** A DiT model's row fields: its objective, patch side, token dimension p²·C and width (none for a UNet). */
+export function ditFields(cfg: TrainConfigT): Pick<ResultRow, 'objective' | 'patch' | 'token_dim' | 'width'> {
+  const m = cfg.diffusion.model;
+  if (m.arch !== 'dit') return {};
+  const channels = cfg.backend === 'latent' ? cfg.vae!.model.latentChannels : cfg.data.channels ?? 1;
+  return { objective: cfg.diffusion.objective.name, patch: m.patchSize, token_dim: m.patchSize ** 2 * channels, width: m.hiddenSize };
+}
+
 function modelInfo(input: ChartInput) {
   const f = path.join(input.dir, 'floors-by-data.json');
   const byData = fs.existsSync(f) ? readJsonFile<Record<string, Floors>>(f, 'the metric floors per dataset') : {};
+  // A model block with seeds is drawn under its own name: read the first replica's config.
+  const firstReplica = new Map<string, string>();
+  for (const [name, r] of Object.entries(input.exp.replicas ?? {})) if (!firstReplica.has(r.model)) firstReplica.set(r.model, name);
   return (b: string) => {
-    const m = input.exp.models[b];
+    const m = input.exp.models[b] ?? input.exp.models[firstReplica.get(b) ?? ''];
     return m ? { kind: m.backend, resolution: m.data.resize?.[0] ?? null, floors: byData[JSON.stringify(m.data)] } : undefined;
   };
 }
@@ -42,7 +54,7 @@ export const sampleQuality: Measurement = {
     const setting = ctx.settings.get(p.sampler!)!;
     // The grid's shift: the setting's, else the model's training shift (recorded when not 1).
     const shift = setting.grid.shift ?? run.backend.sampling.shift;
-    Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}) });
+    Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}), ...ditFields(run.config) });
     const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: p.steps!, n: exp.eval.n, seed: p.seed, batchSize: exp.eval.batchSize });
     // Seconds from three short timed draws (median), not the one scored draw: a single measurement
     // moves with whatever else runs on the cores. Every row of the point carries the same figure.
@@ -78,6 +90,7 @@ export const sampleQuality: Measurement = {
     { name: 'quality-vs-training-compute', byDefault: true, draw: (c) => qualityVsTrainingCompute(c.allRows, c.floors) },
     { name: 'quality-vs-training-steps', byDefault: false, draw: (c) => qualityVsTrainingSteps(c.allRows, c.floors) },
     { name: 'quality-vs-shift', byDefault: false, draw: (c) => qualityVsShift(c.rows, modelInfo(c)) },
+    { name: 'quality-vs-token-dim', byDefault: false, draw: (c) => qualityVsTokenDim(c.rows, modelInfo(c)) },
     { name: 'quality-vs-guidance', byDefault: true, draw: (c) => qualityVsGuidance(c.rows, c.floors) },
     { name: 'quality-vs-ema', byDefault: true, draw: (c) => qualityVsEma(c.rows, c.floors) },
   ],
