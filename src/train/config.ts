@@ -123,7 +123,7 @@ const DiTModel = z.strictObject({
  */
 const DiffusionModelBlock = z.preprocess(
   (m) => (typeof m === 'object' && m !== null && !Array.isArray(m) && !('arch' in m) ? { ...m, arch: 'unet' } : m),
-  z.discriminatedUnion('arch', [UNetModel, DiTModel], { error: () => 'model.arch: expected unet or dit' }),
+  z.discriminatedUnion('arch', [UNetModel, DiTModel], { error: () => 'expected unet (the default) or dit' }),
 ).transform((m) => {
   if (m.arch === 'dit') return m;
   const { arch: _arch, ...unet } = m;

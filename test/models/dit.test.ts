@@ -200,4 +200,22 @@ test('class labels: the null label is the default; labels change the output; bad
   assert.throws(() => new DiT({ ...c, heads: 3 }, 0), /model\.heads/);
 });
 
+test('model.arch: a config without it is the UNet and resolves without it; a DiT block is checked field by field', async () => {
+  const { parseTrainConfig } = await import('../../src/train/config.js');
+  const { savedConfig } = await import('../../src/backends/saved-config.js');
+  const base = { name: 'a', backend: 'pixel', data: { name: 'mnist' }, diffusion: { model: { channels: 8 }, train: { steps: 1 } } };
+  const unet = parseTrainConfig(base, 'u.yaml').diffusion.model;
+  assert.not.ok('arch' in unet, 'the resolved UNet block gained an arch key (run ids would move)');
+  assert.is((unet as { channels: number }).channels, 8);
+  assert.is((parseTrainConfig({ ...base, diffusion: { ...base.diffusion, model: { arch: 'unet', channels: 8 } } }, 'u.yaml').diffusion.model as { channels: number }).channels, 8);
+  const dit = { ...base, diffusion: { model: { arch: 'dit', patchSize: 4 }, objective: 'flow-x0', train: { steps: 1 } } };
+  const m = parseTrainConfig(dit, 'd.yaml').diffusion.model;
+  assert.equal(m, { arch: 'dit', patchSize: 4, hiddenSize: 96, depth: 6, heads: 4, mlpRatio: 4, longSkips: false });
+  assert.throws(() => parseTrainConfig({ ...dit, diffusion: { ...dit.diffusion, model: { arch: 'dit', patchSize: 4, channels: 8 } } }, 'd.yaml'), /d\.yaml.*diffusion\.model.*channels/);
+  assert.throws(() => parseTrainConfig({ ...dit, diffusion: { ...dit.diffusion, model: { arch: 'dit' } } }, 'd.yaml'), /d\.yaml.*patchSize/);
+  assert.throws(() => parseTrainConfig({ ...dit, diffusion: { ...dit.diffusion, model: { arch: 'vit', patchSize: 4 } } }, 'd.yaml'), /d\.yaml.*arch/);
+  // A DiT run's stored config loads back as it was (no UNet-era defaults are added to it).
+  assert.equal(savedConfig(JSON.parse(JSON.stringify(parseTrainConfig(dit, 'd.yaml'))), 'ckpt.json').diffusion.model, m);
+});
+
 test.run();
