@@ -10,6 +10,8 @@ import { parseSamplerSetting, sampleImages, sampleLatents } from '../../src/diff
 import { gmmFromSpec } from '../../src/models/gmm.js';
 import { Rng, SampleStreams } from '../../src/util/rng.js';
 import { diffusionModel } from '../helpers/models.js';
+import { PixelBackend } from '../../src/backends/pixel.js';
+import { SAMPLER_NAMES } from '../../src/diffusion/samplers/index.js';
 
 const gmm = gmmFromSpec({ weights: [0.5, 0.3, 0.2], means: [[-2, 0], [2, 1], [0, 3]], stds: [[0.3, 0.5], [0.4, 0.2], [0.25, 0.25]] });
 const backend = analyticBackend(gmm);
@@ -127,6 +129,23 @@ test('a class-conditional UNet: labels change its output, the null label is its 
   tf.dispose([x, a, b, none, dflt]);
   m.dispose();
   u.dispose();
+});
+
+test('a class-conditional DiT (adaLN or in-context labels) samples with every sampler, with and without guidance', () => {
+  for (const labelTokens of [undefined, 2]) {
+    const m = diffusionModel({ objective: 'flow-x0', conditioning: { classes: 3 }, model: { arch: 'dit', patchSize: 2, hiddenSize: 16, depth: 2, heads: 2, ...(labelTokens ? { labelTokens } : {}) } }, { size: 8, channels: 1 }, 3);
+    perturb(m);
+    const b = new PixelBackend(m);
+    for (const name of SAMPLER_NAMES) {
+      const plain = sampleImages(b, { setting: parseSamplerSetting(name), steps: 3, n: 3, seed: 5 });
+      const guided = sampleImages(b, { setting: parseSamplerSetting({ name, guidance: 3 }), steps: 3, n: 3, seed: 5 });
+      assert.equal(guided.images.shape, [3, 8, 8, 1], name);
+      assert.ok(guided.images.dataSync().every(Number.isFinite), `${name}: finite samples`);
+      assert.ok(maxDiff(plain.images, guided.images) > 1e-4, `${name} (labelTokens ${labelTokens}): guidance changes the samples`);
+      tf.dispose([plain.images, guided.images]);
+    }
+    m.dispose();
+  }
 });
 
 test('label dropout: the loss gives the class embedding a gradient, and condDrop = 1 trains only the null label', () => {
