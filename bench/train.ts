@@ -157,8 +157,9 @@ function torchStep(s: Subject, batch: number, steps: number, python: string, mal
     const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), ...(malloc === 'keep' ? { GLIBC_TUNABLES: keep } : {}) };
     // The step the config trains: objective, schedule, learning rate, clipping and EMA.
     const d = s.cfg.diffusion, tr = d.train;
-    const step = ['--objective', d.objective.name, '--schedule', d.schedule?.name ?? 'linear', '--T', String(d.schedule?.T ?? 1000), '--lr', String(tr.lr), '--clip', String(tr.clipNorm ?? 1e30), '--ema', String(tr.emaDecay)];
-    if (!['eps', 'x0', 'v', 'flow'].includes(d.objective.name)) return { note: `the PyTorch twin has no ${d.objective.name} step` };
+    const step = ['--objective', d.objective.name, '--weighting', d.weighting.name, '--schedule', d.schedule?.name ?? 'linear', '--T', String(d.schedule?.T ?? 1000), '--lr', String(tr.lr), '--clip', String(tr.clipNorm ?? 1e30), '--ema', String(tr.emaDecay)];
+    if (!['eps', 'x0', 'v', 'flow', 'flow-x0', 'flow-eps'].includes(d.objective.name)) return { note: `the PyTorch twin has no ${d.objective.name} step` };
+    if (!['simple', 'velocity'].includes(d.weighting.name)) return { note: `the PyTorch twin has no ${d.weighting.name} weighting` };
     const r = spawnSync(python, [script, file, '--size', String(s.size), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads), ...step], { encoding: 'utf8', env });
     if (r.status !== 0) return { note: `${python} ${path.basename(script)} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}` };
     const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { msPerStep: number; blas: string };

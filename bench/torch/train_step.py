@@ -6,8 +6,8 @@
 The step is the one the training config names (--objective, --schedule, --T, --lr, --clip, --ema,
 which `npm run bench -- train` reads from the config): eps, x0 or v on the config's discrete VP
 schedule (per-sample level t, σ_t = √((1 − ᾱ_t)/ᾱ_t), x_in = c_in·(x0 + σ·ε), F(x_in, t), mean
-squared error against ε, x0 or v), or flow (t ~ U(0, 1), x_t = (1 − t)·x0 + t·ε, F(x_t, 1000·t),
-error against ε − x0); then backward, global-norm clipping, AdamW and an EMA of the weights. The
+squared error against ε, x0 or v), or flow, flow-x0, flow-eps (t ~ U(0, 1), x_t = (1 − t)·x0 + t·ε,
+F(x_t, 1000·t), error against ε − x0, x0 or ε; --weighting velocity weights it as JiT's v-loss); then backward, global-norm clipping, AdamW and an EMA of the weights. The
 images are random (the step's cost does not depend on them). Prints one JSON line: the median step in
 ms over `--steps` timed steps after two warm-up steps, the per-phase medians, and the allocator
 settings the process ran with (glibc returning freed memory to the OS costs torch thousands of page
@@ -46,7 +46,8 @@ def main():
     ap.add_argument("--steps", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=16, help="image side the network runs at")
-    ap.add_argument("--objective", choices=["eps", "x0", "v", "flow"], default="eps")
+    ap.add_argument("--objective", choices=["eps", "x0", "v", "flow", "flow-x0", "flow-eps"], default="eps")
+    ap.add_argument("--weighting", choices=["simple", "velocity"], default="simple")
     ap.add_argument("--schedule", choices=["linear", "scaled-linear", "cosine"], default="linear")
     ap.add_argument("--T", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -81,11 +82,18 @@ def main():
     def step():
         eps = torch.randn_like(x0)
         t0 = time.perf_counter()
-        if a.objective == "flow":
+        w = None
+        if a.objective.startswith("flow"):
             t = torch.rand(a.batch)
             tt = t.view(-1, 1, 1, 1)
             out = net((1 - tt) * x0 + tt * eps, 1000 * t)
-            target = eps - x0
+            target = {"flow": eps - x0, "flow-x0": x0, "flow-eps": eps}[a.objective]
+            if a.weighting == "velocity":
+                # JiT's velocity loss on the network's output: 1/max(t, 0.05)² on the x0 error, whose
+                # size is |c_out| times the output's (c_out: −t for flow, 1 for flow-x0, −σ for flow-eps)
+                sigma = tt / (1 - tt)
+                c_out = {"flow": -tt, "flow-x0": torch.ones_like(tt), "flow-eps": -sigma}[a.objective]
+                w = c_out ** 2 / tt.clamp(min=0.05) ** 2
         else:
             t = torch.randint(0, T, (a.batch,))
             sigma = sig_table[t].view(-1, 1, 1, 1)
@@ -93,7 +101,7 @@ def main():
             out = net(c_in * (x0 + sigma * eps), t.float())
             # v = α·ε − σ_vp·x0 with α = c_in·… in VP terms: √ᾱ·ε − √(1−ᾱ)·x0.
             target = eps if a.objective == "eps" else x0 if a.objective == "x0" else c_in * eps - sigma * c_in * x0
-        loss = ((out - target) ** 2).mean()
+        loss = ((out - target) ** 2).mean() if w is None else (w * (out - target) ** 2).mean()
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
