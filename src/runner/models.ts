@@ -6,6 +6,7 @@ import path from 'node:path';
 import { backendEntry } from '../backends/index.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { readJsonFile } from '../util/fs.js';
+import { acquireLock } from '../util/lock.js';
 import { configHash, type ResolvedExperiment, type ResolvedModel } from './config.js';
 
 /** The trained models an experiment's grid evaluates (its backends other than 'analytic' and 'toy'). */
@@ -91,9 +92,14 @@ export function shareAutoencoder(cfg: ResolvedModel & { out: string }, root: str
   const d = autoencoderDonor(cfg, root, cfg.out);
   if (!d) return undefined;
   const dst = path.join(cfg.out, 'vae'), tmp = `${dst}.copy-${process.pid}`;
+  // An autoencoder stage that was stopped before its first checkpoint: refuse while its process still
+  // runs (its lock says so); otherwise keep what it wrote (its loss log) beside the copy.
+  const interrupted = fs.existsSync(dst);
+  if (interrupted) acquireLock(path.join(dst, '.lock'), `the autoencoder stage in ${dst}`, () => undefined).release();
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(cfg.out, { recursive: true });
   fs.cpSync(path.join(d, 'vae'), tmp, { recursive: true, filter: (f) => !/\.lock$/.test(f) });
+  if (interrupted) fs.renameSync(dst, `${dst}.interrupted-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   fs.renameSync(tmp, dst);
   return d;
 }

@@ -14,6 +14,7 @@ import { selectBackend } from '../../src/compute/backend.js';
 import { FASHION_MNIST_DIR } from '../../src/data/sources.js';
 import { packageFile } from '../../src/plots/report.js';
 import { loadExperiment } from '../../src/runner/config.js';
+import { shareAutoencoder } from '../../src/runner/models.js';
 import { autoencoderGroups, resolveModelDir, runExperiment } from '../../src/runner/run.js';
 import '../helpers/cache.js';
 
@@ -105,6 +106,28 @@ test('latent models with the same seed, data and vae block train one autoencoder
     assert.ok(validate(spec), `${c}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
     assert.ok(fs.existsSync(path.join(r.dir, 'charts', c.replace('.vl.json', '.svg'))), `${c}: rendered`);
   }
+});
+
+test('an autoencoder stage stopped before its first checkpoint is set aside, not overwritten, when a finished one is shared in', () => {
+  const exp = loadExperiment(fileA);
+  const out = path.join(dir, 'interrupted-model');
+  const vaeDir = path.join(out, 'vae');
+  fs.mkdirSync(vaeDir, { recursive: true });
+  fs.writeFileSync(path.join(vaeDir, 'loss.jsonl'), '{"step":1,"loss":0.5}\n');
+  // the lock of a process that is gone
+  fs.writeFileSync(path.join(vaeDir, '.lock'), JSON.stringify({ pid: 2 ** 22 + 17, host: os.hostname(), command: 'difflab run x', since: '2026-01-01T00:00:00.000Z' }) + '\n');
+  const donor = shareAutoencoder({ ...exp.models.b, out } as never, results);
+  assert.ok(donor, 'a finished autoencoder with the same seed, data and vae block is found');
+  assert.ok(fs.existsSync(path.join(vaeDir, 'step-000003.safetensors')));
+  const aside = fs.readdirSync(out).filter((f) => f.startsWith('vae.interrupted-'));
+  assert.is(aside.length, 1);
+  assert.is(fs.readFileSync(path.join(out, aside[0], 'loss.jsonl'), 'utf8'), '{"step":1,"loss":0.5}\n');
+  // A stage whose process still runs is not touched.
+  const out2 = path.join(dir, 'running-model');
+  fs.mkdirSync(path.join(out2, 'vae'), { recursive: true });
+  fs.writeFileSync(path.join(out2, 'vae', '.lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), command: 'difflab run y', since: new Date().toISOString() }) + '\n');
+  assert.throws(() => shareAutoencoder({ ...exp.models.b, out: out2 } as never, results), /in use by process/);
+  assert.not.ok(fs.existsSync(path.join(out2, 'vae', 'step-000003.safetensors')));
 });
 
 test('a model referenced from another experiment (FILE#/models/NAME) is reused, not trained again', async () => {
