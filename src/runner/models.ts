@@ -6,7 +6,7 @@ import path from 'node:path';
 import { backendEntry } from '../backends/index.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
 import { readJsonFile } from '../util/fs.js';
-import { acquireLock } from '../util/lock.js';
+import { acquireLock, processAlive } from '../util/lock.js';
 import { configHash, type ResolvedExperiment, type ResolvedModel } from './config.js';
 
 /** The trained models an experiment's grid evaluates (its backends other than 'analytic' and 'toy'). */
@@ -96,8 +96,12 @@ export function shareAutoencoder(cfg: ResolvedModel & { out: string }, root: str
   // runs (its lock says so); otherwise keep what it wrote (its loss log) beside the copy.
   const interrupted = fs.existsSync(dst);
   if (interrupted) acquireLock(path.join(dst, '.lock'), `the autoencoder stage in ${dst}`, () => undefined).release();
-  fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(cfg.out, { recursive: true });
+  // Half-made copies of processes that died while copying (this one's own included).
+  for (const f of fs.readdirSync(cfg.out)) {
+    const m = /^vae\.copy-(\d+)$/.exec(f);
+    if (m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])))) fs.rmSync(path.join(cfg.out, f), { recursive: true, force: true });
+  }
   fs.cpSync(path.join(d, 'vae'), tmp, { recursive: true, filter: (f) => !/\.lock$/.test(f) });
   if (interrupted) fs.renameSync(dst, `${dst}.interrupted-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   fs.renameSync(tmp, dst);

@@ -114,6 +114,8 @@ test('an autoencoder stage stopped before its first checkpoint is set aside, not
   const vaeDir = path.join(out, 'vae');
   fs.mkdirSync(vaeDir, { recursive: true });
   fs.writeFileSync(path.join(vaeDir, 'loss.jsonl'), '{"step":1,"loss":0.5}\n');
+  // a half-made copy left by a process that died while copying
+  fs.mkdirSync(path.join(out, `vae.copy-${2 ** 22 + 19}`));
   // the lock of a process that is gone
   fs.writeFileSync(path.join(vaeDir, '.lock'), JSON.stringify({ pid: 2 ** 22 + 17, host: os.hostname(), command: 'difflab run x', since: '2026-01-01T00:00:00.000Z' }) + '\n');
   const donor = shareAutoencoder({ ...exp.models.b, out } as never, results);
@@ -121,6 +123,7 @@ test('an autoencoder stage stopped before its first checkpoint is set aside, not
   assert.ok(fs.existsSync(path.join(vaeDir, 'step-000003.safetensors')));
   const aside = fs.readdirSync(out).filter((f) => f.startsWith('vae.interrupted-'));
   assert.is(aside.length, 1);
+  assert.equal(fs.readdirSync(out).filter((f) => f.startsWith('vae.copy-')), []);
   assert.is(fs.readFileSync(path.join(out, aside[0], 'loss.jsonl'), 'utf8'), '{"step":1,"loss":0.5}\n');
   // A stage whose process still runs is not touched.
   const out2 = path.join(dir, 'running-model');
