@@ -84,11 +84,18 @@ export interface ReportInput {
  * What the paper found; this run's computed verdicts on the experiment's pre-registered contrasts;
  * then, labelled as another run's, what a recorded run here found.
  */
+function contrastTable(contrasts: ContrastResult[]): string {
+  return `<table class="contrasts"><thead><tr><th>contrast</th><th>statistic</th><th>this run (95% interval)</th><th>verdict</th><th>basis</th></tr></thead><tbody>${contrasts.map((c) =>
+    `<tr><td>${esc(c.name)}${c.source ? `<br><small>${esc(c.source)}</small>` : ''}</td><td>${esc(c.statistic)}<br><small>${esc(c.detail)}</small></td><td>${esc(contrastValueText(c))}</td><td class="verdict ${esc(c.verdict.split(':')[0].replace(/ /g, '-'))}">${esc(c.verdict)}</td><td><small>${esc(c.basis)}</small></td></tr>`).join('\n')}</tbody></table>`;
+}
+
+/** Contrasts of an experiment without a paper block: the same table, under its own heading. */
+function verdictSection(contrasts: ContrastResult[]): string {
+  return `<h2>This run's verdicts</h2><p>Each contrast was declared in the experiment file before the run, with the direction its source predicts; the verdict follows from this run's interval: <em>reproduces</em> when it lies on the predicted side of the reference value, <em>contradicts</em> when it lies on the other, <em>inconclusive</em> when it holds it.</p>${contrastTable(contrasts)}`;
+}
+
 function paperSection(p: NonNullable<ReportInput['paper']>, contrasts: ContrastResult[] | undefined): string {
-  const table = contrasts?.length
-    ? `<table class="contrasts"><thead><tr><th>contrast</th><th>statistic</th><th>this run (95% interval)</th><th>verdict</th><th>basis</th></tr></thead><tbody>${contrasts.map((c) =>
-      `<tr><td>${esc(c.name)}${c.source ? `<br><small>${esc(c.source)}</small>` : ''}</td><td>${esc(c.statistic)}<br><small>${esc(c.detail)}</small></td><td>${esc(contrastValueText(c))}</td><td class="verdict ${esc(c.verdict.split(':')[0].replace(/ /g, '-'))}">${esc(c.verdict)}</td><td><small>${esc(c.basis)}</small></td></tr>`).join('\n')}</tbody></table>`
-    : '<p>No contrasts are declared for this experiment: nothing here is judged.</p>';
+  const table = contrasts?.length ? contrastTable(contrasts) : '<p>No contrasts are declared for this experiment: nothing here is judged.</p>';
   return `<h2>Reproduces</h2><dl class="paper"><dt>paper</dt><dd>${esc(p.cite)}</dd><dt>figure</dt><dd>${esc(p.figure)}</dd>` +
     `<dt>the paper found</dt><dd>${esc(p.finding)}</dd></dl>` +
     `<h3>This run's verdicts</h3><p>Each contrast was declared in the experiment file before the run, with the direction the paper predicts; the verdict follows from this run's interval: <em>reproduces</em> when it lies on the predicted side of the reference value, <em>contradicts</em> when it lies on the other, <em>inconclusive</em> when it holds it.</p>${table}` +
@@ -120,7 +127,7 @@ ${inlineScript('vega-embed', 'build/vega-embed.min.js')}
 </head><body>
 <h1>${esc(r.title)}</h1>
 ${r.description ? `<p>${esc(r.description)}</p>` : ''}
-${r.paper ? paperSection(r.paper, r.contrasts) : ''}
+${r.paper ? paperSection(r.paper, r.contrasts) : r.contrasts?.length ? verdictSection(r.contrasts) : ''}
 ${r.warnings?.length ? `<div class="warning"><strong>Read this first.</strong><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
 ${r.passed?.length ? `<p class="guard"><strong>Under-training guard passed:</strong> ${r.passed.map(esc).join('; ')}.</p>` : ''}
 <dl>${Object.entries(r.runInfo).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>

@@ -38,6 +38,9 @@ test('a run with two training seeds trains both, and its rows carry model and tr
   assert.equal(rows.map((x) => [x.backend, x.model, x.train_seed]), [['px.s3', 'px', 3], ['px.s4', 'px', 4]]);
   const html = fs.readFileSync(path.join(r.dir, 'report.html'), 'utf8');
   assert.ok(html.includes('px.s3') && html.includes('px.s4'));
+  // An experiment without a paper block still shows its contrasts' computed verdicts.
+  assert.match(html, /<h2>This run's verdicts<\/h2>/);
+  assert.match(html, /<table class="contrasts">.*<td>c<\/td>.*class="verdict (reproduces|contradicts|inconclusive|not-judged|not-measured)"/s);
 });
 
 const row = (backend: string, trainSeed: number, value: number, std: number): ResultRow => ({
