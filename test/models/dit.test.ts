@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend, tf } from '../../src/compute/backend.js';
-import { DiT, patchify, unpatchify, type DiTConfig } from '../../src/models/dit.js';
+import { DiT, geluTanh, patchify, unpatchify, type DiTConfig } from '../../src/models/dit.js';
 import { Rng } from '../../src/util/rng.js';
 import { onBackend, relErr } from '../helpers/compare.js';
 import { executedFlops } from '../helpers/flops.js';
@@ -88,6 +88,15 @@ function maePosEmbed(dim: number, grid: number): number[][] {
   const a = oneD(dim / 2, g0), b = oneD(dim / 2, g1);
   return a.map((row, m) => [...row, ...b[m]]);
 }
+
+test('geluTanh is PyTorch\'s GELU(approximate="tanh"): ½x(1 + tanh(√(2/π)(x + 0.044715x³)))', () => {
+  const xs = [-6, -3, -1.5, -0.5, -1e-3, 0, 1e-3, 0.3, 1, 2.5, 6];
+  const got = geluTanh(tf.tensor1d(xs)).dataSync();
+  xs.forEach((x, i) => {
+    const want = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)), `x=${x}: ${got[i]} vs ${want}`);
+  });
+});
 
 test('position embeddings equal DiT\'s get_2d_sincos_pos_embed', () => {
   for (const [dim, grid] of [[16, 4], [8, 3], [64, 2]]) {
