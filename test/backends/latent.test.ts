@@ -49,7 +49,7 @@ test('any sampler runs on the latent backend, for every objective, and decodes t
     m.dispose();
   }
   const wrong = diffusionModel({}, { size: 16, channels: 1 }, 1);
-  assert.throws(() => new LatentBackend(vae, 1, wrong), /the UNet must take 8×8×2 latents, got 16×16×1 → 1/);
+  assert.throws(() => new LatentBackend(vae, 1, wrong), /the network must take 8×8×2 latents, got 16×16×1 → 1/);
   tf.dispose(x);
   vae.dispose(); wrong.dispose();
 });
