@@ -9,7 +9,7 @@ import { availableBackends, selectBackend, tf, type ComputeBackend } from '../sr
 import { loadTrainConfig, type TrainConfigT } from '../src/train/config.js';
 import { DiffusionModel } from '../src/backends/diffusion-model.js';
 import { buildVae } from '../src/backends/latent.js';
-import { writeTorchExport } from '../src/interop/torch.js';
+import { backboneExport, writeTorchExport } from '../src/interop/torch.js';
 import { DiT } from '../src/models/dit.js';
 import { diffusionTask, REPLICA_MODULE } from '../src/backends/stages.js';
 import { train, type TrainTask } from '../src/train/trainer.js';
@@ -147,8 +147,7 @@ function torchStep(s: Subject, batch: number, steps: number, python: string, mal
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-torch-'));
   try {
     const file = path.join(dir, 'unet.safetensors');
-    const net = s.model.net;
-    writeTorchExport(file, { ...(net instanceof DiT ? { dit: { config: net.config, params: net.params.vars, posEmbed: net.posEmbed } } : { unet: { config: net.config, params: net.params.vars } }), config: s.cfg, weights: 'model', step: 0 });
+    writeTorchExport(file, { ...backboneExport(s.model.net), config: s.cfg, weights: 'model', step: 0 });
     const script = new URL('./torch/train_step.py', import.meta.url).pathname;
     // `threads` everywhere: torch's intra-op pool, OpenMP and OpenBLAS's own threads. glibc told to
     // keep freed memory (as PyTorch's CPU performance guide advises, or jemalloc): with its defaults

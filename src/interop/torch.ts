@@ -13,8 +13,8 @@
 // `DiT(**shapes['dit'])` from DiT's models.py loads `dit.*` with strict=True. An unconditional model
 // is written as DiT with num_classes = 0 and a zero null-label row (its conditioning is t alone).
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
-import type { DiTConfig } from '../models/dit.js';
-import type { UNetConfig } from '../models/unet.js';
+import { DiT, type DiTConfig } from '../models/dit.js';
+import type { UNet, UNetConfig } from '../models/unet.js';
 import type { VaeConfig } from '../models/vae.js';
 
 export const TORCH_EXPORT_FORMAT = 'difflab-torch/1';
@@ -60,6 +60,9 @@ export function fromTorch(name: string, t: T): [string, T] {
 
 const snake = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
 
+/** DiT tensors already in nn.Embedding / nn.Parameter layout (no transpose). */
+const DIT_AS_IS = new Set(['y_embedder.embedding_table.weight', 'y_embedder.token_pos']);
+
 /** Parameters of a DiT whose PyTorch layout differs from the generic 2-D transpose. */
 function ditToTorch(name: string, t: T, c: DiTConfig): [string, T] {
   const p = c.patchSize;
@@ -68,7 +71,7 @@ function ditToTorch(name: string, t: T, c: DiTConfig): [string, T] {
     return [name, transpose({ shape: [p, p, c.inChannels, t.shape[1]], data: t.data }, [3, 2, 0, 1])];
   }
   if (name === 'x_embedder.proj2.weight') return [name, { ...transpose(t, [1, 0]), shape: [t.shape[1], t.shape[0], 1, 1] }];
-  if (name === 'y_embedder.embedding_table.weight' || name === 'y_embedder.token_pos') return [name, t];
+  if (DIT_AS_IS.has(name)) return [name, t];
   return toTorch(name, t);
 }
 
@@ -79,7 +82,7 @@ function ditFromTorch(name: string, t: T): [string, T] {
     return [name, { shape: [kh * kw * ci, o], data: hwio.data }];
   }
   if (name === 'x_embedder.proj2.weight') return [name, transpose({ shape: [t.shape[0], t.shape[1]], data: t.data }, [1, 0])];
-  if (name === 'y_embedder.embedding_table.weight' || name === 'y_embedder.token_pos') return [name, t];
+  if (DIT_AS_IS.has(name)) return [name, t];
   return fromTorch(name, t);
 }
 
@@ -92,6 +95,11 @@ export function ditTorchArgs(c: DiTConfig): Record<string, unknown> {
 }
 
 type Params = Map<string, { shape: number[]; dataSync(): unknown }>;
+
+/** The export entry of a diffusion backbone: `dit` (with its position embedding) or `unet`. */
+export function backboneExport(net: UNet | DiT): Pick<ExportInput, 'unet' | 'dit'> {
+  return net instanceof DiT ? { dit: { config: net.config, params: net.params.vars, posEmbed: net.posEmbed } } : { unet: { config: net.config, params: net.params.vars } };
+}
 
 export interface ExportInput {
   unet?: { config: UNetConfig; params: Params };

@@ -80,10 +80,7 @@ export interface ReportInput {
   floors?: Record<string, { value: number; low?: number; high?: number; n: number }>;
 }
 
-/**
- * What the paper found; this run's computed verdicts on the experiment's pre-registered contrasts;
- * then, labelled as another run's, what a recorded run here found.
- */
+/** The table of computed contrasts: statistic, this run's value and interval, verdict and its basis. */
 function contrastTable(contrasts: ContrastResult[]): string {
   return `<table class="contrasts"><thead><tr><th>contrast</th><th>statistic</th><th>this run (95% interval)</th><th>verdict</th><th>basis</th></tr></thead><tbody>${contrasts.map((c) =>
     `<tr><td>${esc(c.name)}${c.source ? `<br><small>${esc(c.source)}</small>` : ''}</td><td>${esc(c.statistic)}<br><small>${esc(c.detail)}</small></td><td>${esc(contrastValueText(c))}</td><td class="verdict ${esc(c.verdict.split(':')[0].replace(/ /g, '-'))}">${esc(c.verdict)}</td><td><small>${esc(c.basis)}</small></td></tr>`).join('\n')}</tbody></table>`;
@@ -94,6 +91,10 @@ function verdictSection(contrasts: ContrastResult[]): string {
   return `<h2>This run's verdicts</h2><p>Each contrast was declared in the experiment file before the run, with the direction its source predicts; the verdict follows from this run's interval: <em>reproduces</em> when it lies on the predicted side of the reference value, <em>contradicts</em> when it lies on the other, <em>inconclusive</em> when it holds it.</p>${contrastTable(contrasts)}`;
 }
 
+/**
+ * What the paper found; this run's computed verdicts on the experiment's pre-registered contrasts;
+ * then, labelled as another run's, what a recorded run here found.
+ */
 function paperSection(p: NonNullable<ReportInput['paper']>, contrasts: ContrastResult[] | undefined): string {
   const table = contrasts?.length ? contrastTable(contrasts) : '<p>No contrasts are declared for this experiment: nothing here is judged.</p>';
   return `<h2>Reproduces</h2><dl class="paper"><dt>paper</dt><dd>${esc(p.cite)}</dd><dt>figure</dt><dd>${esc(p.figure)}</dd>` +

@@ -130,13 +130,10 @@ const DiffusionModelBlock = z.preprocess(
   return unet as Omit<typeof m, 'arch'> & { arch?: undefined };
 });
 
-export type UNetModelT = z.infer<typeof UNetModel>;
-export type DiTModelT = z.infer<typeof DiTModel>;
-
 export const DiffusionConfig = z.preprocess(fromLegacy, z.strictObject({
   /** the network behind the denoiser: a UNet (the default) or a DiT (arch: dit) */
   model: DiffusionModelBlock,
-  /** eps | x0 | v | edm | flow (src/diffusion/objectives/) */
+  /** eps | x0 | v | edm | flow | flow-x0 | flow-eps (src/diffusion/objectives/) */
   objective: Objective.default('eps'),
   /**
    * the discrete DDPM schedule of eps, x0 and v (default linear, T = 1000); edm and flow have none

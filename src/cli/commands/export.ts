@@ -6,7 +6,7 @@ import { loadRun } from '../../backends/index.js';
 import type { DiffusionModel } from '../../backends/diffusion-model.js';
 import { DiT } from '../../models/dit.js';
 import { selectBackend } from '../../compute/backend.js';
-import { writeTorchExport } from '../../interop/torch.js';
+import { backboneExport, writeTorchExport } from '../../interop/torch.js';
 import type { Vae } from '../../models/vae.js';
 import { parseWeights, portableConfig, type WeightsChoice } from '../../train/checkpoint.js';
 import { computeOf, withCompute, type ComputeArgs } from '../options.js';
@@ -42,9 +42,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         }
       }
       const n = writeTorchExport(a.out, {
-        ...(b.model.net instanceof DiT
-          ? { dit: { config: b.model.net.config, params: b.model.net.params.vars, posEmbed: b.model.net.posEmbed } }
-          : { unet: { config: b.model.net.config, params: b.model.net.params.vars } }),
+        ...backboneExport(b.model.net),
         vae: b.vae ? { config: b.vae.config, params: b.vae.params.vars } : undefined,
         // Without the run directory: an export names no local path.
         config: portableConfig(run.config) as typeof run.config, weights: a.weights, step: run.step,

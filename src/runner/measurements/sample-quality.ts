@@ -18,15 +18,17 @@ import { modelBackends } from '../models.js';
 import { featureFile, safeFileName, samplingPoint, wanted } from './common.js';
 import type { ChartInput, Measurement } from './types.js';
 
-/** Each model's kind, resolution and real-data floors (per dataset), for the shift chart. */
-/** A DiT model's row fields: its objective, patch side, token dimension p²·C and width (none for a UNet). */
-export function ditFields(cfg: TrainConfigT): Pick<ResultRow, 'objective' | 'patch' | 'token_dim' | 'width'> {
+/**
+ * A DiT model's row fields: its objective, patch side, token dimension p²·C and width (none for a
+ * UNet). C is the channel count of what the network diffuses (`latentShape`: pixels or latents).
+ */
+export function ditFields(cfg: TrainConfigT, latentShape: number[]): Pick<ResultRow, 'objective' | 'patch' | 'token_dim' | 'width'> {
   const m = cfg.diffusion.model;
   if (m.arch !== 'dit') return {};
-  const channels = cfg.backend === 'latent' ? cfg.vae!.model.latentChannels : cfg.data.channels ?? 1;
-  return { objective: cfg.diffusion.objective.name, patch: m.patchSize, token_dim: m.patchSize ** 2 * channels, width: m.hiddenSize };
+  return { objective: cfg.diffusion.objective.name, patch: m.patchSize, token_dim: m.patchSize ** 2 * latentShape[2], width: m.hiddenSize };
 }
 
+/** Each model's kind, resolution and real-data floors (per dataset), for the shift and token-dimension charts. */
 function modelInfo(input: ChartInput) {
   const f = path.join(input.dir, 'floors-by-data.json');
   const byData = fs.existsSync(f) ? readJsonFile<Record<string, Floors>>(f, 'the metric floors per dataset') : {};
@@ -54,7 +56,7 @@ export const sampleQuality: Measurement = {
     const setting = ctx.settings.get(p.sampler!)!;
     // The grid's shift: the setting's, else the model's training shift (recorded when not 1).
     const shift = setting.grid.shift ?? run.backend.sampling.shift;
-    Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}), ...ditFields(run.config) });
+    Object.assign(base, { train_step: run.step, train_gflop: run.trainGflop, ...(shift !== 1 ? { shift } : {}), ...ditFields(run.config, run.backend.latentShape) });
     const { images, labels, cost } = drawSamples(run, { sampler: setting, steps: p.steps!, n: exp.eval.n, seed: p.seed, batchSize: exp.eval.batchSize });
     // Seconds from three short timed draws (median), not the one scored draw: a single measurement
     // moves with whatever else runs on the cores. Every row of the point carries the same figure.
