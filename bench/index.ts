@@ -53,7 +53,8 @@ await yargs(hideBin(process.argv))
     (y) => y
       .option('pixel', { type: 'string', default: 'configs/train/mnist16-pixel.yaml', describe: 'config of the reference pixel model' })
       .option('latent', { type: 'string', default: 'configs/train/mnist16-latent.yaml', describe: 'config of the reference latent model' })
-      .option('models', { type: 'string', array: true, choices: ['pixel', 'latent'], default: ['pixel', 'latent'] })
+      .option('models', { type: 'string', array: true, choices: ['pixel', 'latent', 'vae'], default: ['pixel', 'latent', 'vae'], describe: "the step timed: the pixel UNet's, the latent UNet's, or the latent config's autoencoder's" })
+      .option('sample-batch', { type: 'number', default: 256, describe: 'batch of the timed sampling forward pass (the decoder, for vae)' })
       .option('batch', { type: 'number', default: 32 })
       .option('steps', { type: 'number', default: 7, describe: 'timed training steps per round (after two warm-up steps); medians are reported' })
       .option('rounds', { type: 'number', default: 3, describe: 'interleaved rounds (thread counts and PyTorch take turns)' })
@@ -67,7 +68,7 @@ await yargs(hideBin(process.argv))
     async (a) => {
       await benchTrain({
         pixel: a.pixel, latent: a.latent, batch: a.batch, steps: a.steps, backends: a.backends as ComputeBackend[] | undefined, outDir: a.out,
-        workers: a.workers, profile: a.profile, against: a.against, rounds: a.rounds, python: a.python, models: a.models as ('pixel' | 'latent')[], torchMalloc: a.torchMalloc,
+        workers: a.workers, profile: a.profile, against: a.against, rounds: a.rounds, python: a.python, models: a.models as ('pixel' | 'latent' | 'vae')[], sampleBatch: a.sampleBatch, torchMalloc: a.torchMalloc,
       });
     },
   )

@@ -53,18 +53,22 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--vae", action="store_true", help="time the autoencoder's step (src/models/vae.ts loss) instead of the denoiser's")
+    ap.add_argument("--reconstruction", choices=["l1", "l2"], default="l1")
+    ap.add_argument("--kl-weight", type=float, default=1e-6)
+    ap.add_argument("--sample-batch", type=int, default=0, help="also time one no-grad forward pass (the denoiser, or the VAE decoder) at this batch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     models, _ = load_export(a.export)
-    net = models["net"].train()
+    net = (models["vae"] if a.vae else models["net"]).train()
     # Every parameter trains but a DiT's fixed position embedding (as in difflab and DiT).
     params = [p for name, p in net.named_parameters() if name != "pos_embed"]
     for p in params:
         p.requires_grad_(True)
     ema = [p.detach().clone() for p in params]
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
-    u = net.tree["in"].weight.shape[1] if "unet" in models else net.in_channels
+    u = (net.tree["enc"]["in"].weight.shape[1] if a.vae else net.tree["in"].weight.shape[1] if "unet" in models else net.in_channels)
     size = a.size
     # The discrete VP schedule (DDPM's linear, LDM's scaled-linear, Nichol & Dhariwal's cosine).
     T = a.T
@@ -83,7 +87,16 @@ def main():
         eps = torch.randn_like(x0)
         t0 = time.perf_counter()
         w = None
-        if a.objective.startswith("flow"):
+        if a.vae:
+            # reconstruction (mean over pixels) + β·KL/D, one reparameterised z, as src/models/vae.ts.
+            mean, logvar = net.encode(x0)
+            z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+            diff = net.decode(z) - x0
+            rec = diff.abs().mean() if a.reconstruction == "l1" else (diff ** 2).mean()
+            kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum([1, 2, 3]).mean()
+            out, target = None, None
+            loss = rec + kl * a.kl_weight / x0[0].numel()
+        elif a.objective.startswith("flow"):
             t = torch.rand(a.batch)
             tt = t.view(-1, 1, 1, 1)
             out = net((1 - tt) * x0 + tt * eps, 1000 * t)
@@ -101,7 +114,8 @@ def main():
             out = net(c_in * (x0 + sigma * eps), t.float())
             # v = α·ε − σ_vp·x0 with α = c_in·… in VP terms: √ᾱ·ε − √(1−ᾱ)·x0.
             target = eps if a.objective == "eps" else x0 if a.objective == "x0" else c_in * eps - sigma * c_in * x0
-        loss = ((out - target) ** 2).mean() if w is None else (w * (out - target) ** 2).mean()
+        if not a.vae:
+            loss = ((out - target) ** 2).mean() if w is None else (w * (out - target) ** 2).mean()
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,8 +132,22 @@ def main():
     step()
     rows = [step() for _ in range(a.steps)]
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
+    sample_ms = None
+    if a.sample_batch:
+        # One evaluation as a sampler makes it: no gradient, eval mode (the decoder alone for the VAE).
+        net.eval()
+        side = net.sizes[-1] if a.vae else size
+        xs = torch.randn(a.sample_batch, net.z if a.vae else u, side, side)
+        ts = torch.full((a.sample_batch,), 500.0)
+        times = []
+        with torch.no_grad():
+            for _ in range(4):
+                s0 = time.perf_counter()
+                net.decode(xs) if a.vae else net(xs, ts)
+                times.append((time.perf_counter() - s0) * 1e3)
+        sample_ms = statistics.median(times[1:])
     print(json.dumps({"torch": torch.__version__, "blas": blas(), "threads": torch.get_num_threads(), "batch": a.batch,
-                      "msPerStep": med[0], "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
+                      "msPerStep": med[0], "sampleMs": sample_ms, "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
                       "params": sum(p.numel() for p in params), "objective": a.objective,
                       "malloc": os.environ.get("GLIBC_TUNABLES", "glibc defaults")}))
 

@@ -2,6 +2,8 @@
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { installWasmKernels } from './wasm-kernels.js';
+import { installOneDnnKernels, oneDnnKernelsInstalled, uninstallOneDnnKernels } from './onednn-kernels.js';
+import { loadOneDnn, type OneDnn } from './onednn.js';
 import { initSimdRuntime } from './wasm-simd.js';
 
 // tfjs's CPU backend greets every Node process on its first tensor with advice to install tfjs-node.
@@ -10,12 +12,12 @@ import { initSimdRuntime } from './wasm-simd.js';
 const cpuBackend = tf.findBackend('cpu') as { firstUse?: boolean } | null;
 if (cpuBackend && 'firstUse' in cpuBackend) cpuBackend.firstUse = false;
 
-export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'onednn', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_NAMES)[number];
 export type ComputeBackend = Exclude<BackendRequest, 'auto'>;
 
 /** Order in which `auto` tries backends: fastest first. */
-export const AUTO_ORDER: ComputeBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: ComputeBackend[] = ['tensorflow-gpu', 'tensorflow', 'onednn', 'wasm', 'cpu'];
 
 export interface BackendAttempt {
   backend: ComputeBackend;
@@ -28,8 +30,13 @@ export interface BackendChoice {
   requested: BackendRequest;
   /** difflab's name for the backend in use. */
   backend: ComputeBackend;
-  /** tfjs's registered name ('tensorflow', 'wasm', 'cpu'). */
+  /** tfjs's registered name ('tensorflow', 'wasm', 'cpu'); 'onednn' is the wasm backend with oneDNN's kernels. */
   tfjsBackend: string;
+  /**
+   * The kernels the heavy ops (convolutions, matrix products) run on, as recorded with results:
+   * e.g. 'oneDNN 2.6.3 avx512_core_bf16 (OpenMP)', 'wasm SIMD (FMA)', 'libtensorflow', 'tfjs cpu'.
+   */
+  kernels: string;
   attempts: BackendAttempt[];
   /** Threads the backend computes with. */
   threads: number;
@@ -45,6 +52,7 @@ export class BackendUnavailableError extends Error {
 const INSTALL_HINT: Record<ComputeBackend, string> = {
   'tensorflow-gpu': 'Install it with `npm install @tensorflow/tfjs-node-gpu` on a Linux machine with CUDA 11.x/cuDNN 8 and access to storage.googleapis.com (its install step downloads libtensorflow).',
   tensorflow: 'Install it with `npm install @tensorflow/tfjs-node` on a machine with access to storage.googleapis.com (its install step downloads libtensorflow).',
+  onednn: 'Install oneDNN 2.x with `apt-get install libdnnl2` (Debian/Ubuntu); without it difflab runs its wasm SIMD kernels (--compute wasm).',
   wasm: 'Reinstall dependencies with `npm ci`: @tensorflow/tfjs-backend-wasm ships with difflab.',
   cpu: 'The cpu backend is part of @tensorflow/tfjs; reinstall dependencies with `npm ci`.',
 };
@@ -77,13 +85,19 @@ async function load(backend: ComputeBackend): Promise<{ ok: true; tfjsName: stri
         return { ok: false, reason: `${pkg} is installed but failed to load: ${firstLine(e)}` };
       }
     }
+    case 'onednn':
     case 'wasm': {
       try {
         await import('@tensorflow/tfjs-backend-wasm');
-        return { ok: true, tfjsName: 'wasm', note: 'WebAssembly + XNNPACK (SIMD) with difflab conv-gradient and matmul kernels' };
       } catch (e) {
         return { ok: false, reason: `@tensorflow/tfjs-backend-wasm failed to load: ${firstLine(e)}` };
       }
+      if (backend === 'wasm') return { ok: true, tfjsName: 'wasm', note: 'WebAssembly + XNNPACK (SIMD) with difflab conv-gradient and matmul kernels' };
+      const dnn = await loadOneDnn();
+      if (!dnn.ok) return { ok: false, reason: dnn.reason };
+      oneDnn = dnn.dnn;
+      const { version, isa, runtime } = dnn.dnn.info;
+      return { ok: true, tfjsName: 'wasm', note: `oneDNN ${version} (${isa}, ${runtime}) for convolutions and matrix products, on the wasm backend's tensors; other ops wasm SIMD` };
     }
     case 'cpu':
       return { ok: true, tfjsName: 'cpu', note: 'pure JavaScript reference kernels (slow)' };
@@ -91,6 +105,7 @@ async function load(backend: ComputeBackend): Promise<{ ok: true; tfjsName: stri
 }
 
 let loadedNative: string | undefined;
+let oneDnn: OneDnn | undefined;
 let current: BackendChoice | undefined;
 
 async function activate(tfjsName: string): Promise<string | undefined> {
@@ -110,7 +125,8 @@ function wasmMemory(): WebAssembly.Memory {
   return memory;
 }
 
-function threadsOf(tfjsName: string): number {
+function threadsOf(backend: ComputeBackend, tfjsName: string): number {
+  if (backend === 'onednn' && oneDnn) return oneDnn.threads;
   if (tfjsName === 'wasm') {
     // The Node build of tfjs-backend-wasm is single-threaded unless threaded wasm is supported.
     const multi = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
@@ -147,13 +163,22 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
     }
     // After initialisation, so the shipped kernels' setup has run and they can be restored later.
     let note = loaded.note;
+    let kernels = loaded.tfjsName === 'tensorflow' ? 'libtensorflow' : 'tfjs cpu';
     if (loaded.tfjsName === 'wasm') {
       const simd = await initSimdRuntime(wasmMemory());
       installWasmKernels();
-      note += simd.fma ? '; conv kernels use FMA (relaxed SIMD)' : `; conv kernels without FMA (${simd.fmaNote})`;
+      kernels = `wasm SIMD${simd.fma ? ' (FMA)' : ''}`;
+      if (backend === 'onednn') {
+        installOneDnnKernels(oneDnn!);
+        const { version, isa, runtime } = oneDnn!.info;
+        kernels = `oneDNN ${version} ${isa} (${runtime})`;
+      } else {
+        uninstallOneDnnKernels();
+        note += simd.fma ? '; conv kernels use FMA (relaxed SIMD)' : `; conv kernels without FMA (${simd.fmaNote})`;
+      }
     }
     attempts.push({ backend, ok: true, reason: note });
-    current = { requested, backend, tfjsBackend: loaded.tfjsName, attempts, threads: threadsOf(loaded.tfjsName) };
+    current = { requested, backend, tfjsBackend: loaded.tfjsName, kernels, attempts, threads: threadsOf(backend, loaded.tfjsName) };
     return current;
   }
   throw new Error(`no compute backend could be initialised: ${attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
@@ -163,9 +188,24 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
 export function currentBackend(): ComputeBackend {
   const name = tf.getBackend();
   if (current && current.tfjsBackend === name) return current.backend;
-  if (name === 'wasm' || name === 'cpu') return name;
+  if (name === 'wasm') return oneDnnKernelsInstalled() ? 'onednn' : 'wasm';
+  if (name === 'cpu') return name;
   if (name === 'tensorflow') return loadedNative === '@tensorflow/tfjs-node-gpu' ? 'tensorflow-gpu' : 'tensorflow';
   throw new Error(`the active tfjs backend '${name}' is not one difflab runs on`);
+}
+
+/** The kernel set in use (see BackendChoice.kernels), for rows and checkpoints. */
+export function currentKernels(): string {
+  return current?.kernels ?? tf.getBackend();
+}
+
+/**
+ * Threads oneDNN computes with when called from this thread (data-parallel replicas take one each);
+ * a no-op on other backends. Without an argument: back to one per core.
+ */
+export function setComputeThreads(n = os.availableParallelism()): void {
+  if (oneDnnKernelsInstalled()) oneDnn?.setThreads(n);
+  if (current && current.backend === 'onednn') current.threads = oneDnn?.threads ?? current.threads;
 }
 
 /** Backends that load in this process, for benchmarks that compare them. */

@@ -33,6 +33,7 @@ export function wasmKernelSwap(name: string, make: (shipped: KernelFunc | undefi
   let shipped: ReturnType<typeof getKernel> | undefined;
   let installed = false;
   return {
+    get installed(): boolean { return installed; },
     install(): void {
       if (installed) return;
       shipped = getKernel(name, 'wasm');

@@ -2,7 +2,7 @@
 // as the main thread from a recipe, then, for every step, loads the broadcast weights, computes the
 // gradient of its slice of the batch and leaves it in shared memory.
 import { workerData } from 'node:worker_threads';
-import { selectBackend, tf } from '../compute/backend.js';
+import { selectBackend, setComputeThreads, tf } from '../compute/backend.js';
 import { CONTROL, sliceOf, sliceRandom, type ReplicaTaskBuilder, type WorkerInit } from './data-parallel.js';
 import { readFlat, writeFlat } from './fused-update.js';
 import type { TrainTask } from './trainer.js';
@@ -28,6 +28,8 @@ async function buildTask(data: tf.Tensor4D): Promise<TrainTask> {
 
 async function main(): Promise<void> {
   await selectBackend(init.backend);
+  // One compute thread per replica: the replicas are what keeps the cores busy.
+  setComputeThreads(1);
   const data = tf.tensor4d(new Float32Array(init.data.buffer), init.data.shape as [number, number, number, number]);
   const task = await buildTask(data);
   const { names, shapes, total: P } = init.layout;

@@ -14,7 +14,7 @@ import { AdamW, Ema, learningRate, type AdamConfig, type LrSchedule } from './op
 import { FlatUpdate, readFlat } from './fused-update.js';
 import { PowerEma, removeSnapshots, saveSnapshot } from './posthoc-ema.js';
 import { ReplicaPool, type ReplicaSource } from './data-parallel.js';
-import { currentBackend } from '../compute/backend.js';
+import { currentBackend, setComputeThreads } from '../compute/backend.js';
 
 export interface TrainTask {
   params: Map<string, tf.Variable>;
@@ -112,7 +112,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   let workers = Math.min(opts.workers ?? 1, opts.batchSize);
   if ((opts.workers ?? 1) > opts.batchSize) log(`note: ${opts.workers} threads for a batch of ${opts.batchSize}: training on ${workers} (each thread takes at least one item)`);
   // libtensorflow (tfjs-node) already computes on every core, and its addon is not loaded per thread.
-  if (workers > 1 && !['wasm', 'cpu'].includes(currentBackend())) {
+  if (workers > 1 && !['onednn', 'wasm', 'cpu'].includes(currentBackend())) {
     log(`note: the ${currentBackend()} backend computes on all cores itself; training on one thread instead of ${workers}`);
     workers = 1;
   }
@@ -171,6 +171,8 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
     if (workers > 1 && step < opts.steps) {
       const w0 = performance.now();
       pool = new ReplicaPool(workers, task.replica!, flat, opts.batchSize, currentBackend());
+      // This thread computes one replica's share: one oneDNN thread here, one in each worker.
+      setComputeThreads(1);
       log(`${workers} threads (data-parallel), ready in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     }
     while (step < opts.steps) {
@@ -218,6 +220,7 @@ function trainLocked(task: TrainTask, opts: TrainOptions, log: (l: string) => vo
   } finally {
     bar.stop();
     pool?.close();
+    if (pool) setComputeThreads();
     opt.dispose();
     powerEma?.dispose();
   }

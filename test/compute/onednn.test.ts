@@ -1,0 +1,172 @@
+// oneDNN's kernels against difflab's wasm SIMD kernels, call by call, on every convolution and matrix
+// product (forward and both gradients) that the shipped training presets run, at their batch sizes.
+// Skipped with a note where oneDNN is not installed (`apt-get install libdnnl2`; .ci/run installs it).
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getKernel, registerKernel, unregisterKernel, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { currentBackend, currentKernels, selectBackend, setComputeThreads, tf } from '../../src/compute/backend.js';
+import { loadOneDnn } from '../../src/compute/onednn.js';
+import { loadTrainConfig } from '../../src/train/config.js';
+import { buildVae } from '../../src/backends/latent.js';
+import { DiffusionModel } from '../../src/backends/diffusion-model.js';
+import { diffusionTask } from '../../src/backends/stages.js';
+import { Rng } from '../../src/util/rng.js';
+import { relErr } from '../helpers/compare.js';
+
+const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul'] as const;
+let loaded: Awaited<ReturnType<typeof loadOneDnn>> = { ok: false, reason: 'not loaded yet' };
+test.before(async () => {
+  loaded = await loadOneDnn();
+  if (!loaded.ok) console.log(`note: oneDNN tests skipped: ${loaded.reason}`);
+});
+
+interface Seen { op: string; calls: number; native: number; maxRel: number; worst: string }
+type Backend = { typedArrayFromHeap(t: TensorInfo): Float32Array; disposeData(id: object): boolean };
+
+/** Registers, for each op, a kernel that runs oneDNN's and the wasm one and records their difference. */
+async function comparing(seen: Map<string, Seen>): Promise<() => void> {
+  if (!loaded.ok) throw new Error('unreachable');
+  const lib = loaded.dnn;
+  await selectBackend('wasm');
+  const wasm = Object.fromEntries(OPS.map((n) => [n, getKernel(n, 'wasm')!.kernelFunc])) as Record<string, KernelFunc>;
+  await selectBackend('onednn');
+  const native = Object.fromEntries(OPS.map((n) => [n, getKernel(n, 'wasm')!.kernelFunc])) as Record<string, KernelFunc>;
+  for (const op of OPS) {
+    unregisterKernel(op, 'wasm');
+    registerKernel({
+      kernelName: op, backendName: 'wasm',
+      kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs: Record<string, unknown> }) => {
+        const before = lib.calls;
+        const out = native[op](args as never) as TensorInfo;
+        const viaDnn = lib.calls > before;
+        const ref = wasm[op](args as never) as TensorInfo;
+        const err = relErr(args.backend.typedArrayFromHeap(out), args.backend.typedArrayFromHeap(ref));
+        args.backend.disposeData(ref.dataId);
+        const { strides, pad, transposeA, transposeB } = args.attrs;
+        const key = `${op} ${Object.values(args.inputs).map((t) => `[${t.shape}]`).join(' ')} ${JSON.stringify({ strides, pad, transposeA, transposeB })}`;
+        const e = seen.get(key) ?? { op, calls: 0, native: 0, maxRel: 0, worst: key };
+        e.calls++;
+        if (viaDnn) e.native++;
+        e.maxRel = Math.max(e.maxRel, err);
+        seen.set(key, e);
+        return out;
+      }) as unknown as KernelFunc,
+    });
+  }
+  return () => {
+    for (const op of OPS) {
+      unregisterKernel(op, 'wasm');
+      registerKernel({ kernelName: op, backendName: 'wasm', kernelFunc: native[op] });
+    }
+  };
+}
+
+/** One training step's forward and backward of every network a preset trains (autoencoder, denoiser). */
+function stepPreset(file: string, done: Set<string>): void {
+  const cfg = loadTrainConfig(file);
+  const img = cfg.data.resize?.[0] ?? cfg.data.pad?.[0] ?? cfg.data.crop?.[0] ?? 28;
+  const rng = new Rng(3);
+  let size = img, channels = 1;
+  if (cfg.vae) {
+    const vae = buildVae(cfg, img, 1);
+    size = vae.latentSize;
+    channels = vae.config.latentChannels;
+    const sig = JSON.stringify({ vae: cfg.vae.model, img, b: cfg.vae.train.batchSize });
+    if (!done.has(sig)) {
+      done.add(sig);
+      const b = cfg.vae.train.batchSize;
+      const x = tf.tensor4d(rng.normals(b * img * img).map(Math.tanh), [b, img, img, 1]);
+      const eps = tf.tensor4d(rng.normals(b * size * size * channels), [b, size, size, channels]);
+      const { value, grads } = tf.variableGrads(() => vae.loss(x, eps, cfg.vae!.loss).loss, [...vae.params.vars.values()]);
+      tf.dispose([value, ...Object.values(grads), x, eps]);
+    }
+    vae.dispose();
+  }
+  const b = cfg.diffusion.train.batchSize;
+  const sig = JSON.stringify({ model: cfg.diffusion.model, cond: cfg.diffusion.conditioning, size, channels, b });
+  if (done.has(sig)) return;
+  done.add(sig);
+  const model = new DiffusionModel(cfg.diffusion, { size, channels }, 1);
+  const data = tf.tensor4d(rng.normals(b * size * size * channels).map(Math.tanh), [b, size, size, channels]);
+  const labels = cfg.diffusion.conditioning?.classes ? Int32Array.from({ length: b }, (_, i) => i % cfg.diffusion.conditioning!.classes) : undefined;
+  const task = diffusionTask(model, data, labels);
+  const idx = Int32Array.from({ length: b }, (_, i) => i);
+  const { value, grads } = tf.variableGrads(() => task.loss(idx, rng, 1), [...task.params.values()]);
+  tf.dispose([value, ...Object.values(grads), data]);
+  model.dispose();
+}
+
+test('oneDNN agrees with the wasm kernels on every conv and matmul of the shipped presets, forward and both gradients', async () => {
+  if (!loaded.ok) return;
+  const seen = new Map<string, Seen>();
+  const restore = await comparing(seen);
+  try {
+    const dir = new URL('../../configs/train/', import.meta.url).pathname;
+    const done = new Set<string>();
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) stepPreset(path.join(dir, f), done);
+  } finally {
+    restore();
+  }
+  const rows = [...seen.values()];
+  for (const op of OPS) assert.ok(rows.some((r) => r.op === op), `no ${op} call was seen`);
+  // Every call took the native path (none fell back to wasm), and agrees to float32 accumulation error.
+  const fellBack = rows.filter((r) => r.native !== r.calls);
+  assert.equal(fellBack.map((r) => r.worst), [], 'calls that fell back to the wasm kernels');
+  const worst = rows.reduce((a, r) => (r.maxRel > a.maxRel ? r : a));
+  console.log(`  oneDNN vs wasm: ${rows.length} distinct op shapes, ${rows.reduce((a, r) => a + r.calls, 0)} calls; worst ‖Δ‖∞/‖wasm‖∞ ${worst.maxRel.toExponential(2)} (${worst.worst})`);
+  for (const r of rows) assert.ok(r.maxRel < 5e-5, `${r.worst}: relative error ${r.maxRel}`);
+});
+
+test('oneDNN is the default where it loads; --compute wasm still gives the wasm kernels, and rows name the kernel set', async () => {
+  if (!loaded.ok) return;
+  const auto = await selectBackend('auto');
+  assert.is(auto.backend, 'onednn');
+  assert.match(auto.kernels, /^oneDNN 2\.\d+\.\d+ \S+ \(OpenMP\)$/);
+  assert.is(currentBackend(), 'onednn');
+  const w = await selectBackend('wasm');
+  assert.is(w.backend, 'wasm');
+  assert.is(currentBackend(), 'wasm');
+  assert.match(currentKernels(), /^wasm SIMD/);
+  // With wasm forced, a conv no longer reaches oneDNN.
+  const lib = (loaded as { dnn: { calls: number } }).dnn;
+  const before = lib.calls;
+  tf.tidy(() => tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same').dataSync());
+  assert.is(lib.calls, before);
+  await selectBackend('onednn');
+  tf.tidy(() => tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same').dataSync());
+  assert.is(lib.calls, before + 1);
+});
+
+test('threads: one per replica on request, one per core by default', async () => {
+  if (!loaded.ok) return;
+  await selectBackend('onednn');
+  setComputeThreads(1);
+  assert.is(loaded.dnn.threads, 1);
+  setComputeThreads();
+  assert.is(loaded.dnn.threads, (await import('node:os')).availableParallelism());
+});
+
+test('matmul: broadcast batch, transposes and a rank-2 operand against a direct sum', async () => {
+  if (!loaded.ok) return;
+  await selectBackend('onednn');
+  const r = new Rng(5);
+  const A = r.normals(3 * 4 * 5), B = r.normals(5 * 6);
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    const a = tf.tensor3d(A, ta ? [3, 5, 4] : [3, 4, 5]), b = tf.tensor2d(B, tb ? [6, 5] : [5, 6]);
+    const c = tf.matMul(a, b, ta, tb);
+    assert.equal(c.shape, [3, 4, 6]);
+    const got = c.dataSync();
+    let err = 0;
+    for (let i = 0; i < 3; i++) for (let m = 0; m < 4; m++) for (let n = 0; n < 6; n++) {
+      let s = 0;
+      for (let k = 0; k < 5; k++) s += A[ta ? (i * 5 + k) * 4 + m : (i * 4 + m) * 5 + k] * B[tb ? n * 5 + k : k * 6 + n];
+      err = Math.max(err, Math.abs(s - got[(i * 4 + m) * 6 + n]));
+    }
+    assert.ok(err < 1e-5, `transposeA ${ta} transposeB ${tb}: ${err}`);
+    tf.dispose([a, b, c]);
+  }
+});
+
+test.run();
