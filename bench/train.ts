@@ -188,7 +188,7 @@ async function profileStep(s: Subject, batch: number): Promise<{ rows: ProfileRo
 }
 
 /** The PyTorch twin's step on the same network (exported weights); undefined with a note when torch is missing. */
-function torchStep(s: Subject, batch: number, steps: number, python: string, malloc: 'keep' | 'default' = 'keep', threads = 1, sampleBatch = 0): { ms: number; sampleMs?: number; raw: unknown; blas: string } | { note: string } {
+function torchStep(s: Subject, batch: number, steps: number, python: string, malloc: 'keep' | 'default' = 'keep', threads = 1, sampleBatch = 0, profile = false): { ms: number; sampleMs?: number; profile?: { op: string; calls: number; ms: number }[]; raw: unknown; blas: string } | { note: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'difflab-bench-torch-'));
   try {
     const file = path.join(dir, 'unet.safetensors');
@@ -202,13 +202,13 @@ function torchStep(s: Subject, batch: number, steps: number, python: string, mal
     // The step the config trains: objective, schedule, learning rate, clipping and EMA.
     const d = s.cfg.diffusion, tr = d.train;
     const vae = s.vae ? ['--vae', '--reconstruction', s.cfg.vae!.loss.reconstruction, '--kl-weight', String(s.cfg.vae!.loss.klWeight)] : [];
-    const step = [...vae, '--sample-batch', String(sampleBatch), '--objective', d.objective.name, '--weighting', d.weighting.name, '--schedule', d.schedule?.name ?? 'linear', '--T', String(d.schedule?.T ?? 1000), '--lr', String(tr.lr), '--clip', String(tr.clipNorm ?? 1e30), '--ema', String(tr.emaDecay)];
+    const step = [...vae, ...(profile ? ['--profile'] : []), '--sample-batch', String(sampleBatch), '--objective', d.objective.name, '--weighting', d.weighting.name, '--schedule', d.schedule?.name ?? 'linear', '--T', String(d.schedule?.T ?? 1000), '--lr', String(tr.lr), '--clip', String(tr.clipNorm ?? 1e30), '--ema', String(tr.emaDecay)];
     if (!['eps', 'x0', 'v', 'flow', 'flow-x0', 'flow-eps'].includes(d.objective.name)) return { note: `the PyTorch twin has no ${d.objective.name} step` };
     if (!['simple', 'velocity'].includes(d.weighting.name)) return { note: `the PyTorch twin has no ${d.weighting.name} weighting` };
     const r = spawnSync(python, [script, file, '--size', String(s.size), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads), ...step], { encoding: 'utf8', env });
     if (r.status !== 0) return { note: `${python} ${path.basename(script)} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}` };
-    const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { msPerStep: number; sampleMs: number | null; blas: string };
-    return { ms: out.msPerStep, sampleMs: out.sampleMs ?? undefined, raw: out, blas: out.blas };
+    const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]) as { msPerStep: number; sampleMs: number | null; profile: { op: string; calls: number; ms: number }[] | null; blas: string };
+    return { ms: out.msPerStep, sampleMs: out.sampleMs ?? undefined, profile: out.profile ?? undefined, raw: out, blas: out.blas };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -223,7 +223,7 @@ export async function benchTrain(opts: {
   torchMalloc?: 'keep' | 'default';
 }) {
   const rows: TrainBenchRow[] = [];
-  const profiles: { backend: string; model: string; batch: number; stepMs: number; kernelMs: number; updateMs: number; tensorTailMs: number; kernels: ProfileRow[] }[] = [];
+  const profiles: { backend: string; model: string; batch: number; stepMs: number; kernelMs: number; updateMs: number; tensorTailMs: number; kernels: ProfileRow[]; torch?: { op: string; calls: number; ms: number }[] }[] = [];
   const notes: string[] = [];
   for (const b of opts.backends ?? (await availableBackends()).filter((x) => x !== 'cpu')) {
     await selectBackend(b);
@@ -293,6 +293,16 @@ export async function benchTrain(opts: {
           console.log(`[bench train --profile] ${b} ${s.label}, batch ${opts.batch}: loss + gradient ${p.stepMs.toFixed(0)} ms under the profiler, ${p.kernelMs.toFixed(0)} ms in kernels, ${(p.stepMs - p.kernelMs).toFixed(0)} ms outside them (JS, tape, allocation); update pass (clip + AdamW + EMA) + weight write-back ${p.updateMs.toFixed(1)} ms, against ${p.tensorTailMs.toFixed(1)} ms for the same tail as tfjs ops tensor by tensor`);
           console.log(`  ${'kernel'.padEnd(28)} ${'calls'.padStart(6)} ${'ms'.padStart(8)} ${'share'.padStart(6)}`);
           for (const r of p.rows.slice(0, 20)) console.log(`  ${r.kernel.padEnd(28)} ${String(r.calls).padStart(6)} ${r.ms.toFixed(1).padStart(8)} ${(100 * r.share).toFixed(1).padStart(5)}%`);
+          if (opts.against === 'torch') {
+            // The same step under torch.profiler, one thread: self CPU time per op.
+            const t = torchStep(s, opts.batch, 1, opts.python, opts.torchMalloc ?? 'keep', 1, 0, true);
+            if (!('note' in t) && t.profile) {
+              const total = t.profile.reduce((a, r) => a + r.ms, 0);
+              console.log(`[bench train --profile] PyTorch, the same step under torch.profiler (one thread; top ${t.profile.length} ops by self CPU time, ${total.toFixed(0)} ms together)`);
+              for (const r of t.profile.slice(0, 20)) console.log(`  ${r.op.padEnd(40)} ${String(r.calls).padStart(6)} ${r.ms.toFixed(1).padStart(8)}`);
+              profiles[profiles.length - 1].torch = t.profile;
+            }
+          }
         }
       } finally {
         s.dispose();

@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--vae", action="store_true", help="time the autoencoder's step (src/models/vae.ts loss) instead of the denoiser's")
     ap.add_argument("--reconstruction", choices=["l1", "l2"], default="l1")
     ap.add_argument("--kl-weight", type=float, default=1e-6)
+    ap.add_argument("--profile", action="store_true", help="also profile one step with torch.profiler: self CPU time per op")
     ap.add_argument("--sample-batch", type=int, default=0, help="also time one no-grad forward pass (the denoiser, or the VAE decoder) at this batch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -132,6 +133,13 @@ def main():
     step()
     rows = [step() for _ in range(a.steps)]
     med = [statistics.median(r[i] for r in rows) for i in range(4)]
+    profile = None
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile as tprofile
+        with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        profile = [{"op": e.key, "calls": e.count, "ms": e.self_cpu_time_total / 1e3} for e in ops[:25]]
     sample_ms = None
     if a.sample_batch:
         # One evaluation as a sampler makes it: no gradient, eval mode (the decoder alone for the VAE).
@@ -147,7 +155,7 @@ def main():
                 times.append((time.perf_counter() - s0) * 1e3)
         sample_ms = statistics.median(times[1:])
     print(json.dumps({"torch": torch.__version__, "blas": blas(), "threads": torch.get_num_threads(), "batch": a.batch,
-                      "msPerStep": med[0], "sampleMs": sample_ms, "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
+                      "msPerStep": med[0], "sampleMs": sample_ms, "profile": profile, "forwardMs": med[1], "backwardMs": med[2], "updateMs": med[3],
                       "params": sum(p.numel() for p in params), "objective": a.objective,
                       "malloc": os.environ.get("GLIBC_TUNABLES", "glibc defaults")}))
 

@@ -170,6 +170,7 @@ export async function selectBackend(requested: BackendRequest = 'auto'): Promise
       kernels = `wasm SIMD${simd.fma ? ' (FMA)' : ''}`;
       if (backend === 'onednn') {
         installOneDnnKernels(oneDnn!);
+        oneDnn!.setThreads(defaultComputeThreads());
         const { version, isa, runtime } = oneDnn!.info;
         kernels = `oneDNN ${version} ${isa} (${runtime})`;
       } else {
@@ -200,10 +201,21 @@ export function currentKernels(): string {
 }
 
 /**
- * Threads oneDNN computes with when called from this thread (data-parallel replicas take one each);
- * a no-op on other backends. Without an argument: back to one per core.
+ * oneDNN's default thread count: one (OMP_NUM_THREADS overrides). The cores are kept busy by
+ * data-parallel replicas (`--workers`) and worker processes (`run --jobs`) instead: one thread per
+ * replica makes a model's numbers independent of how the work is spread (a reduction split over
+ * OpenMP threads sums in another order), and its intra-op threads measured no faster here (README).
  */
-export function setComputeThreads(n = os.availableParallelism()): void {
+export function defaultComputeThreads(): number {
+  const omp = Number(process.env.OMP_NUM_THREADS);
+  return Number.isInteger(omp) && omp >= 1 ? omp : 1;
+}
+
+/**
+ * Threads oneDNN computes with when called from this thread (data-parallel replicas take one each);
+ * a no-op on other backends. Without an argument: back to defaultComputeThreads().
+ */
+export function setComputeThreads(n = defaultComputeThreads()): void {
   if (oneDnnKernelsInstalled()) oneDnn?.setThreads(n);
   if (current && current.backend === 'onednn') current.threads = oneDnn?.threads ?? current.threads;
 }

@@ -26,6 +26,11 @@ export interface ResultRow {
   git_commit: string;
   unit?: string;
   notes?: string[];
+  /**
+   * the kernels the point's networks ran on (e.g. 'oneDNN 2.6.3 avx512_core_bf16 (OpenMP)', 'wasm SIMD
+   * (FMA)'): timings, and values to float32 rounding, depend on it
+   */
+  kernels?: string;
   /** sampling points with a grid shift: SD3's α, every σ of the sampling grid multiplied by it */
   shift?: number;
   /** toy points: the ambient dimension and the objective of the MLP denoiser; DiT models: their objective */

@@ -3,7 +3,7 @@
 // is a function below; what a grid point measures lives in ./measurements.
 import fs from 'node:fs';
 import path from 'node:path';
-import { selectBackend, type BackendRequest } from '../compute/backend.js';
+import { currentKernels, selectBackend, type BackendRequest } from '../compute/backend.js';
 import type { ResultRow } from '../metrics/result-row.js';
 import { runTraining } from '../backends/training.js';
 import { writeFileAtomic, sweepStaleTemps } from '../util/fs.js';
@@ -175,7 +175,7 @@ function progressLine(p: GridPoint, total: number, eta: number): string {
 function rowBase(p: GridPoint, ctx: PreparedContext, where: RunPlace, commit: string): RowBase {
   const setting = p.sampler ? ctx.settings.get(p.sampler) : undefined;
   return {
-    experiment: ctx.exp.name, run_id: where.runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: where.hash, git_commit: commit,
+    experiment: ctx.exp.name, run_id: where.runId, point: p.key, backend: p.backend, sampler: p.sampler, steps: p.steps, seed: p.seed, config_hash: where.hash, git_commit: commit, kernels: currentKernels(),
     ...(ctx.exp.replicas?.[p.backend] ? { model: ctx.exp.replicas[p.backend].model, train_seed: ctx.exp.replicas[p.backend].trainSeed } : {}),
     ...(p.ema !== null ? { ema: p.ema } : {}), ...(setting?.guidance ? { guidance: setting.guidance.scale } : {}), ...(setting?.grid.shift !== undefined ? { shift: setting.grid.shift } : {}),
   };

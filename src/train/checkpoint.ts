@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tf } from '../compute/backend.js';
+import { currentKernels, tf } from '../compute/backend.js';
 import { readJsonFile, writeFileAtomic } from '../util/fs.js';
 import { readSafetensors, writeSafetensors } from '../util/safetensors.js';
 import type { AdamW, Ema } from './optim.js';
@@ -30,6 +30,8 @@ export interface CheckpointMeta {
   createdAt?: string;
   /** SHA-256 of the .safetensors file as written (checkpoints before this field have none) */
   sha256?: string;
+  /** the kernel set the training steps ran on (see BackendChoice.kernels; absent before it was recorded) */
+  kernels?: string;
 }
 
 export interface TrainState {
@@ -104,6 +106,7 @@ export function saveCheckpoint(dir: string, s: TrainState, meta: Omit<Checkpoint
   s.powerEma?.sigmaRels.forEach((sr, k) => put(PowerEma.prefix(sr), s.powerEma!.shadows[k]));
   const full: CheckpointMeta = {
     ...meta, config: portableConfig(meta.config), format: CHECKPOINT_FORMAT, libraryVersion: libraryVersion(), optimizerStep: s.optimizer?.step ?? 0,
+    kernels: currentKernels(),
   };
   const base = path.join(dir, stem(meta.step));
   // The metadata makes the file self-describing for readers outside difflab (Python's safetensors).

@@ -1,12 +1,13 @@
 // oneDNN's kernels against difflab's wasm SIMD kernels, call by call, on every convolution and matrix
 // product (forward and both gradients) that the shipped training presets run, at their batch sizes.
-// Skipped with a note where oneDNN is not installed (`apt-get install libdnnl2`; .ci/run installs it).
+// Skipped with a note where oneDNN is not installed (`apt-get install libdnnl2`); in CI (CI=true), where
+// .ci/run installs it, a missing oneDNN fails instead.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getKernel, registerKernel, unregisterKernel, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { currentBackend, currentKernels, selectBackend, setComputeThreads, tf } from '../../src/compute/backend.js';
+import { currentBackend, currentKernels, defaultComputeThreads, selectBackend, setComputeThreads, tf } from '../../src/compute/backend.js';
 import { loadOneDnn } from '../../src/compute/onednn.js';
 import { loadTrainConfig } from '../../src/train/config.js';
 import { buildVae } from '../../src/backends/latent.js';
@@ -19,6 +20,7 @@ const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatM
 let loaded: Awaited<ReturnType<typeof loadOneDnn>> = { ok: false, reason: 'not loaded yet' };
 test.before(async () => {
   loaded = await loadOneDnn();
+  if (!loaded.ok && process.env.CI === 'true') throw new Error(`CI=true: oneDNN must load here (.ci/run installs libdnnl2): ${loaded.reason}`);
   if (!loaded.ok) console.log(`note: oneDNN tests skipped: ${loaded.reason}`);
 });
 
@@ -139,13 +141,23 @@ test('oneDNN is the default where it loads; --compute wasm still gives the wasm 
   assert.is(lib.calls, before + 1);
 });
 
-test('threads: one per replica on request, one per core by default', async () => {
+test('threads: one by default (OMP_NUM_THREADS overrides), set per thread on request', async () => {
   if (!loaded.ok) return;
   await selectBackend('onednn');
-  setComputeThreads(1);
-  assert.is(loaded.dnn.threads, 1);
-  setComputeThreads();
-  assert.is(loaded.dnn.threads, (await import('node:os')).availableParallelism());
+  const saved = process.env.OMP_NUM_THREADS;
+  try {
+    delete process.env.OMP_NUM_THREADS;
+    assert.is(defaultComputeThreads(), 1);
+    process.env.OMP_NUM_THREADS = '2';
+    assert.is(defaultComputeThreads(), 2);
+    setComputeThreads();
+    assert.is(loaded.dnn.threads, 2);
+    setComputeThreads(1);
+    assert.is(loaded.dnn.threads, 1);
+  } finally {
+    if (saved === undefined) delete process.env.OMP_NUM_THREADS; else process.env.OMP_NUM_THREADS = saved;
+    setComputeThreads();
+  }
 });
 
 test('matmul: broadcast batch, transposes and a rank-2 operand against a direct sum', async () => {

@@ -46,6 +46,7 @@ export function formatInfo(r: InfoReport): string {
     `tfjs ${r.tfjs['tfjs-core'] ?? r.tfjs.tfjs ?? '?'}`,
     `backend: ${r.backend.backend} (requested ${r.backend.requested}), ${r.backend.threads} thread(s)${r.simd === undefined ? '' : `, SIMD ${r.simd ? 'on' : 'off'}`}`,
   ];
+  lines.push(`kernels: ${r.backend.kernels}${r.backend.backend === 'wasm' && r.backend.requested === 'auto' ? ' (oneDNN did not load: see below)' : ''}`);
   for (const a of r.backend.attempts) lines.push(`  ${a.ok ? '✓' : '✗'} ${a.backend.padEnd(14)} ${a.reason}`);
   lines.push(`cpu: ${r.cpus} × ${r.cpuModel}`);
   lines.push(`memory: ${gib(r.memory.freeBytes)} free of ${gib(r.memory.totalBytes)}`);
