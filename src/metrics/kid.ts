@@ -12,6 +12,13 @@ export interface KidOptions {
   gamma?: number;
   coef0?: number;
   seed?: number;
+  /**
+   * Sets of at most this many rows get their kernel matrices computed once, whole, and each subset
+   * reads its entries from them (the same numbers, summed in the same order, without recomputing a
+   * d-dimensional dot product per pair and subset); larger sets compute each subset's kernels. Default
+   * 2048 (three 2048² float64 matrices: 100 MB).
+   */
+  wholeKernelMax?: number;
 }
 
 export interface KidResult {
@@ -40,6 +47,18 @@ function kernel(x: Matrix, xi: Int32Array, y: Matrix, yi: Int32Array, gamma: num
   }
   return k;
 }
+
+/** The entries [xi[a], yi[b]] of a kernel matrix with `cols` columns, as an xi.length × yi.length block. */
+function block(k: Float64Array, cols: number, xi: Int32Array, yi: Int32Array): Float64Array {
+  const out = new Float64Array(xi.length * yi.length);
+  for (let a = 0; a < xi.length; a++) {
+    const row = xi[a] * cols, o = a * yi.length;
+    for (let b = 0; b < yi.length; b++) out[o + b] = k[row + yi[b]];
+  }
+  return out;
+}
+
+const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 
 /**
  * Unbiased MMD² between equal-size samples X, Y of size m (Gretton et al. 2012, eq. 3; Bińkowski et
@@ -79,17 +98,25 @@ export function kid(real: Matrix, fake: Matrix, opts: KidOptions = {}): KidResul
   const gamma = opts.gamma ?? 1 / real.cols, coef0 = opts.coef0 ?? 1, degree = opts.degree ?? 3;
   const rng = new Rng(opts.seed ?? 0);
   const vals = new Float64Array(subsets);
+  const cap = opts.wholeKernelMax ?? 2048;
+  // Many subsets from small sets: each pair's kernel value once (k(x, y) is the same number whichever
+  // subset asks for it).
+  const whole = real.rows <= cap && fake.rows <= cap && subsets > 1
+    ? { xx: kernel(real, all(real.rows), real, all(real.rows), gamma, coef0, degree), yy: kernel(fake, all(fake.rows), fake, all(fake.rows), gamma, coef0, degree), xy: kernel(real, all(real.rows), fake, all(fake.rows), gamma, coef0, degree) }
+    : undefined;
   for (let s = 0; s < subsets; s++) {
     const xi = choose(real.rows, m, rng), yi = choose(fake.rows, m, rng);
-    vals[s] = mmd2Unbiased(kernel(real, xi, real, xi, gamma, coef0, degree), kernel(fake, yi, fake, yi, gamma, coef0, degree), kernel(real, xi, fake, yi, gamma, coef0, degree), m);
+    vals[s] = whole
+      ? mmd2Unbiased(block(whole.xx, real.rows, xi, xi), block(whole.yy, fake.rows, yi, yi), block(whole.xy, fake.rows, xi, yi), m)
+      : mmd2Unbiased(kernel(real, xi, real, xi, gamma, coef0, degree), kernel(fake, yi, fake, yi, gamma, coef0, degree), kernel(real, xi, fake, yi, gamma, coef0, degree), m);
   }
   let mean = 0;
   for (const v of vals) mean += v / subsets;
   let varSum = 0;
   for (const v of vals) varSum += (v - mean) ** 2;
   const warnings: string[] = [];
-  const whole = [m === real.rows ? `the whole real set (${m})` : '', m === fake.rows ? `the whole generated set (${m})` : ''].filter(Boolean);
-  if (whole.length === 2) warnings.push(`KID: every subset is both whole sets, so all ${subsets} subsets are identical and the std over them (${Math.sqrt(varSum / subsets).toExponential(1)}) is round-off, not an uncertainty; use a subset size below the set sizes`);
-  else if (whole.length) warnings.push(`KID: every subset holds ${whole[0]}, so the std over subsets reflects only the other set's subsampling`);
+  const wholeSets = [m === real.rows ? `the whole real set (${m})` : '', m === fake.rows ? `the whole generated set (${m})` : ''].filter(Boolean);
+  if (wholeSets.length === 2) warnings.push(`KID: every subset is both whole sets, so all ${subsets} subsets are identical and the std over them (${Math.sqrt(varSum / subsets).toExponential(1)}) is round-off, not an uncertainty; use a subset size below the set sizes`);
+  else if (wholeSets.length) warnings.push(`KID: every subset holds ${wholeSets[0]}, so the std over subsets reflects only the other set's subsampling`);
   return { mean, std: Math.sqrt(varSum / subsets), subsets, subsetSize: m, n: [real.rows, fake.rows], values: vals, warnings };
 }

@@ -28,6 +28,18 @@ test('KID with one subset of everything equals the unbiased MMD² computed direc
   assert.equal(r.subsetSize, n);
 });
 
+test('KID from whole kernel matrices read per subset equals KID computing each subset\'s kernels, to the bit', () => {
+  const rng = new Rng(4), d = 7;
+  const x = gauss(60, d, rng), y = gauss(45, d, rng, 0.2);
+  for (const subsetSize of [10, 45]) {
+    const whole = kid(x, y, { subsets: 20, subsetSize, seed: 3 });
+    const each = kid(x, y, { subsets: 20, subsetSize, seed: 3, wholeKernelMax: 0 });
+    assert.equal(Array.from(whole.values), Array.from(each.values));
+    assert.is(whole.mean, each.mean);
+    assert.is(whole.std, each.std);
+  }
+});
+
 test('KID is ≈ 0 within its std for one distribution, clearly > 0 for a shifted one', () => {
   const rng = new Rng(2), d = 16;
   const same = kid(gauss(2000, d, rng), gauss(2000, d, rng), { subsets: 50, subsetSize: 500, seed: 1 });
