@@ -285,10 +285,12 @@ let loaded: Promise<{ ok: true; dnn: OneDnn } | { ok: false; reason: string }> |
 
 /**
  * Loads oneDNN once per thread; `ok: false` says why not (koffi missing, library missing, an ABI other
- * than 2.x). Nothing here throws: a machine without oneDNN runs difflab's wasm kernels instead.
+ * than 2.x, or DIFFLAB_ONEDNN=off, which makes a whole process tree, e.g. the test suite, run on the
+ * wasm kernels). Nothing here throws: a machine without oneDNN runs difflab's wasm kernels instead.
  */
 export function loadOneDnn(): Promise<{ ok: true; dnn: OneDnn } | { ok: false; reason: string }> {
   loaded ??= (async () => {
+    if (/^(0|off|false|no)$/i.test(process.env.DIFFLAB_ONEDNN ?? '')) return { ok: false as const, reason: `switched off by DIFFLAB_ONEDNN=${process.env.DIFFLAB_ONEDNN}` };
     let koffi: typeof import('koffi');
     try {
       koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
