@@ -2,7 +2,7 @@
 // the wasm heap (no copies). What they do not cover (NCHW, dilation, negative padding, broadcasts
 // between unequal batch shapes, empty tensors) goes to the kernel registered before them: difflab's
 // wasm SIMD kernels.
-import { backend_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addressOf, type ConvShape, type OneDnn } from './onednn.js';
 import { wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
@@ -100,6 +100,80 @@ function batchMatMul(fallback: KernelFunc): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
+/**
+ * A slice as rows of one contiguous run each, evenly spaced in the source: every axis before the
+ * last partial one taken whole. Returns [rows, run, source row stride, source offset] in floats.
+ */
+function blockOf(shape: number[], begin: number[], size: number[]): [number, number, number, number] | undefined {
+  const rank = shape.length;
+  let d = rank - 1, run = size[d];
+  while (d > 0 && size[d] === shape[d]) { d--; run *= size[d]; }
+  for (let k = 0; k < d; k++) if (begin[k] !== 0 || size[k] !== shape[k]) return undefined;
+  let inner = 1;
+  for (let k = d + 1; k < rank; k++) inner *= shape[k];
+  const rows = d === 0 ? 1 : util.sizeFromShape(shape.slice(0, d));
+  return [rows, run, shape[d] * inner, begin[d] * inner];
+}
+
+const FLOAT_BYTES = 4n;
+
+function slice(fallback: KernelFunc): KernelFunc {
+  return ((args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
+    const { inputs: { x }, backend, attrs } = args;
+    if (!dnn || x.dtype !== 'float32') return fallback(args as never);
+    const [begin, size] = slice_util.parseSliceParams(x as never, attrs.begin as number[], attrs.size as number[]);
+    const b = util.sizeFromShape(size) > 0 ? blockOf(x.shape, begin, size) : undefined;
+    if (!b) return fallback(args as never);
+    const out = backend.makeOutput(size, 'float32');
+    dnn.copyBlock(b[0], b[1], b[2], b[1], addr(backend, x) + BigInt(b[3]) * FLOAT_BYTES, addr(backend, out));
+    return out;
+  }) as unknown as KernelFunc;
+}
+
+function splitV(fallback: KernelFunc): KernelFunc {
+  return ((args: { inputs: { x: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
+    const { inputs: { x }, backend, attrs } = args;
+    if (!dnn || x.dtype !== 'float32' || util.sizeFromShape(x.shape) === 0) return fallback(args as never);
+    const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const sizes = backend_util.prepareSplitSize(x as never, attrs.numOrSizeSplits as number[] | number, axis);
+    const begin = new Array(x.shape.length).fill(0), size = x.shape.slice();
+    const blocks = sizes.map((s) => {
+      size[axis] = s;
+      const bl = s > 0 ? blockOf(x.shape, begin, size) : undefined;
+      begin[axis] += s;
+      return bl;
+    });
+    if (blocks.some((bl, i) => !bl && sizes[i] > 0)) return fallback(args as never);
+    const outs = sizes.map((s) => backend.makeOutput(x.shape.map((v, k) => (k === axis ? s : v)), 'float32'));
+    const px = addr(backend, x);
+    outs.forEach((o, i) => {
+      const bl = blocks[i];
+      if (bl) dnn!.copyBlock(bl[0], bl[1], bl[2], bl[1], px + BigInt(bl[3]) * FLOAT_BYTES, addr(backend, o));
+    });
+    return outs;
+  }) as unknown as KernelFunc;
+}
+
+function concat(fallback: KernelFunc): KernelFunc {
+  return ((args: { inputs: TensorInfo[]; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
+    const { inputs, backend, attrs } = args;
+    if (!dnn || inputs.length < 2 || inputs.some((t) => t.dtype !== 'float32')) return fallback(args as never);
+    const axis = util.parseAxisParam(attrs.axis as number, inputs[0].shape)[0];
+    const outShape = backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+    if (util.sizeFromShape(outShape) === 0) return fallback(args as never);
+    const rows = util.sizeFromShape(outShape.slice(0, axis)), total = util.sizeFromShape(outShape.slice(axis));
+    const out = backend.makeOutput(outShape, 'float32');
+    const po = addr(backend, out);
+    let col = 0;
+    for (const t of inputs) {
+      const w = util.sizeFromShape(t.shape.slice(axis));
+      if (w > 0) dnn.copyBlock(rows, w, w, total, addr(backend, t), po + BigInt(col) * FLOAT_BYTES);
+      col += w;
+    }
+    return out;
+  }) as unknown as KernelFunc;
+}
+
 const swaps = [
   wasmKernelSwap('Conv2D', (prev) => {
     if (!prev) throw new Error('no Conv2D kernel registered on wasm to fall back to');
@@ -111,10 +185,23 @@ const swaps = [
     if (!prev) throw new Error('no BatchMatMul kernel registered on wasm to fall back to');
     return batchMatMul(prev);
   }),
+  wasmKernelSwap('Slice', (prev) => {
+    if (!prev) throw new Error('no Slice kernel registered on wasm to fall back to');
+    return slice(prev);
+  }),
+  wasmKernelSwap('SplitV', (prev) => {
+    if (!prev) throw new Error('no SplitV kernel registered on wasm to fall back to');
+    return splitV(prev);
+  }),
+  wasmKernelSwap('Concat', (prev) => {
+    if (!prev) throw new Error('no Concat kernel registered on wasm to fall back to');
+    return concat(prev);
+  }),
 ];
 
 /**
- * Routes Conv2D, both its gradients and BatchMatMul on the wasm backend to `lib` (idempotent). Install
+ * Routes Conv2D, both its gradients, BatchMatMul, and the trailing-axis Slice, SplitV and Concat
+ * (strided copies as oneDNN reorders) on the wasm backend to `lib` (idempotent). Install
  * after difflab's wasm kernels: those are what unsupported cases fall back to.
  */
 export function installOneDnnKernels(lib: OneDnn): void {

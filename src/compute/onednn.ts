@@ -106,6 +106,15 @@ export class OneDnn {
     this.get(`matmul ${key(s)}`, () => this.makeMatMul(s)).run([a, b, c]);
   }
 
+  /**
+   * Copies a block of `rows` × `width` floats from rows `srcStride` floats apart to rows `dstStride`
+   * floats apart (a reorder between two strided layouts): slices, splits and concatenations along a
+   * trailing axis.
+   */
+  copyBlock(rows: number, width: number, srcStride: number, dstStride: number, src: bigint, dst: bigint): void {
+    this.get(`copy ${rows},${width},${srcStride},${dstStride}`, () => this.makeCopy(rows, width, srcStride, dstStride)).run([src, dst]);
+  }
+
   private get(k: string, make: () => Cached): Cached {
     this.calls++;
     let c = this.cache.get(k);
@@ -237,6 +246,23 @@ export class OneDnn {
         this.execute(prim, [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffWeights, w.mem]]);
         w.move?.();
         done();
+      },
+    };
+  }
+
+  private makeCopy(rows: number, width: number, srcStride: number, dstStride: number): Cached {
+    const srcMd = this.mdStrides([rows, width], [srcStride, 1]), dstMd = this.mdStrides([rows, width], [dstStride, 1]);
+    const pd: Ptr[] = [null];
+    this.check('dnnl_reorder_primitive_desc_create', this.f.reorderPdCreate(pd, srcMd, this.engine, dstMd, this.engine, null));
+    const prim = this.primitive(pd[0]);
+    const srcMem = this.memory(srcMd, false), dstMem = this.memory(dstMd, false);
+    return {
+      impl: this.impl(pd[0]),
+      run: ([a, b]) => {
+        this.check('dnnl_memory_set_data_handle', this.f.setHandle(srcMem, a));
+        this.check('dnnl_memory_set_data_handle', this.f.setHandle(dstMem, b));
+        this.execute(prim, [[ARG.from, srcMem], [ARG.to, dstMem]]);
+        this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
       },
     };
   }

@@ -1,5 +1,6 @@
 // oneDNN's kernels against difflab's wasm SIMD kernels, call by call, on every convolution and matrix
-// product (forward and both gradients) that the shipped training presets run, at their batch sizes.
+// product (forward and both gradients), slice, split and concatenation that the shipped training
+// presets run, at their batch sizes.
 // Skipped with a note where oneDNN is not installed (`apt-get install libdnnl2`); in CI (CI=true), where
 // .ci/run installs it, a missing oneDNN fails instead.
 import fs from 'node:fs';
@@ -16,7 +17,7 @@ import { diffusionTask } from '../../src/backends/stages.js';
 import { Rng } from '../../src/util/rng.js';
 import { relErr } from '../helpers/compare.js';
 
-const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul'] as const;
+const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'Slice', 'SplitV', 'Concat'] as const;
 let loaded: Awaited<ReturnType<typeof loadOneDnn>> = { ok: false, reason: 'not loaded yet' };
 test.before(async () => {
   loaded = await loadOneDnn();
@@ -41,13 +42,16 @@ async function comparing(seen: Map<string, Seen>): Promise<() => void> {
       kernelName: op, backendName: 'wasm',
       kernelFunc: ((args: { inputs: Record<string, TensorInfo>; backend: Backend; attrs: Record<string, unknown> }) => {
         const before = lib.calls;
-        const out = native[op](args as never) as TensorInfo;
+        const out = native[op](args as never) as TensorInfo | TensorInfo[];
         const viaDnn = lib.calls > before;
-        const ref = wasm[op](args as never) as TensorInfo;
-        const err = relErr(args.backend.typedArrayFromHeap(out), args.backend.typedArrayFromHeap(ref));
-        args.backend.disposeData(ref.dataId);
-        const { strides, pad, transposeA, transposeB } = args.attrs;
-        const key = `${op} ${Object.values(args.inputs).map((t) => `[${t.shape}]`).join(' ')} ${JSON.stringify({ strides, pad, transposeA, transposeB })}`;
+        const ref = wasm[op](args as never) as TensorInfo | TensorInfo[];
+        const outs = Array.isArray(out) ? out : [out], refs = Array.isArray(ref) ? ref : [ref];
+        assert.equal(outs.map((t) => t.shape), refs.map((t) => t.shape), `${op}: output shapes`);
+        // Copies (Slice, SplitV, Concat) must be exact; products agree to float32 accumulation error.
+        const err = Math.max(...outs.map((t, i) => relErr(args.backend.typedArrayFromHeap(t), args.backend.typedArrayFromHeap(refs[i]))));
+        for (const r of refs) args.backend.disposeData(r.dataId);
+        const { strides, pad, transposeA, transposeB, begin, size, axis, numOrSizeSplits } = args.attrs;
+        const key = `${op} ${Object.values(args.inputs).map((t) => `[${t.shape}]`).join(' ')} ${JSON.stringify({ strides, pad, transposeA, transposeB, begin, size, axis, numOrSizeSplits })}`;
         const e = seen.get(key) ?? { op, calls: 0, native: 0, maxRel: 0, worst: key };
         e.calls++;
         if (viaDnn) e.native++;
@@ -119,6 +123,7 @@ test('oneDNN agrees with the wasm kernels on every conv and matmul of the shippe
   const worst = rows.reduce((a, r) => (r.maxRel > a.maxRel ? r : a));
   console.log(`  oneDNN vs wasm: ${rows.length} distinct op shapes, ${rows.reduce((a, r) => a + r.calls, 0)} calls; worst ‖Δ‖∞/‖wasm‖∞ ${worst.maxRel.toExponential(2)} (${worst.worst})`);
   for (const r of rows) assert.ok(r.maxRel < 5e-5, `${r.worst}: relative error ${r.maxRel}`);
+  for (const r of rows.filter((r) => ['Slice', 'SplitV', 'Concat'].includes(r.op))) assert.is(r.maxRel, 0, `${r.worst}: a copy must be exact`);
 });
 
 test('oneDNN is the default where it loads; --compute wasm still gives the wasm kernels, and rows name the kernel set', async () => {
@@ -179,6 +184,30 @@ test('matmul: broadcast batch, transposes and a rank-2 operand against a direct 
     assert.ok(err < 1e-5, `transposeA ${ta} transposeB ${tb}: ${err}`);
     tf.dispose([a, b, c]);
   }
+});
+
+test('slices, splits and concatenations of any geometry equal the wasm kernels\' (blocks go to oneDNN, the rest falls back)', async () => {
+  if (!loaded.ok) return;
+  const x = Array.from({ length: 3 * 4 * 5 * 6 }, (_, i) => i - 100.5);
+  const cases = () => {
+    const t = tf.tensor4d(x, [3, 4, 5, 6]);
+    const outs = [
+      t.slice([0, 0, 0, 2], [3, 4, 5, 3]), // last axis: a block
+      t.slice([0, 1, 0, 0], [3, 2, 5, 6]), // an inner axis, trailing whole: a block
+      t.slice([1, 0, 2, 0], [2, 4, 2, 6]), // a partial outer axis: falls back
+      t.slice([2, 3, 4, 5], [1, 1, 1, 1]),
+      ...tf.split(t, [2, 4], 3), ...tf.split(t, [1, 3], 1), ...tf.split(t, 3, 0),
+      tf.concat([t, t.mul(2)], 3), tf.concat([t, t.slice([0, 0, 0, 0], [3, 1, 5, 6])], 1), tf.concat([t, t], 0),
+    ];
+    return outs.map((o) => ({ shape: o.shape, data: Array.from(o.dataSync()) }));
+  };
+  await selectBackend('wasm');
+  const want = tf.tidy(cases);
+  await selectBackend('onednn');
+  const lib = (loaded as { dnn: { calls: number } }).dnn, before = lib.calls;
+  const got = tf.tidy(cases);
+  assert.equal(got, want);
+  assert.ok(lib.calls > before, 'no copy went through oneDNN');
 });
 
 test.run();
