@@ -4,6 +4,7 @@
 // wasm SIMD kernels.
 import { backend_util, slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addressOf, type ConvShape, type OneDnn } from './onednn.js';
+import { matMulDims } from './wasm-matmul.js';
 import { wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -46,30 +47,24 @@ function conv2D(fallback: KernelFunc): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
-function conv2DBackpropInput(fallback: KernelFunc | undefined): KernelFunc {
+function conv2DBackpropInput(fallback: KernelFunc): KernelFunc {
   return ((args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
     const { inputs: { dy, filter }, backend, attrs } = args;
     const a = attrs as unknown as ConvAttrs & { inputShape: number[] };
     const s = dy.dtype === 'float32' && dnn ? convShape(a.inputShape, filter.shape, a) : undefined;
-    if (!s) {
-      if (!fallback) throw new Error('Conv2DBackpropInput: no kernel for this case');
-      return fallback(args as never);
-    }
+    if (!s) return fallback(args as never);
     const dx = backend.makeOutput([s.n, s.h, s.w, s.ci], 'float32');
     dnn!.convBackwardData(s, addr(backend, dy), addr(backend, filter), addr(backend, dx));
     return dx;
   }) as unknown as KernelFunc;
 }
 
-function conv2DBackpropFilter(fallback: KernelFunc | undefined): KernelFunc {
+function conv2DBackpropFilter(fallback: KernelFunc): KernelFunc {
   return ((args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
     const { inputs: { x, dy }, backend, attrs } = args;
     const a = attrs as unknown as ConvAttrs & { filterShape: number[] };
     const s = x.dtype === 'float32' && dnn ? convShape(x.shape, a.filterShape, a) : undefined;
-    if (!s) {
-      if (!fallback) throw new Error('Conv2DBackpropFilter: no kernel for this case');
-      return fallback(args as never);
-    }
+    if (!s) return fallback(args as never);
     const dw = backend.makeOutput([s.kh, s.kw, s.ci, s.co], 'float32');
     dnn!.convBackwardWeights(s, addr(backend, x), addr(backend, dy), addr(backend, dw));
     return dw;
@@ -81,17 +76,12 @@ function batchMatMul(fallback: KernelFunc): KernelFunc {
     const { inputs: { a, b }, backend, attrs } = args;
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
     if (!dnn || a.dtype !== 'float32' || b.dtype !== 'float32') return fallback(args as never);
-    const ra = a.shape.length, rb = b.shape.length;
     const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
     const batchA = util.sizeFromShape(outerA), batchB = util.sizeFromShape(outerB);
     // Equal batch shapes, or one side a single matrix shared by every item of the other.
     const sameBatch = batchA === batchB && (batchA === 1 || util.arraysEqual(outerA, outerB));
     if (!sameBatch && batchA !== 1 && batchB !== 1) return fallback(args as never);
-    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
-    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
-    util.assert(k === kb, () => `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    const { m, k, n } = matMulDims(a, b, transposeA, transposeB);
     if (m === 0 || n === 0 || k === 0) return fallback(args as never);
     const outOuter = backend_util.assertAndGetBroadcastShape(outerA, outerB);
     const out = backend.makeOutput([...outOuter, m, n], 'float32');
@@ -174,29 +164,15 @@ function concat(fallback: KernelFunc): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
+/** oneDNN's kernel for `name`, falling back to the one registered before it (difflab's wasm kernel). */
+const over = (name: string, make: (fallback: KernelFunc) => KernelFunc) => wasmKernelSwap(name, (prev) => {
+  if (!prev) throw new Error(`no ${name} kernel registered on wasm to fall back to`);
+  return make(prev);
+});
+
 const swaps = [
-  wasmKernelSwap('Conv2D', (prev) => {
-    if (!prev) throw new Error('no Conv2D kernel registered on wasm to fall back to');
-    return conv2D(prev);
-  }),
-  wasmKernelSwap('Conv2DBackpropInput', (prev) => conv2DBackpropInput(prev)),
-  wasmKernelSwap('Conv2DBackpropFilter', (prev) => conv2DBackpropFilter(prev)),
-  wasmKernelSwap('BatchMatMul', (prev) => {
-    if (!prev) throw new Error('no BatchMatMul kernel registered on wasm to fall back to');
-    return batchMatMul(prev);
-  }),
-  wasmKernelSwap('Slice', (prev) => {
-    if (!prev) throw new Error('no Slice kernel registered on wasm to fall back to');
-    return slice(prev);
-  }),
-  wasmKernelSwap('SplitV', (prev) => {
-    if (!prev) throw new Error('no SplitV kernel registered on wasm to fall back to');
-    return splitV(prev);
-  }),
-  wasmKernelSwap('Concat', (prev) => {
-    if (!prev) throw new Error('no Concat kernel registered on wasm to fall back to');
-    return concat(prev);
-  }),
+  over('Conv2D', conv2D), over('Conv2DBackpropInput', conv2DBackpropInput), over('Conv2DBackpropFilter', conv2DBackpropFilter),
+  over('BatchMatMul', batchMatMul), over('Slice', slice), over('SplitV', splitV), over('Concat', concat),
 ];
 
 /**

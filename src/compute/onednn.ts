@@ -163,6 +163,15 @@ export class OneDnn {
     return s[0] ?? '?';
   }
 
+  /** Points buffer-less memory objects at this call's tensors. */
+  private bind(mems: Ptr[], ptrs: bigint[]): void {
+    for (let i = 0; i < mems.length; i++) this.check('dnnl_memory_set_data_handle', this.f.setHandle(mems[i], ptrs[i]));
+  }
+
+  private wait(): void {
+    this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
+  }
+
   private execute(prim: Ptr, args: [number, Ptr][]): void {
     const buf = Buffer.alloc(16 * args.length);
     for (let i = 0; i < args.length; i++) {
@@ -200,10 +209,6 @@ export class OneDnn {
       this.f.convFwdInit(fwdDesc, PROP_FORWARD_TRAINING, CONV_DIRECT, xMd, wAny, null, yMd, strides, padL, padR));
     const fwdPd = this.primitiveDesc(fwdDesc, null);
     const xMem = this.memory(xMd, false), yMem = this.memory(yMd, false), wMem = this.memory(wUser, false);
-    const bind = (ptrs: bigint[], mems: Ptr[]) => {
-      for (let i = 0; i < mems.length; i++) this.check('dnnl_memory_set_data_handle', this.f.setHandle(mems[i], ptrs[i]));
-    };
-    const done = () => this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
 
     if (kind === 'forward') {
       const prim = this.primitive(fwdPd);
@@ -211,10 +216,10 @@ export class OneDnn {
       return {
         impl: this.impl(fwdPd),
         run: (ptrs) => {
-          bind(ptrs, [xMem, wMem, yMem]);
+          this.bind([xMem, wMem, yMem], ptrs);
           w.move?.();
           this.execute(prim, [[ARG.src, xMem], [ARG.weights, w.mem], [ARG.dst, yMem]]);
-          done();
+          this.wait();
         },
       };
     }
@@ -227,10 +232,10 @@ export class OneDnn {
       return {
         impl: this.impl(pd),
         run: (ptrs) => {
-          bind(ptrs, [yMem, wMem, xMem]);
+          this.bind([yMem, wMem, xMem], ptrs);
           w.move?.();
           this.execute(prim, [[ARG.diffDst, yMem], [ARG.weights, w.mem], [ARG.diffSrc, xMem]]);
-          done();
+          this.wait();
         },
       };
     }
@@ -242,10 +247,10 @@ export class OneDnn {
     return {
       impl: this.impl(pd),
       run: (ptrs) => {
-        bind(ptrs, [xMem, yMem, wMem]);
+        this.bind([xMem, yMem, wMem], ptrs);
         this.execute(prim, [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffWeights, w.mem]]);
         w.move?.();
-        done();
+        this.wait();
       },
     };
   }
@@ -258,11 +263,10 @@ export class OneDnn {
     const srcMem = this.memory(srcMd, false), dstMem = this.memory(dstMd, false);
     return {
       impl: this.impl(pd[0]),
-      run: ([a, b]) => {
-        this.check('dnnl_memory_set_data_handle', this.f.setHandle(srcMem, a));
-        this.check('dnnl_memory_set_data_handle', this.f.setHandle(dstMem, b));
+      run: (ptrs) => {
+        this.bind([srcMem, dstMem], ptrs);
         this.execute(prim, [[ARG.from, srcMem], [ARG.to, dstMem]]);
-        this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
+        this.wait();
       },
     };
   }
@@ -284,10 +288,9 @@ export class OneDnn {
     return {
       impl: this.impl(pd),
       run: (ptrs) => {
-        const mems = [aMem, bMem, cMem];
-        for (let i = 0; i < 3; i++) this.check('dnnl_memory_set_data_handle', this.f.setHandle(mems[i], ptrs[i]));
+        this.bind([aMem, bMem, cMem], ptrs);
         this.execute(prim, [[ARG.src, aMem], [ARG.weights, bMem], [ARG.dst, cMem]]);
-        this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
+        this.wait();
       },
     };
   }

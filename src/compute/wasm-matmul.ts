@@ -23,6 +23,17 @@ function batchItem(backend: WasmBackendLike, t: TensorInfo, i: number): TensorIn
   return out;
 }
 
+/** M, K, N of op(A) · op(B) for tfjs's BatchMatMul operands, checking that the inner sizes agree. */
+export function matMulDims(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): { m: number; k: number; n: number } {
+  const ra = a.shape.length, rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  util.assert(k === kb, () => `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+  return { m, k, n };
+}
+
 export function makeBatchMatMulWasm(shipped: KernelFunc) {
   /** The shipped kernel on [1, M, K] × [1, K, N] without transposes: its XNNPACK path. */
   const xnn = (backend: WasmBackendLike, a: TensorInfo, b: TensorInfo) =>
@@ -32,17 +43,12 @@ export function makeBatchMatMulWasm(shipped: KernelFunc) {
     const { inputs: { a, b }, backend, attrs } = args;
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return shipped(args as never) as TensorInfo;
-    const ra = a.shape.length, rb = b.shape.length;
     const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
     const batchA = util.sizeFromShape(outerA), batchB = util.sizeFromShape(outerB);
     // Broadcasting between unequal batch shapes other than 1 is left to the shipped kernel.
     if (batchA !== batchB && batchA !== 1 && batchB !== 1) return shipped(args as never) as TensorInfo;
     if (batchA === batchB && batchA > 1 && !util.arraysEqual(outerA, outerB)) return shipped(args as never) as TensorInfo;
-    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
-    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
-    util.assert(k === kb, () => `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    const { m, k, n } = matMulDims(a, b, transposeA, transposeB);
     const outOuter = batchA >= batchB ? outerA : outerB;
     const batch = Math.max(batchA, batchB);
 
