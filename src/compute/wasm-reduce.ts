@@ -1,6 +1,8 @@
-// Sum over every axis but the last (a bias gradient: Σ over N, H, W of dy) for the wasm backend.
+// Sum over a run of axes that ends just before the last one, for the wasm backend: every axis but
+// the last (a bias gradient: Σ over N, H, W of dy), or the middle ones (Σ over H, W per sample: the
+// gradient of a per-sample, per-channel scale or shift broadcast over the pixels).
 //
-// tfjs-backend-wasm 4.22 reduces over leading axes by transposing the reduced axes to the end and
+// tfjs-backend-wasm 4.22 reduces over such axes by transposing the reduced axes to the end and
 // summing rows: for a [64, 16, 16, 32] gradient that took ~3 ms, against well under 1 ms for one
 // sweep of per-channel SIMD sums (wasm-sweeps.ts). Sums run in float32 over chunks of 256 rows and
 // in float64 across chunks. Other reductions go to the shipped kernel.
@@ -16,18 +18,25 @@ export function makeSumWasm(shipped: KernelFunc) {
     const { inputs: { x }, backend, attrs } = args;
     const rank = x.shape.length, c = x.shape[rank - 1];
     const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
-    const leading = axes.length === rank - 1 && axes.every((a, i) => a === i);
-    if (x.dtype !== 'float32' || rank < 2 || !leading || c % 4 !== 0 || !simdRuntime()) return shipped(args as never) as TensorInfo;
-    const rows = util.sizeFromShape(x.shape) / c;
-    const out = backend.makeOutput(attrs.keepDims ? [...x.shape.slice(0, -1).map(() => 1), c] : [c], 'float32');
+    // The reduced axes: first..rank−2, consecutive.
+    const first = axes[0];
+    const run = axes.length > 0 && axes[axes.length - 1] === rank - 2 && axes.every((a, i) => a === first + i);
+    if (x.dtype !== 'float32' || rank < 2 || !run || c % 4 !== 0 || !simdRuntime()) return shipped(args as never) as TensorInfo;
+    const outer = util.sizeFromShape(x.shape.slice(0, first)), rows = util.sizeFromShape(x.shape.slice(first, -1));
+    const kept = x.shape.slice(0, first);
+    const out = backend.makeOutput(attrs.keepDims ? [...kept, ...axes.map(() => 1), c] : [...kept, c], 'float32');
     const scratch = backend.makeOutput([c], 'float32');
     const { H, at: [ox, oo, os] } = heapOffsets(backend, x, out, scratch);
     const sw = sweeps(H, c), acc = new Float64Array(c);
-    for (let r = 0; r < rows; r += CHUNK) {
-      sw.sum(ox + r * c, Math.min(CHUNK, rows - r), c, os);
-      for (let k = 0; k < c; k++) acc[k] += H[os + k];
+    for (let o = 0; o < outer; o++) {
+      acc.fill(0);
+      const base = ox + o * rows * c;
+      for (let r = 0; r < rows; r += CHUNK) {
+        sw.sum(base + r * c, Math.min(CHUNK, rows - r), c, os);
+        for (let k = 0; k < c; k++) acc[k] += H[os + k];
+      }
+      H.set(acc, oo + o * c);
     }
-    H.set(acc, oo);
     backend.disposeData(scratch.dataId);
     return out;
   };

@@ -27,6 +27,22 @@ test('a variable assigned after cloning leaves the clone unchanged', async () =>
   tf.dispose([v, c]);
 });
 
+test('a cast to the same dtype shares the buffer and outlives its source; a cast to another converts', async () => {
+  await selectBackend('wasm');
+  const bytes0 = tf.memory().numBytes, tensors0 = tf.memory().numTensors;
+  const x = tf.tensor([1.5, -2.5, 3.75], [3]);
+  const y = tf.cast(x, 'float32'), z = tf.cast(x, 'int32');
+  assert.ok(y.dataId === x.dataId, 'float32 → float32 shares the input buffer');
+  assert.ok(z.dataId !== x.dataId, 'float32 → int32 is a new buffer');
+  x.dispose();
+  assert.equal(Array.from(y.dataSync()), [1.5, -2.5, 3.75]);
+  assert.equal(Array.from(z.dataSync()), [1, -2, 3]);
+  assert.is(z.dtype, 'int32');
+  tf.dispose([y, z]);
+  assert.is(tf.memory().numTensors, tensors0);
+  assert.is(tf.memory().numBytes, bytes0);
+});
+
 test('gradients through identities on wasm equal cpu', async () => {
   const run = async (b: 'wasm' | 'cpu') => {
     await selectBackend(b);

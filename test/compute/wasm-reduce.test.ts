@@ -5,8 +5,9 @@ import { tf } from '../../src/compute/backend.js';
 import { Rng } from '../../src/util/rng.js';
 import { onBackend, relErr } from '../helpers/compare.js';
 
-// [shape, axes, keepDims]: many 256-row chunks and a partial one, rank 2 and 3, keepDims, and
-// reductions the SIMD path does not take (last axis, C not a multiple of 4, a middle axis).
+// [shape, axes, keepDims]: many 256-row chunks and a partial one, rank 2 and 3, keepDims, the
+// middle axes per sample (one and two of them, 300 rows: two chunks per sample), and reductions the
+// SIMD path does not take (last axis, C not a multiple of 4, a run not ending before the last axis).
 const CASES: [number[], number[], boolean][] = [
   [[64, 16, 16, 32], [0, 1, 2], false],
   [[3, 7, 11, 12], [0, 1, 2], true],
@@ -15,6 +16,10 @@ const CASES: [number[], number[], boolean][] = [
   [[4, 6, 10], [2], false],
   [[4, 6, 6], [0, 1], false],
   [[4, 6, 8], [1], true],
+  [[32, 16, 16, 32], [1, 2], false],
+  [[3, 20, 15, 8], [2, 1], true],
+  [[2, 3, 300, 4], [2], false],
+  [[4, 6, 8, 4], [1], false],
 ];
 
 for (const [shape, axes, keepDims] of CASES) {
