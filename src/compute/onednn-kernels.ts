@@ -2,10 +2,12 @@
 // the wasm heap (no copies). What they do not cover (NCHW, dilation, negative padding, broadcasts
 // between unequal batch shapes, empty tensors) goes to the kernel registered before them: difflab's
 // wasm SIMD kernels.
-import { backend_util, slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, getKernel, registerKernel, slice_util, unregisterKernel, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addressOf, type ConvShape, type OneDnn } from './onednn.js';
 import { matMulDims } from './wasm-matmul.js';
-import { wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
+import { SILU, SILU_GRAD } from './silu.js';
+import { CONV_BIAS } from './conv-bias.js';
+import { runWasmKernel, wasmKernelSwap, type WasmBackendLike } from './wasm-util.js';
 
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
 interface ConvAttrs {
@@ -45,6 +47,21 @@ function conv2D(fallback: KernelFunc): KernelFunc {
     dnn!.convForward(s, addr(backend, x), addr(backend, filter), addr(backend, y));
     return y;
   }) as unknown as KernelFunc;
+}
+
+/** conv2d + bias in one oneDNN primitive; geometries it does not cover run wasm's Conv2D, then Add. */
+function conv2DBias(args: { inputs: { x: TensorInfo; filter: TensorInfo; bias: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }): TensorInfo {
+  const { inputs: { x, filter, bias }, backend, attrs } = args;
+  const s = dnn ? convShape(x.shape, filter.shape, attrs as unknown as ConvAttrs) : undefined;
+  if (!s) {
+    const y = runWasmKernel('Conv2D', backend, { x, filter }, { ...attrs, dataFormat: 'NHWC', dilations: 1 });
+    const out = runWasmKernel('Add', backend, { a: y, b: bias });
+    backend.disposeData(y.dataId);
+    return out;
+  }
+  const y = backend.makeOutput([s.n, s.oh, s.ow, s.co], 'float32');
+  dnn!.convForward(s, addr(backend, x), addr(backend, filter), addr(backend, y), addr(backend, bias));
+  return y;
 }
 
 function conv2DBackpropInput(fallback: KernelFunc): KernelFunc {
@@ -164,6 +181,47 @@ function concat(fallback: KernelFunc): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
+/** x·σ(x) in one pass (tfjs computes it as Sigmoid, then Multiply). */
+function silu(args: { inputs: { x: TensorInfo }; backend: WasmBackendLike }): TensorInfo {
+  const { inputs: { x }, backend } = args;
+  const y = backend.makeOutput(x.shape, 'float32');
+  const n = util.sizeFromShape(x.shape);
+  if (n > 0) dnn!.siluForward(n, addr(backend, x), addr(backend, y));
+  return y;
+}
+
+/** Its gradient in one pass, where tfjs's tape runs about six kernels (Multiply's and Sigmoid's). */
+function siluGrad(args: { inputs: { dy: TensorInfo; x: TensorInfo }; backend: WasmBackendLike }): TensorInfo {
+  const { inputs: { dy, x }, backend } = args;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const n = util.sizeFromShape(x.shape);
+  if (n > 0) dnn!.siluBackward(n, addr(backend, x), addr(backend, dy), addr(backend, dx));
+  return dx;
+}
+
+/**
+ * The gradient of a nearest-neighbour upsampling by integer factors (tfjs's default corners and
+ * centres): the sum of dy over each input pixel's block, as oneDNN's resampling backward.
+ */
+function resizeNearestNeighborGrad(fallback: KernelFunc): KernelFunc {
+  return ((args: { inputs: { images: TensorInfo; dy: TensorInfo }; backend: WasmBackendLike; attrs: NamedAttrMap }) => {
+    const { inputs: { images, dy }, backend, attrs } = args;
+    const [n, h, w, c] = images.shape, [, oh, ow] = dy.shape;
+    const integral = h > 0 && w > 0 && oh % h === 0 && ow % w === 0;
+    if (!dnn || dy.dtype !== 'float32' || attrs.alignCorners || attrs.halfPixelCenters || !integral || n * c === 0) return fallback(args as never);
+    const dx = backend.makeOutput(images.shape, 'float32');
+    dnn.resizeNearestBackward({ n, h, w, c, oh, ow }, addr(backend, dy), addr(backend, dx));
+    return dx;
+  }) as unknown as KernelFunc;
+}
+
+/** A kernel tfjs does not have, registered on wasm while oneDNN's kernels are in. */
+const own = (name: string, kernelFunc: KernelFunc) => ({
+  get installed(): boolean { return getKernel(name, 'wasm') != null; },
+  install(): void { if (!getKernel(name, 'wasm')) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc }); },
+  uninstall(): void { if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm'); },
+});
+
 /** oneDNN's kernel for `name`, falling back to the one registered before it (difflab's wasm kernel). */
 const over = (name: string, make: (fallback: KernelFunc) => KernelFunc) => wasmKernelSwap(name, (prev) => {
   if (!prev) throw new Error(`no ${name} kernel registered on wasm to fall back to`);
@@ -173,11 +231,15 @@ const over = (name: string, make: (fallback: KernelFunc) => KernelFunc) => wasmK
 const swaps = [
   over('Conv2D', conv2D), over('Conv2DBackpropInput', conv2DBackpropInput), over('Conv2DBackpropFilter', conv2DBackpropFilter),
   over('BatchMatMul', batchMatMul), over('Slice', slice), over('SplitV', splitV), over('Concat', concat),
+  over('ResizeNearestNeighborGrad', resizeNearestNeighborGrad),
+  own(SILU, silu as unknown as KernelFunc), own(SILU_GRAD, siluGrad as unknown as KernelFunc),
+  own(CONV_BIAS, conv2DBias as unknown as KernelFunc),
 ];
 
 /**
- * Routes Conv2D, both its gradients, BatchMatMul, and the trailing-axis Slice, SplitV and Concat
- * (strided copies as oneDNN reorders) on the wasm backend to `lib` (idempotent). Install
+ * Routes Conv2D, both its gradients, BatchMatMul, the trailing-axis Slice, SplitV and Concat
+ * (strided copies as oneDNN reorders), the nearest-upsampling gradient and SiLU with its gradient
+ * on the wasm backend to `lib` (idempotent). Install
  * after difflab's wasm kernels: those are what unsupported cases fall back to.
  */
 export function installOneDnnKernels(lib: OneDnn): void {

@@ -9,16 +9,19 @@
 import { createRequire } from 'node:module';
 
 /** sizeof() of the oneDNN 2.x structs the descriptors are written into (x86-64, oneDNN 2.6 headers). */
-const SIZEOF = { memoryDesc: 696, convDesc: 5976, matmulDesc: 2800 } as const;
+const SIZEOF = { memoryDesc: 696, convDesc: 5976, matmulDesc: 2800, eltwiseDesc: 1416, resamplingDesc: 2848 } as const;
 const MAX_NDIMS = 12;
 // Enum values of oneDNN 2.x's dnnl_types.h.
 const F32 = 3;
-const TAG = { any: 1, nhwc: 20, hwio: 30 } as const;
+const TAG = { any: 1, a: 2, nhwc: 20, hwio: 30 } as const;
 const PROP_FORWARD_TRAINING = 64;
 const CONV_DIRECT = 1;
+/** dnnl_eltwise_swish: x·σ(αx); dnnl_resampling_nearest. */
+const ELTWISE_SWISH = 223;
+const RESAMPLING_NEAREST = 0x2fff0;
 const ENGINE_CPU = 1;
 const STREAM_DEFAULT = 1;
-const ARG = { src: 1, dst: 17, weights: 33, diffSrc: 129, diffDst: 145, diffWeights: 161, from: 1, to: 17 } as const;
+const ARG = { src: 1, dst: 17, weights: 33, bias: 41, diffSrc: 129, diffDst: 145, diffWeights: 161, from: 1, to: 17 } as const;
 const QUERY = { implInfo: 8, diffSrcMd: 130, weightsMd: 131, diffWeightsMd: 132 } as const;
 /** DNNL_MEMORY_ALLOCATE: the memory object allocates (and owns) its buffer. */
 const MEMORY_ALLOCATE = 0xffffffffffffffffn;
@@ -59,6 +62,9 @@ export class OneDnnError extends Error {
 
 interface Cached { run(ptrs: bigint[]): void; impl: string }
 
+/** Geometry of a nearest-neighbour resize of NHWC data by integer factors (fy, fx). */
+export interface ResizeShape { n: number; h: number; w: number; c: number; oh: number; ow: number }
+
 /** A loaded oneDNN with difflab's operations on raw addresses; see loadOneDnn. */
 export class OneDnn {
   private readonly cache = new Map<string, Cached>();
@@ -86,9 +92,10 @@ export class OneDnn {
     return new Map([...this.cache].map(([k, v]) => [k, v.impl]));
   }
 
-  /** y[N, OH, OW, Co] = conv(x[N, H, W, Ci], w[KH, KW, Ci, Co]). */
-  convForward(s: ConvShape, x: bigint, w: bigint, y: bigint): void {
-    this.get(`conv-fwd ${key(s)}`, () => this.makeConv(s, 'forward')).run([x, w, y]);
+  /** y[N, OH, OW, Co] = conv(x[N, H, W, Ci], w[KH, KW, Ci, Co]) (+ bias[Co] where given). */
+  convForward(s: ConvShape, x: bigint, w: bigint, y: bigint, bias?: bigint): void {
+    if (bias === undefined) this.get(`conv-fwd ${key(s)}`, () => this.makeConv(s, 'forward')).run([x, w, y]);
+    else this.get(`conv-fwd-bias ${key(s)}`, () => this.makeConv(s, 'forward', true)).run([x, w, y, bias]);
   }
 
   /** dx[N, H, W, Ci] from dy[N, OH, OW, Co] and w[KH, KW, Ci, Co]. */
@@ -104,6 +111,24 @@ export class OneDnn {
   /** c[batch, M, N] = op(a) · op(b); a batch of 1 is broadcast over the other operand's batch. */
   matmul(s: MatMulShape, a: bigint, b: bigint, c: bigint): void {
     this.get(`matmul ${key(s)}`, () => this.makeMatMul(s)).run([a, b, c]);
+  }
+
+  /** y = x·σ(x) over n floats (oneDNN's swish with α = 1). */
+  siluForward(n: number, x: bigint, y: bigint): void {
+    this.get(`silu-fwd ${n}`, () => this.makeSilu(n, 'forward')).run([x, y]);
+  }
+
+  /** dx = dy·(σ(x) + x·σ(x)·(1 − σ(x))), the gradient of x·σ(x), over n floats. */
+  siluBackward(n: number, x: bigint, dy: bigint, dx: bigint): void {
+    this.get(`silu-bwd ${n}`, () => this.makeSilu(n, 'backward')).run([x, dy, dx]);
+  }
+
+  /**
+   * The gradient of a nearest-neighbour upsampling by integer factors: dx[N, H, W, C] holds the sum
+   * of dy[N, OH, OW, C] over each input pixel's block.
+   */
+  resizeNearestBackward(s: ResizeShape, dy: bigint, dx: bigint): void {
+    this.get(`resize-nearest-bwd ${key(s)}`, () => this.makeResizeBackward(s)).run([dy, dx]);
   }
 
   /**
@@ -172,13 +197,14 @@ export class OneDnn {
     this.check('dnnl_stream_wait', this.f.streamWait(this.stream));
   }
 
-  private execute(prim: Ptr, args: [number, Ptr][]): void {
+  /** A primitive's execution with its (fixed) argument memories, the argument array built once. */
+  private executor(prim: Ptr, args: [number, Ptr][]): () => void {
     const buf = Buffer.alloc(16 * args.length);
     for (let i = 0; i < args.length; i++) {
       buf.writeInt32LE(args[i][0], 16 * i);
       buf.writeBigUInt64LE(args[i][1] as bigint, 16 * i + 8);
     }
-    this.check('dnnl_primitive_execute', this.f.execute(prim, this.stream, args.length, buf));
+    return () => this.check('dnnl_primitive_execute', this.f.execute(prim, this.stream, args.length, buf));
   }
 
   /**
@@ -193,10 +219,10 @@ export class OneDnn {
     this.check('dnnl_reorder_primitive_desc_create', this.f.reorderPdCreate(pd, src, this.engine, dst, this.engine, null));
     const prim = this.primitive(pd[0]);
     const args: [number, Ptr][] = toPrimitive ? [[ARG.from, user], [ARG.to, inner]] : [[ARG.from, inner], [ARG.to, user]];
-    return { mem: inner, move: () => this.execute(prim, args) };
+    return { mem: inner, move: this.executor(prim, args) };
   }
 
-  private makeConv(s: ConvShape, kind: 'forward' | 'data' | 'weights'): Cached {
+  private makeConv(s: ConvShape, kind: 'forward' | 'data' | 'weights', withBias = false): Cached {
     const padBottom = (s.oh - 1) * s.sh + s.kh - s.h - s.padTop;
     const padRight = (s.ow - 1) * s.sw + s.kw - s.w - s.padLeft;
     const xMd = this.md([s.n, s.ci, s.h, s.w], TAG.nhwc);
@@ -204,21 +230,25 @@ export class OneDnn {
     const wUser = this.md([s.co, s.ci, s.kh, s.kw], TAG.hwio);
     const wAny = this.md([s.co, s.ci, s.kh, s.kw], TAG.any);
     const strides = dimsArray([s.sh, s.sw]), padL = dimsArray([s.padTop, s.padLeft]), padR = dimsArray([padBottom, padRight]);
+    const bMd = withBias ? this.md([s.co], TAG.a) : null;
     const fwdDesc = Buffer.alloc(SIZEOF.convDesc);
     this.check('dnnl_convolution_forward_desc_init',
-      this.f.convFwdInit(fwdDesc, PROP_FORWARD_TRAINING, CONV_DIRECT, xMd, wAny, null, yMd, strides, padL, padR));
+      this.f.convFwdInit(fwdDesc, PROP_FORWARD_TRAINING, CONV_DIRECT, xMd, wAny, bMd, yMd, strides, padL, padR));
     const fwdPd = this.primitiveDesc(fwdDesc, null);
     const xMem = this.memory(xMd, false), yMem = this.memory(yMd, false), wMem = this.memory(wUser, false);
 
     if (kind === 'forward') {
       const prim = this.primitive(fwdPd);
       const w = this.staged(wUser, this.f.pdQueryMd(fwdPd, QUERY.weightsMd, 0) as Ptr, wMem, true);
+      const bMem = bMd ? this.memory(bMd, false) : null;
+      const mems = bMem ? [xMem, wMem, yMem, bMem] : [xMem, wMem, yMem];
+      const exec = this.executor(prim, [[ARG.src, xMem], [ARG.weights, w.mem], [ARG.dst, yMem], ...(bMem ? [[ARG.bias, bMem] as [number, Ptr]] : [])]);
       return {
         impl: this.impl(fwdPd),
         run: (ptrs) => {
-          this.bind([xMem, wMem, yMem], ptrs);
+          this.bind(mems, ptrs);
           w.move?.();
-          this.execute(prim, [[ARG.src, xMem], [ARG.weights, w.mem], [ARG.dst, yMem]]);
+          exec();
           this.wait();
         },
       };
@@ -229,12 +259,13 @@ export class OneDnn {
       const pd = this.primitiveDesc(d, fwdPd);
       const prim = this.primitive(pd);
       const w = this.staged(wUser, this.f.pdQueryMd(pd, QUERY.weightsMd, 0) as Ptr, wMem, true);
+      const exec = this.executor(prim, [[ARG.diffDst, yMem], [ARG.weights, w.mem], [ARG.diffSrc, xMem]]);
       return {
         impl: this.impl(pd),
         run: (ptrs) => {
           this.bind([yMem, wMem, xMem], ptrs);
           w.move?.();
-          this.execute(prim, [[ARG.diffDst, yMem], [ARG.weights, w.mem], [ARG.diffSrc, xMem]]);
+          exec();
           this.wait();
         },
       };
@@ -244,11 +275,12 @@ export class OneDnn {
     const pd = this.primitiveDesc(d, fwdPd);
     const prim = this.primitive(pd);
     const w = this.staged(wUser, this.f.pdQueryMd(pd, QUERY.diffWeightsMd, 0) as Ptr, wMem, false);
+    const exec = this.executor(prim, [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffWeights, w.mem]]);
     return {
       impl: this.impl(pd),
       run: (ptrs) => {
         this.bind([xMem, yMem, wMem], ptrs);
-        this.execute(prim, [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffWeights, w.mem]]);
+        exec();
         w.move?.();
         this.wait();
       },
@@ -261,14 +293,48 @@ export class OneDnn {
     this.check('dnnl_reorder_primitive_desc_create', this.f.reorderPdCreate(pd, srcMd, this.engine, dstMd, this.engine, null));
     const prim = this.primitive(pd[0]);
     const srcMem = this.memory(srcMd, false), dstMem = this.memory(dstMd, false);
+    const exec = this.executor(prim, [[ARG.from, srcMem], [ARG.to, dstMem]]);
     return {
       impl: this.impl(pd[0]),
       run: (ptrs) => {
         this.bind([srcMem, dstMem], ptrs);
-        this.execute(prim, [[ARG.from, srcMem], [ARG.to, dstMem]]);
+        exec();
         this.wait();
       },
     };
+  }
+
+  private makeSilu(n: number, kind: 'forward' | 'backward'): Cached {
+    const md = this.md([n], TAG.a);
+    const fwd = Buffer.alloc(SIZEOF.eltwiseDesc);
+    this.check('dnnl_eltwise_forward_desc_init', this.f.eltwiseFwdInit(fwd, PROP_FORWARD_TRAINING, ELTWISE_SWISH, md, 1, 0));
+    const fwdPd = this.primitiveDesc(fwd, null);
+    const xMem = this.memory(md, false), yMem = this.memory(md, false);
+    if (kind === 'forward') {
+      const exec = this.executor(this.primitive(fwdPd), [[ARG.src, xMem], [ARG.dst, yMem]]);
+      return { impl: this.impl(fwdPd), run: (ptrs) => { this.bind([xMem, yMem], ptrs); exec(); this.wait(); } };
+    }
+    const d = Buffer.alloc(SIZEOF.eltwiseDesc);
+    this.check('dnnl_eltwise_backward_desc_init', this.f.eltwiseBwdInit(d, ELTWISE_SWISH, md, md, 1, 0));
+    const pd = this.primitiveDesc(d, fwdPd);
+    const dxMem = this.memory(md, false);
+    // Named by role: src = x, diff_dst = dy (in yMem's slot), diff_src = dx.
+    const exec = this.executor(this.primitive(pd), [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffSrc, dxMem]]);
+    return { impl: this.impl(pd), run: (ptrs) => { this.bind([xMem, yMem, dxMem], ptrs); exec(); this.wait(); } };
+  }
+
+  private makeResizeBackward(s: ResizeShape): Cached {
+    const srcMd = this.md([s.n, s.c, s.h, s.w], TAG.nhwc), dstMd = this.md([s.n, s.c, s.oh, s.ow], TAG.nhwc);
+    const factors = Float32Array.from([s.oh / s.h, s.ow / s.w]);
+    const fwd = Buffer.alloc(SIZEOF.resamplingDesc);
+    this.check('dnnl_resampling_forward_desc_init', this.f.resamplingFwdInit(fwd, PROP_FORWARD_TRAINING, RESAMPLING_NEAREST, factors, srcMd, dstMd));
+    const fwdPd = this.primitiveDesc(fwd, null);
+    const d = Buffer.alloc(SIZEOF.resamplingDesc);
+    this.check('dnnl_resampling_backward_desc_init', this.f.resamplingBwdInit(d, RESAMPLING_NEAREST, factors, srcMd, dstMd));
+    const pd = this.primitiveDesc(d, fwdPd);
+    const dyMem = this.memory(dstMd, false), dxMem = this.memory(srcMd, false);
+    const exec = this.executor(this.primitive(pd), [[ARG.diffDst, dyMem], [ARG.diffSrc, dxMem]]);
+    return { impl: this.impl(pd), run: (ptrs) => { this.bind([dyMem, dxMem], ptrs); exec(); this.wait(); } };
   }
 
   private makeMatMul(s: MatMulShape): Cached {
@@ -285,11 +351,12 @@ export class OneDnn {
     const pd = this.primitiveDesc(d, null);
     const prim = this.primitive(pd);
     const aMem = this.memory(aMd, false), bMem = this.memory(bMd, false), cMem = this.memory(cMd, false);
+    const exec = this.executor(prim, [[ARG.src, aMem], [ARG.weights, bMem], [ARG.dst, cMem]]);
     return {
       impl: this.impl(pd),
       run: (ptrs) => {
         this.bind([aMem, bMem, cMem], ptrs);
-        this.execute(prim, [[ARG.src, aMem], [ARG.weights, bMem], [ARG.dst, cMem]]);
+        exec();
         this.wait();
       },
     };
@@ -350,6 +417,10 @@ export function loadOneDnn(): Promise<{ ok: true; dnn: OneDnn } | { ok: false; r
         convFwdInit: fn('int dnnl_convolution_forward_desc_init(_Inout_ uint8_t *d, int prop, int alg, const uint8_t *src, const uint8_t *w, const uint8_t *bias, const uint8_t *dst, const int64_t *strides, const int64_t *padl, const int64_t *padr)'),
         convBwdDataInit: fn('int dnnl_convolution_backward_data_desc_init(_Inout_ uint8_t *d, int alg, const uint8_t *diff_src, const uint8_t *w, const uint8_t *diff_dst, const int64_t *strides, const int64_t *padl, const int64_t *padr)'),
         convBwdWeightsInit: fn('int dnnl_convolution_backward_weights_desc_init(_Inout_ uint8_t *d, int alg, const uint8_t *src, const uint8_t *diff_w, const uint8_t *diff_bias, const uint8_t *diff_dst, const int64_t *strides, const int64_t *padl, const int64_t *padr)'),
+        eltwiseFwdInit: fn('int dnnl_eltwise_forward_desc_init(_Inout_ uint8_t *d, int prop, int alg, const uint8_t *data, float alpha, float beta)'),
+        eltwiseBwdInit: fn('int dnnl_eltwise_backward_desc_init(_Inout_ uint8_t *d, int alg, const uint8_t *diff_data, const uint8_t *data, float alpha, float beta)'),
+        resamplingFwdInit: fn('int dnnl_resampling_forward_desc_init(_Inout_ uint8_t *d, int prop, int alg, const float *factors, const uint8_t *src, const uint8_t *dst)'),
+        resamplingBwdInit: fn('int dnnl_resampling_backward_desc_init(_Inout_ uint8_t *d, int alg, const float *factors, const uint8_t *diff_src, const uint8_t *diff_dst)'),
         matmulInit: fn('int dnnl_matmul_desc_init(_Inout_ uint8_t *d, const uint8_t *src, const uint8_t *w, const uint8_t *bias, const uint8_t *dst)'),
         pdCreate: fn('int dnnl_primitive_desc_create(_Out_ void **pd, const uint8_t *op, void *attr, void *engine, void *hint)'),
         pdQueryMd: fn('void *dnnl_primitive_desc_query_md(void *pd, int what, int index)'),

@@ -4,6 +4,8 @@
 // a plain safetensors file with the same names, and parameter counts come straight from the shapes.
 import { tf } from '../compute/backend.js';
 import { fusedGroupNorm, fusedGroupNormAvailable } from '../compute/wasm-groupnorm.js';
+import { silu } from '../compute/silu.js';
+import { conv2dBias } from '../compute/conv-bias.js';
 import { Rng } from '../util/rng.js';
 
 /** 'normal-0.02': N(0, 0.02²), the transformers' embedding init (DiT's label table and timestep MLP). */
@@ -70,7 +72,7 @@ export function registerConv(p: ParamStore, name: string, k: number, cin: number
 }
 
 export function conv(p: ParamStore, name: string, x: tf.Tensor4D, stride = 1): tf.Tensor4D {
-  return tf.conv2d(x, p.get(`${name}.weight`) as tf.Tensor4D, stride, 'same').add(p.get(`${name}.bias`)) as tf.Tensor4D;
+  return conv2dBias(x, p.get(`${name}.weight`) as tf.Tensor4D, p.get(`${name}.bias`), stride, 'same');
 }
 
 export function registerDense(p: ParamStore, name: string, cin: number, cout: number, init: Init = 'fan-avg'): void {
@@ -97,7 +99,7 @@ export function groupNorm(p: ParamStore, name: string, x: tf.Tensor4D, groups: n
   return normed.mul(p.get(`${name}.gamma`)).add(p.get(`${name}.beta`)) as tf.Tensor4D;
 }
 
-export const silu = <T extends tf.Tensor>(x: T): T => x.mul(tf.sigmoid(x)) as T;
+export { silu };
 
 /** Number of GroupNorm groups: 32 as in DDPM where the channels allow, fewer for narrow layers. */
 export function normGroups(channels: number, preferred = 32): number {
@@ -184,10 +186,11 @@ export function attention(p: ParamStore, b: BlockShape, x: tf.Tensor4D, heads: n
   const d = c / heads;
   const flat = groupNorm(p, `${b.name}.norm`, x, normGroups(c)).reshape([n * h * w, c]) as tf.Tensor2D;
   const qkv = dense(p, `${b.name}.qkv`, flat).reshape([n, h * w, 3 * c]);
-  // q, k, v are consecutive blocks of c channels; heads split each block.
-  const pick = (i: number) => qkv.slice([0, 0, i * c], [n, h * w, c]).reshape([n, h * w, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, h * w, d]);
-  const attn = tf.softmax(tf.matMul(pick(0), pick(1), false, true).mul(1 / Math.sqrt(d)));
-  const out = tf.matMul(attn, pick(2)).reshape([n, heads, h * w, d]).transpose([0, 2, 1, 3]).reshape([n * h * w, c]) as tf.Tensor2D;
+  // q, k, v are consecutive blocks of c channels; heads split each block. One split (whose gradient
+  // is one concatenation) rather than three slices (three zero-padded copies of the gradient, added).
+  const [q, k, v] = tf.split(qkv, 3, 2).map((t) => t.reshape([n, h * w, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, h * w, d]));
+  const attn = tf.softmax(tf.matMul(q, k, false, true).mul(1 / Math.sqrt(d)));
+  const out = tf.matMul(attn, v).reshape([n, heads, h * w, d]).transpose([0, 2, 1, 3]).reshape([n * h * w, c]) as tf.Tensor2D;
   return x.add(dense(p, `${b.name}.proj`, out).reshape([n, h, w, c])) as tf.Tensor4D;
 }
 

@@ -1,6 +1,8 @@
 // oneDNN's kernels against difflab's wasm SIMD kernels, call by call, on every convolution and matrix
-// product (forward and both gradients), slice, split and concatenation that the shipped training
-// presets run, at their batch sizes.
+// product (forward and both gradients), slice, split and concatenation, nearest-upsampling gradient,
+// SiLU (and its gradient) and convolution with its bias that the shipped training presets run, at
+// their batch sizes. SiLU's reference is its closed form in float64; the biased convolution's is the
+// wasm convolution plus the bias.
 // Skipped with a note where oneDNN is not installed (`apt-get install libdnnl2`); in CI (CI=true), where
 // .ci/run installs it, a missing oneDNN fails instead.
 import fs from 'node:fs';
@@ -15,9 +17,15 @@ import { buildVae } from '../../src/backends/latent.js';
 import { DiffusionModel } from '../../src/backends/diffusion-model.js';
 import { diffusionTask } from '../../src/backends/stages.js';
 import { Rng } from '../../src/util/rng.js';
-import { relErr } from '../helpers/compare.js';
+import { onBackend, relErr } from '../helpers/compare.js';
 
-const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'Slice', 'SplitV', 'Concat'] as const;
+import { SILU, SILU_GRAD, silu } from '../../src/compute/silu.js';
+import { CONV_BIAS, conv2dBias } from '../../src/compute/conv-bias.js';
+
+/** Ops with a wasm kernel of the same name to compare with. */
+const OPS = ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'BatchMatMul', 'Slice', 'SplitV', 'Concat', 'ResizeNearestNeighborGrad'] as const;
+/** Kernels only oneDNN's set has; their references are built below. */
+const OWN = [SILU, SILU_GRAD, CONV_BIAS] as const;
 let loaded: Awaited<ReturnType<typeof loadOneDnn>> = { ok: false, reason: 'not loaded yet' };
 test.before(async () => {
   loaded = await loadOneDnn();
@@ -34,9 +42,28 @@ async function comparing(seen: Map<string, Seen>): Promise<() => void> {
   const lib = loaded.dnn;
   await selectBackend('wasm');
   const wasm = Object.fromEntries(OPS.map((n) => [n, getKernel(n, 'wasm')!.kernelFunc])) as Record<string, KernelFunc>;
+  const wasmConv = wasm.Conv2D;
+  type Args = { inputs: Record<string, TensorInfo>; backend: Backend & { makeOutput(shape: number[], dtype: 'float32'): TensorInfo }; attrs: Record<string, unknown> };
+  // Closed forms in float64: σ(x)·x and dy·σ(x)·(1 + x·(1 − σ(x))).
+  const elementwise = (args: Args, f: (x: number, dy: number) => number) => {
+    const x = args.inputs.x, out = args.backend.makeOutput(x.shape, 'float32');
+    const xs = args.backend.typedArrayFromHeap(x), dys = args.inputs.dy ? args.backend.typedArrayFromHeap(args.inputs.dy) : xs;
+    const o = args.backend.typedArrayFromHeap(out);
+    for (let i = 0; i < o.length; i++) o[i] = f(xs[i], dys[i]);
+    return out;
+  };
+  const sig = (x: number) => 1 / (1 + Math.exp(-x));
+  wasm[SILU] = ((args: Args) => elementwise(args, (x) => x * sig(x))) as unknown as KernelFunc;
+  wasm[SILU_GRAD] = ((args: Args) => elementwise(args, (x, dy) => dy * sig(x) * (1 + x * (1 - sig(x))))) as unknown as KernelFunc;
+  wasm[CONV_BIAS] = ((args: Args) => {
+    const y = wasmConv({ ...args, inputs: { x: args.inputs.x, filter: args.inputs.filter }, attrs: { ...args.attrs, dataFormat: 'NHWC', dilations: 1 } } as never) as TensorInfo;
+    const v = args.backend.typedArrayFromHeap(y), b = args.backend.typedArrayFromHeap(args.inputs.bias);
+    for (let i = 0; i < v.length; i++) v[i] += b[i % b.length];
+    return y;
+  }) as unknown as KernelFunc;
   await selectBackend('onednn');
-  const native = Object.fromEntries(OPS.map((n) => [n, getKernel(n, 'wasm')!.kernelFunc])) as Record<string, KernelFunc>;
-  for (const op of OPS) {
+  const native = Object.fromEntries([...OPS, ...OWN].map((n) => [n, getKernel(n, 'wasm')!.kernelFunc])) as Record<string, KernelFunc>;
+  for (const op of [...OPS, ...OWN]) {
     unregisterKernel(op, 'wasm');
     registerKernel({
       kernelName: op, backendName: 'wasm',
@@ -50,7 +77,7 @@ async function comparing(seen: Map<string, Seen>): Promise<() => void> {
         // Copies (Slice, SplitV, Concat) must be exact; products agree to float32 accumulation error.
         const err = Math.max(...outs.map((t, i) => relErr(args.backend.typedArrayFromHeap(t), args.backend.typedArrayFromHeap(refs[i]))));
         for (const r of refs) args.backend.disposeData(r.dataId);
-        const { strides, pad, transposeA, transposeB, begin, size, axis, numOrSizeSplits } = args.attrs;
+        const { strides, pad, transposeA, transposeB, begin, size, axis, numOrSizeSplits } = args.attrs ?? {};
         const key = `${op} ${Object.values(args.inputs).map((t) => `[${t.shape}]`).join(' ')} ${JSON.stringify({ strides, pad, transposeA, transposeB, begin, size, axis, numOrSizeSplits })}`;
         const e = seen.get(key) ?? { op, calls: 0, native: 0, maxRel: 0, worst: key };
         e.calls++;
@@ -62,7 +89,7 @@ async function comparing(seen: Map<string, Seen>): Promise<() => void> {
     });
   }
   return () => {
-    for (const op of OPS) {
+    for (const op of [...OPS, ...OWN]) {
       unregisterKernel(op, 'wasm');
       registerKernel({ kernelName: op, backendName: 'wasm', kernelFunc: native[op] });
     }
@@ -116,7 +143,7 @@ test('oneDNN agrees with the wasm kernels on every conv and matmul of the shippe
     restore();
   }
   const rows = [...seen.values()];
-  for (const op of OPS) assert.ok(rows.some((r) => r.op === op), `no ${op} call was seen`);
+  for (const op of [...OPS, ...OWN]) assert.ok(rows.some((r) => r.op === op), `no ${op} call was seen`);
   // Every call took the native path (none fell back to wasm), and agrees to float32 accumulation error.
   const fellBack = rows.filter((r) => r.native !== r.calls);
   assert.equal(fellBack.map((r) => r.worst), [], 'calls that fell back to the wasm kernels');
@@ -124,6 +151,28 @@ test('oneDNN agrees with the wasm kernels on every conv and matmul of the shippe
   console.log(`  oneDNN vs wasm: ${rows.length} distinct op shapes, ${rows.reduce((a, r) => a + r.calls, 0)} calls; worst ‖Δ‖∞/‖wasm‖∞ ${worst.maxRel.toExponential(2)} (${worst.worst})`);
   for (const r of rows) assert.ok(r.maxRel < 5e-5, `${r.worst}: relative error ${r.maxRel}`);
   for (const r of rows.filter((r) => ['Slice', 'SplitV', 'Concat'].includes(r.op))) assert.is(r.maxRel, 0, `${r.worst}: a copy must be exact`);
+});
+
+test('SiLU and the biased convolution differentiate as their tfjs compositions on the cpu backend', async () => {
+  if (!loaded.ok) return;
+  const r = new Rng(11);
+  const X = r.normals(2 * 6 * 5 * 3).map((v) => 3 * v), W = r.normals(3 * 3 * 3 * 4), B = r.normals(4), G = r.normals(2 * 3 * 3 * 4);
+  // One scalar through both ops, stride 2 with 'same' padding on an odd size; gradients in x, w and b.
+  const f = (fused: boolean) => () => {
+    const x = tf.tensor4d(X, [2, 6, 5, 3]), w = tf.tensor4d(W, [3, 3, 3, 4]), b = tf.tensor1d(B), g = tf.tensor4d(G, [2, 3, 3, 4]);
+    const loss = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => {
+      const a = fused ? silu(xi) : xi.mul(tf.sigmoid(xi));
+      const y = fused ? conv2dBias(a as tf.Tensor4D, wi as tf.Tensor4D, bi, 2, 'same') : tf.conv2d(a as tf.Tensor4D, wi as tf.Tensor4D, 2, 'same').add(bi);
+      return y.mul(g).sum() as tf.Scalar;
+    };
+    const { value, grads } = tf.valueAndGrads(loss)([x, w, b]);
+    return [value, ...grads];
+  };
+  const want = await onBackend('cpu', f(false));
+  const lib = (loaded as { dnn: { calls: number } }).dnn, before = lib.calls;
+  const got = await onBackend('onednn', f(true));
+  assert.ok(lib.calls >= before + 4, 'silu, its gradient and the biased convolution went through oneDNN');
+  ['loss', 'dx', 'dw', 'db'].forEach((name, i) => assert.ok(relErr(got[i], want[i]) < 1e-5, `${name}: ${relErr(got[i], want[i])}`));
 });
 
 test('oneDNN is the default where it loads; --compute wasm still gives the wasm kernels, and rows name the kernel set', async () => {
