@@ -231,10 +231,11 @@ export class DiT {
         const mod = tf.matMul(cs, p.get(`${b}.adaLN_modulation.1.weight`) as tf.Tensor2D).add(p.get(`${b}.adaLN_modulation.1.bias`)) as tf.Tensor2D;
         const [shiftA, scaleA, gateA, shiftM, scaleM, gateM] = tf.split(mod, 6, 1) as tf.Tensor2D[];
         const qkv = tokenDense(p, `${b}.attn.qkv`, modulate(layerNorm(tok), shiftA, scaleA));
-        // q, k, v are consecutive blocks of h channels; heads split each (timm's Attention).
-        const pick = (k: number) => qkv.slice([0, 0, k * h], [n, len, h]).reshape([n, len, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, len, d]) as tf.Tensor3D;
-        const attn = tf.softmax(tf.matMul(pick(0), pick(1), false, true).mul(1 / Math.sqrt(d)));
-        const o = tf.matMul(attn, pick(2)).reshape([n, heads, len, d]).transpose([0, 2, 1, 3]).reshape([n, len, h]) as tf.Tensor3D;
+        // q, k, v are consecutive blocks of h channels; heads split each (timm's Attention). One split,
+        // whose gradient is one concatenation, rather than three slices (three padded copies, added).
+        const [q, k, v] = tf.split(qkv, 3, 2).map((t) => t.reshape([n, len, heads, d]).transpose([0, 2, 1, 3]).reshape([n * heads, len, d]) as tf.Tensor3D);
+        const attn = tf.softmax(tf.matMul(q, k, false, true).mul(1 / Math.sqrt(d)));
+        const o = tf.matMul(attn, v).reshape([n, heads, len, d]).transpose([0, 2, 1, 3]).reshape([n, len, h]) as tf.Tensor3D;
         tok = tok.add(tokenDense(p, `${b}.attn.proj`, o).mul(gateA.expandDims(1))) as tf.Tensor3D;
         const m = tokenDense(p, `${b}.mlp.fc2`, geluTanh(tokenDense(p, `${b}.mlp.fc1`, modulate(layerNorm(tok), shiftM, scaleM))));
         tok = tok.add(m.mul(gateM.expandDims(1))) as tf.Tensor3D;
