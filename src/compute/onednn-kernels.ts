@@ -2,7 +2,7 @@
 // the wasm heap (no copies). What they do not cover (NCHW, dilation, negative padding, broadcasts
 // between unequal batch shapes, empty tensors) goes to the kernel registered before them: difflab's
 // wasm SIMD kernels.
-import { backend_util, getKernel, registerKernel, slice_util, unregisterKernel, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, slice_util, util, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import { addressOf, type ConvShape, type OneDnn } from './onednn.js';
 import { matMulDims } from './wasm-matmul.js';
 import { SILU, SILU_GRAD } from './silu.js';
@@ -215,12 +215,8 @@ function resizeNearestNeighborGrad(fallback: KernelFunc): KernelFunc {
   }) as unknown as KernelFunc;
 }
 
-/** A kernel tfjs does not have, registered on wasm while oneDNN's kernels are in. */
-const own = (name: string, kernelFunc: KernelFunc) => ({
-  get installed(): boolean { return getKernel(name, 'wasm') != null; },
-  install(): void { if (!getKernel(name, 'wasm')) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc }); },
-  uninstall(): void { if (getKernel(name, 'wasm')) unregisterKernel(name, 'wasm'); },
-});
+/** A kernel tfjs does not have, registered on wasm while oneDNN's kernels are in (none to fall back to). */
+const own = (name: string, kernelFunc: KernelFunc) => wasmKernelSwap(name, () => kernelFunc);
 
 /** oneDNN's kernel for `name`, falling back to the one registered before it (difflab's wasm kernel). */
 const over = (name: string, make: (fallback: KernelFunc) => KernelFunc) => wasmKernelSwap(name, (prev) => {

@@ -208,6 +208,15 @@ export class OneDnn {
   }
 
   /**
+   * A primitive that reads and writes the tensors directly: its argument memories, in the order the
+   * call's addresses come in, are bound, executed, waited for.
+   */
+  private direct(pd: Ptr, args: [number, Ptr][]): Cached {
+    const mems = args.map((a) => a[1]), exec = this.executor(this.primitive(pd), args);
+    return { impl: this.impl(pd), run: (ptrs) => { this.bind(mems, ptrs); exec(); this.wait(); } };
+  }
+
+  /**
    * A reorder between a plain user layout and the primitive's preferred one, when they differ:
    * returns the memory the primitive reads/writes and the step that moves the data.
    */
@@ -291,17 +300,8 @@ export class OneDnn {
     const srcMd = this.mdStrides([rows, width], [srcStride, 1]), dstMd = this.mdStrides([rows, width], [dstStride, 1]);
     const pd: Ptr[] = [null];
     this.check('dnnl_reorder_primitive_desc_create', this.f.reorderPdCreate(pd, srcMd, this.engine, dstMd, this.engine, null));
-    const prim = this.primitive(pd[0]);
     const srcMem = this.memory(srcMd, false), dstMem = this.memory(dstMd, false);
-    const exec = this.executor(prim, [[ARG.from, srcMem], [ARG.to, dstMem]]);
-    return {
-      impl: this.impl(pd[0]),
-      run: (ptrs) => {
-        this.bind([srcMem, dstMem], ptrs);
-        exec();
-        this.wait();
-      },
-    };
+    return this.direct(pd[0], [[ARG.from, srcMem], [ARG.to, dstMem]]);
   }
 
   private makeSilu(n: number, kind: 'forward' | 'backward'): Cached {
@@ -310,17 +310,12 @@ export class OneDnn {
     this.check('dnnl_eltwise_forward_desc_init', this.f.eltwiseFwdInit(fwd, PROP_FORWARD_TRAINING, ELTWISE_SWISH, md, 1, 0));
     const fwdPd = this.primitiveDesc(fwd, null);
     const xMem = this.memory(md, false), yMem = this.memory(md, false);
-    if (kind === 'forward') {
-      const exec = this.executor(this.primitive(fwdPd), [[ARG.src, xMem], [ARG.dst, yMem]]);
-      return { impl: this.impl(fwdPd), run: (ptrs) => { this.bind([xMem, yMem], ptrs); exec(); this.wait(); } };
-    }
+    if (kind === 'forward') return this.direct(fwdPd, [[ARG.src, xMem], [ARG.dst, yMem]]);
     const d = Buffer.alloc(SIZEOF.eltwiseDesc);
     this.check('dnnl_eltwise_backward_desc_init', this.f.eltwiseBwdInit(d, ELTWISE_SWISH, md, md, 1, 0));
     const pd = this.primitiveDesc(d, fwdPd);
-    const dxMem = this.memory(md, false);
-    // Named by role: src = x, diff_dst = dy (in yMem's slot), diff_src = dx.
-    const exec = this.executor(this.primitive(pd), [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffSrc, dxMem]]);
-    return { impl: this.impl(pd), run: (ptrs) => { this.bind([xMem, yMem, dxMem], ptrs); exec(); this.wait(); } };
+    // By role: src = x, diff_dst = dy (in yMem's slot), diff_src = dx.
+    return this.direct(pd, [[ARG.src, xMem], [ARG.diffDst, yMem], [ARG.diffSrc, this.memory(md, false)]]);
   }
 
   private makeResizeBackward(s: ResizeShape): Cached {
@@ -332,9 +327,7 @@ export class OneDnn {
     const d = Buffer.alloc(SIZEOF.resamplingDesc);
     this.check('dnnl_resampling_backward_desc_init', this.f.resamplingBwdInit(d, RESAMPLING_NEAREST, factors, srcMd, dstMd));
     const pd = this.primitiveDesc(d, fwdPd);
-    const dyMem = this.memory(dstMd, false), dxMem = this.memory(srcMd, false);
-    const exec = this.executor(this.primitive(pd), [[ARG.diffDst, dyMem], [ARG.diffSrc, dxMem]]);
-    return { impl: this.impl(pd), run: (ptrs) => { this.bind([dyMem, dxMem], ptrs); exec(); this.wait(); } };
+    return this.direct(pd, [[ARG.diffDst, this.memory(dstMd, false)], [ARG.diffSrc, this.memory(srcMd, false)]]);
   }
 
   private makeMatMul(s: MatMulShape): Cached {
@@ -349,17 +342,7 @@ export class OneDnn {
     const d = Buffer.alloc(SIZEOF.matmulDesc);
     this.check('dnnl_matmul_desc_init', this.f.matmulInit(d, aMd, bMd, null, cMd));
     const pd = this.primitiveDesc(d, null);
-    const prim = this.primitive(pd);
-    const aMem = this.memory(aMd, false), bMem = this.memory(bMd, false), cMem = this.memory(cMd, false);
-    const exec = this.executor(prim, [[ARG.src, aMem], [ARG.weights, bMem], [ARG.dst, cMem]]);
-    return {
-      impl: this.impl(pd),
-      run: (ptrs) => {
-        this.bind([aMem, bMem, cMem], ptrs);
-        exec();
-        this.wait();
-      },
-    };
+    return this.direct(pd, [[ARG.src, this.memory(aMd, false)], [ARG.weights, this.memory(bMd, false)], [ARG.dst, this.memory(cMd, false)]]);
   }
 }
 

@@ -22,8 +22,8 @@ export function makeSumWasm(shipped: KernelFunc) {
     const first = axes[0];
     const run = axes.length > 0 && axes[axes.length - 1] === rank - 2 && axes.every((a, i) => a === first + i);
     if (x.dtype !== 'float32' || rank < 2 || !run || c % 4 !== 0 || !simdRuntime()) return shipped(args as never) as TensorInfo;
-    const outer = util.sizeFromShape(x.shape.slice(0, first)), rows = util.sizeFromShape(x.shape.slice(first, -1));
     const kept = x.shape.slice(0, first);
+    const outer = util.sizeFromShape(kept), rows = util.sizeFromShape(x.shape.slice(first, -1));
     const out = backend.makeOutput(attrs.keepDims ? [...kept, ...axes.map(() => 1), c] : [...kept, c], 'float32');
     const scratch = backend.makeOutput([c], 'float32');
     const { H, at: [ox, oo, os] } = heapOffsets(backend, x, out, scratch);
